@@ -1,0 +1,36 @@
+# The two commands: `make demo` and `make test`. Each creates .venv if it is missing, installs torch
+# (the CPU build that lies on these machines' disk) first, then the project, then runs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION := 2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.torch: | $(PY)
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	touch $@
+
+$(VENV)/.demo: pyproject.toml $(VENV)/.torch
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml $(VENV)/.torch
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.demo
+	$(VENV)/bin/conjure demo -o out
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+bench: $(VENV)/.demo
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis *.egg-info

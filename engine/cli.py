@@ -1,0 +1,203 @@
+"""The ``conjure`` command line.
+
+Exit codes: 0 success, 2 bad usage or bad input (unknown generator, bad parameter, unreadable file), 1 when
+generation fails or a plugin breaks. Errors are one line on stderr naming the cause.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .content import Cast, Character, Content, Level, Story, KINDS
+from .errors import ConjureError, InputError
+from .params import parse_assignments
+from .seeds import parse_seed
+
+
+def summary(content: Content) -> list[str]:
+    """A few human lines about a piece of content (``conjure info``, ``conjure generate`` without -o)."""
+    meta = content.metadata
+    lines = [f"schema: {content.SCHEMA}"]
+    if "generator" in meta:
+        lines.append(f"generator: {meta['generator']} v{meta.get('generator_version', '?')}  seed: "
+                     f"{meta.get('seed')!r}  tries: {meta.get('tries')}")
+        if meta.get("params"):
+            lines.append("params: " + " ".join(f"{k}={v}" for k, v in meta["params"].items()))
+    if isinstance(content, Level):
+        lines.append(f"size: {content.width}x{content.height}  layers: {', '.join(content.layers)}  "
+                     f"tileset: {content.tileset.name} ({len(content.tileset.tiles)} tiles)")
+        counts: dict[str, int] = {}
+        for e in content.entities:
+            counts[e.kind] = counts.get(e.kind, 0) + 1
+        lines.append("entities: " + (", ".join(f"{k} x{v}" for k, v in counts.items()) or "none"))
+        if content.regions:
+            lines.append("regions: " + ", ".join(f"{r.id} ({r.name})" for r in content.regions[:6])
+                         + (" ..." if len(content.regions) > 6 else ""))
+    elif isinstance(content, Character):
+        lines.append(f"{content.name}, {content.role} ({content.style or 'no style'})")
+        lines.append("attributes: " + " ".join(f"{k}={v}" for k, v in content.attributes.items()))
+        if content.sprite:
+            h, w = content.sprite.size
+            lines.append(f"sprite: {w}x{h}, frames {', '.join(content.sprite.frames)}")
+    elif isinstance(content, Cast):
+        lines.append(f"cast of {len(content.characters)}: " +
+                     ", ".join(f"{c.name} ({c.role})" for c in content.characters[:8]) +
+                     (" ..." if len(content.characters) > 8 else ""))
+    elif isinstance(content, Story):
+        lines.append(f"title: {content.title}  quest: {content.quest.kind}")
+        for i, b in enumerate(content.quest.beats, 1):
+            lines.append(f"  {i}. {b.text}")
+        lines.append(f"dialogue: {len(content.nodes)} nodes, {sum(1 for n in content.nodes if not n.choices)} endings")
+    return lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="conjure", description="Generate game content with plugins.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list generators, exporters or plugins")
+    p.add_argument("what", nargs="?", default="generators", choices=("generators", "exporters", "plugins"))
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("generate", help="generate a level, character or story")
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("-g", "--generator", help="generator id (default: the kind's default)")
+    p.add_argument("-s", "--seed", default="0", help="an int or a string (default 0)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a generator parameter")
+    p.add_argument("-o", "--output", help="file to write (format from the extension); '-' for stdout")
+    p.add_argument("--format", help="exporter id, overriding the extension (see `conjure list exporters`)")
+    p.add_argument("--context", action="append", default=[], metavar="PATH",
+                   help="content to generate for (a level, a cast, a story); repeatable")
+    p.add_argument("--tries", type=int, default=None, help="attempts before giving up on invalid content")
+
+    p = sub.add_parser("info", help="describe a content file")
+    p.add_argument("path")
+    p.add_argument("--format", help="importer id, overriding the extension")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("demo", help="generate a level, a cast and a story with previews into a folder")
+    p.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    p.add_argument("-s", "--seed", default="7")
+    return ap
+
+
+def _engine():
+    from .core import Engine
+
+    return Engine()
+
+
+def cmd_list(args) -> int:
+    eng = _engine()
+    if args.what == "generators":
+        rows = [eng.describe(g.id) for g in eng.generators()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        _table(["id", "kind", "version", "plugin", "params"],
+               [[r["id"], r["kind"], r["version"], r["plugin"],
+                 " ".join(f"{p['name']}={p['default']}" for p in r["params"])] for r in rows])
+    elif args.what == "exporters":
+        rows = [{"id": e.id, "kinds": list(e.kinds), "extensions": list(e.extensions),
+                 "load": callable(getattr(e, "load", None)), "description": getattr(e, "description", "")}
+                for e in eng.exporters()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        _table(["id", "kinds", "extensions", "reads", "description"],
+               [[r["id"], ",".join(r["kinds"]), " ".join(r["extensions"]), "yes" if r["load"] else "",
+                 r["description"]] for r in rows])
+    else:
+        rows = [i.to_dict() for i in eng.plugins()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        _table(["name", "version", "source", "status", "registered / errors"],
+               [[r["name"], r["version"], r["source"], r["status"], "; ".join(r["registered"] + r["errors"])]
+                for r in rows])
+    return 0
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(*header, show_lines=False)
+    for r in rows:
+        t.add_row(*(str(c) for c in r))
+    Console(width=160).print(t)
+
+
+def cmd_generate(args) -> int:
+    eng = _engine()
+    params = parse_assignments(args.param)
+    seed = parse_seed(args.seed)
+    context = eng.load_context(args.context) if args.context else None
+    content = eng.generate(args.kind, args.generator, seed, params, context, tries=args.tries)
+    if args.output == "-":
+        fmt = args.format or "json"
+        sys.stdout.buffer.write(eng.dumps(content, fmt))
+        sys.stdout.flush()
+    elif args.output:
+        for path in eng.export(content, args.output, args.format):
+            print(f"wrote {path}")
+    else:
+        print("\n".join(summary(content)))
+    return 0
+
+
+def cmd_info(args) -> int:
+    eng = _engine()
+    content = eng.load(args.path, args.format)
+    if args.json:
+        d = content.to_dict(binary=False)
+        print(json.dumps({"schema": d["schema"], "metadata": d.get("metadata", {}),
+                          "summary": summary(content)}, indent=2))
+    else:
+        print(f"{args.path}:")
+        print("\n".join("  " + ln for ln in summary(content)))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job on built-in defaults: a level, its cast, a story about both, each with a preview."""
+    eng = _engine()
+    out = Path(args.out)
+    seed = parse_seed(args.seed)
+    level = eng.generate("level", seed=seed)
+    cast = eng.generate("character", seed=seed, context={"level": level})
+    story = eng.generate("story", seed=seed, context={"level": level, "cast": cast})
+    hero = eng.generate("character", seed=seed, params={"role": "ranger"})
+    written: list[Path] = []
+    for name, content in (("level", level), ("cast", cast), ("hero", hero), ("story", story)):
+        for ext in (".msgpack", ".json", ".png"):
+            written += eng.export(content, out / f"{name}{ext}")
+    for name, content in (("level", level), ("cast", cast), ("story", story)):
+        print(f"{name}: " + " | ".join(summary(content)[1:3]))
+    print(f"wrote {len(written)} files:")
+    for p in written:
+        print(f"  {p}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "generate": cmd_generate, "info": cmd_info, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConjureError as e:
+        print(f"conjure: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except BrokenPipeError:  # e.g. `conjure generate ... -o - | head`
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The Engine: the one object games, tools and the CLI talk to."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .content import Cast, Character, Content, Level, Story, KINDS
+from .errors import ConjureError, GenerationError, InputError, PluginError
+from .generator import Request, describe_generator
+from .params import resolve
+from .plugins import PluginHost, PluginInfo
+from .seeds import Seed, check_seed
+
+#: The generator each kind uses when none is named.
+DEFAULT_GENERATORS = {"level": "dungeon", "character": "classic-character", "story": "grammar-story"}
+#: What a generator of each kind may return.
+RESULT_TYPES: dict[str, tuple[type, ...]] = {"level": (Level,), "character": (Character, Cast), "story": (Story,)}
+DEFAULT_TRIES = 20
+
+
+class Engine:
+    """Loads plugins into a fresh plugin manager and generates, validates, exports and loads content.
+
+    :param plugins: extra plugin objects (modules, classes, instances) to register, e.g. in tests.
+    :param load: allowlist of plugin names (default: ``CONJURE_LOAD_PLUGINS`` or all); ``[]`` loads none.
+    :param block: blocklist of plugin names (default: ``CONJURE_BLOCK_PLUGINS``).
+    :param entry_points: also load third-party plugins from the ``conjure`` entry-point group.
+    :param tries: how many attempts a request gets before the engine gives up on invalid content.
+    """
+
+    def __init__(self, plugins: Iterable[Any] = (), *, load: Iterable[str] | None = None,
+                 block: Iterable[str] | None = None, entry_points: bool = True, tries: int = DEFAULT_TRIES,
+                 env: Mapping[str, str] | None = None):
+        self.host = PluginHost(plugins, load=load, block=block, entry_points=entry_points, env=env)
+        self._generators = self.host.generators()
+        self._exporters = self.host.exporters()
+        self.tries = tries
+        self.defaults = dict(DEFAULT_GENERATORS)
+
+    # ------------------------------------------------------------------ registries
+    def generators(self, kind: str | None = None) -> list[Any]:
+        """Registered generators (of one kind), sorted by id."""
+        if kind is not None:
+            self._check_kind(kind)
+        return [g for _, (_, g) in sorted(self._generators.items()) if kind is None or g.kind == kind]
+
+    def generator(self, gen_id: str, kind: str | None = None) -> Any:
+        """The generator with this id; InputError naming the known ones when there is none."""
+        entry = self._generators.get(gen_id)
+        if entry is None or (kind is not None and entry[1].kind != kind):
+            known = ", ".join(g.id for g in self.generators(kind)) or "none"
+            what = f"{kind} generator" if kind else "generator"
+            raise InputError(f"unknown {what} {gen_id!r} (known: {known})")
+        return entry[1]
+
+    def plugin_of(self, gen_id: str) -> str:
+        return self._generators[gen_id][0]
+
+    def exporters(self) -> list[Any]:
+        return [e for _, (_, e) in sorted(self._exporters.items())]
+
+    def plugins(self) -> list[PluginInfo]:
+        return sorted(self.host.infos.values(), key=lambda i: (i.source != "built-in", i.name))
+
+    def describe(self, gen_id: str) -> dict:
+        d = describe_generator(self.generator(gen_id))
+        d["plugin"] = self.plugin_of(gen_id)
+        return d
+
+    # ------------------------------------------------------------------ generation
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
+
+    def request(self, kind: str, generator: str | None = None, seed: Seed = 0,
+                params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None) -> Request:
+        """Build a checked request: known kind and generator, valid seed, params coerced and complete."""
+        self._check_kind(kind)
+        gen_id = generator or self.defaults[kind]
+        gen = self.generator(gen_id, kind)
+        check_seed(seed)
+        checked = resolve(gen.params, params, gen.id)
+        return Request(kind, gen.id, seed, checked, dict(context or {}))
+
+    def generate(self, kind: str, generator: str | None = None, seed: Seed = 0,
+                 params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
+                 tries: int | None = None) -> Content:
+        """Generate one valid piece of content; resample until it validates or ``tries`` run out."""
+        req = self.request(kind, generator, seed, params, context)
+        return self._finish(req, None, tries)
+
+    def generate_batch(self, kind: str, generator: str | None = None, seeds: Iterable[Seed] = (),
+                       params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
+                       tries: int | None = None) -> list[Content]:
+        """Generate one item per seed with the generator's ``generate_batch`` (one pass for learned ones);
+        items that fail validation are resampled one by one. Same results as calling ``generate`` per seed."""
+        reqs = [self.request(kind, generator, s, params, context) for s in seeds]
+        if not reqs:
+            return []
+        gen = self.generator(reqs[0].generator)
+        plugin = self.plugin_of(gen.id)
+        batch = getattr(gen, "generate_batch", None)
+        if batch is None:
+            firsts: list[Any] = [None] * len(reqs)
+        else:
+            try:
+                firsts = list(batch(reqs))
+            except ConjureError:
+                raise
+            except Exception as e:
+                raise PluginError(f"generate_batch raised {type(e).__name__}: {e}", plugin, gen.id) from e
+            if len(firsts) != len(reqs):
+                raise PluginError(f"generate_batch returned {len(firsts)} items for {len(reqs)} requests",
+                                  plugin, gen.id)
+        return [self._finish(r, f, tries) for r, f in zip(reqs, firsts)]
+
+    def _finish(self, req: Request, first: Any, tries: int | None) -> Content:
+        gen = self.generator(req.generator)
+        plugin = self.plugin_of(gen.id)
+        tries = self.tries if tries is None else tries
+        if tries < 1:
+            raise InputError(f"tries must be at least 1, got {tries}")
+        problems: list[str] = []
+        for attempt in range(tries):
+            if attempt:
+                req = req.retry()
+            if attempt == 0 and first is not None:
+                content = first
+            else:
+                try:
+                    content = gen.generate(req)
+                except ConjureError:
+                    raise
+                except Exception as e:
+                    raise PluginError(f"generate raised {type(e).__name__}: {e}", plugin, gen.id) from e
+            if not isinstance(content, RESULT_TYPES[req.kind]):
+                want = " or ".join(t.__name__ for t in RESULT_TYPES[req.kind])
+                raise PluginError(f"generate returned {type(content).__name__}, expected {want}", plugin, gen.id)
+            content.metadata.update({"generator": gen.id, "generator_version": gen.version, "seed": req.seed,
+                                     "params": dict(req.params), "tries": attempt + 1})
+            self.host.process(req.kind, content, req)
+            problems = self.problems(content, req)
+            if not problems:
+                return content
+        raise GenerationError(f"generator {gen.id!r} made no valid {req.kind} in {tries} tries "
+                              f"(seed {req.seed!r}): {problems[0]}")
+
+    def problems(self, content: Content, request: Request | None = None) -> list[str]:
+        """Every problem found: the content's schema checks, then its generator's validators."""
+        try:
+            out = content.problems()
+        except Exception as e:  # malformed objects from plugins (e.g. wrong attribute types)
+            return [f"content could not be checked: {type(e).__name__}: {e}"]
+        if out or request is None:
+            return out
+        gen = self.generator(request.generator)
+        validate = getattr(gen, "validate", None)
+        if validate is None:
+            return []
+        try:
+            return list(validate(content, request))
+        except Exception as e:
+            raise PluginError(f"validate raised {type(e).__name__}: {e}", self.plugin_of(gen.id), gen.id) from e
+
+    # ------------------------------------------------------------------ files
+    def exporter(self, fmt: str) -> Any:
+        entry = self._exporters.get(fmt)
+        if entry is None:
+            known = ", ".join(sorted(self._exporters)) or "none"
+            raise InputError(f"unknown format {fmt!r} (known: {known})")
+        return entry[1]
+
+    def exporter_for(self, path: str | os.PathLike | None, fmt: str | None = None, kind: str | None = None,
+                     need: str = "export") -> Any:
+        """Pick an exporter by ``--format`` id, else by the longest matching file extension."""
+        if fmt:
+            exp = self.exporter(fmt)
+        else:
+            name = Path(path).name.lower() if path is not None else ""
+            best, best_len = None, 0
+            for e in self.exporters():
+                if kind is not None and kind not in e.kinds:
+                    continue
+                if need == "load" and not callable(getattr(e, "load", None)):
+                    continue
+                for ext in e.extensions:
+                    if name.endswith(ext.lower()) and len(ext) > best_len:
+                        best, best_len = e, len(ext)
+            if best is None:
+                exts = sorted({x for e in self.exporters() if kind is None or kind in e.kinds
+                               for x in e.extensions if need != "load" or callable(getattr(e, "load", None))})
+                what = f"{kind} " if kind else ""
+                verb = "read" if need == "load" else "write"
+                raise InputError(f"{path}: no format can {verb} {what}files named like this "
+                                 f"(known extensions: {', '.join(exts)}; or pass a format)")
+            exp = best
+        if kind is not None and kind not in exp.kinds:
+            raise InputError(f"format {exp.id!r} does not take {kind} content (it takes {', '.join(exp.kinds)})")
+        if need == "load" and not callable(getattr(exp, "load", None)):
+            raise InputError(f"format {exp.id!r} can be written but not read")
+        return exp
+
+    def export(self, content: Content, path: str | os.PathLike, format: str | None = None,
+               **options: Any) -> list[Path]:
+        """Write content to ``path`` through the exporter chosen by ``format`` or the extension.
+
+        Returns the files written (an exporter may write several, e.g. a map and its tileset image).
+        """
+        exp = self.exporter_for(path, format, content.KIND)
+        try:
+            return list(exp.export(content, Path(path), options))
+        except ConjureError:
+            raise
+        except Exception as e:
+            raise PluginError(f"exporter {exp.id!r} raised {type(e).__name__}: {e}", self._exporters[exp.id][0]) from e
+
+    def dumps(self, content: Content, format: str, **options: Any) -> bytes:
+        """Serialize to bytes through a single-file exporter (used for ``-o -``)."""
+        exp = self.exporter_for(None, format, content.KIND)
+        if not callable(getattr(exp, "dumps", None)):
+            raise InputError(f"format {exp.id!r} writes several files and cannot go to stdout")
+        return exp.dumps(content, options)
+
+    def load(self, path: str | os.PathLike, format: str | None = None) -> Content:
+        """Read content from a file through the importer chosen by ``format`` or the extension."""
+        exp = self.exporter_for(path, format, None, need="load")
+        try:
+            content = exp.load(Path(path))
+        except ConjureError:
+            raise
+        except Exception as e:
+            raise InputError(f"{path}: cannot be read as {exp.id}: {type(e).__name__}: {e}") from e
+        if not isinstance(content, Content):
+            raise PluginError(f"importer {exp.id!r} returned {type(content).__name__}", self._exporters[exp.id][0])
+        return content
+
+    def load_context(self, paths: Iterable[str | os.PathLike]) -> dict:
+        """Build a generation context from files: a level, a cast (characters gather into one), a story."""
+        ctx: dict[str, Any] = {}
+        for p in paths:
+            c = self.load(p)
+            if isinstance(c, Level):
+                ctx["level"] = c
+            elif isinstance(c, Cast):
+                ctx.setdefault("cast", Cast([])).characters.extend(c.characters)
+            elif isinstance(c, Character):
+                ctx.setdefault("cast", Cast([])).characters.append(c)
+            elif isinstance(c, Story):
+                ctx["story"] = c
+        return ctx

@@ -1,0 +1,262 @@
+"""Plugin loading and the typed façade over pluggy.
+
+Built-in plugins are the modules in :data:`DEFAULT_PLUGINS`; third-party plugins are entry points of the
+group ``conjure``. Both are registered with the same ``pm.register``. Environment:
+
+- ``CONJURE_LOAD_PLUGINS``: comma-separated allowlist of plugin names (built-ins match ``plugins.dungeon``
+  or ``dungeon``); an empty string loads none. Unset loads all.
+- ``CONJURE_BLOCK_PLUGINS``: comma-separated blocklist, applied after the allowlist.
+- ``CONJURE_TRACE_PLUGINS=1``: print every hook call and result to stderr.
+
+Engine code calls hooks only through :class:`PluginHost`. A plugin that fails to import, raises in a
+registration hook or registers something malformed is recorded as broken (``conjure list plugins`` shows
+why) and the others keep working; a duplicate generator or exporter id is a startup error naming both.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import pluggy
+
+from . import hookspecs
+from .content import KINDS
+from .errors import PluginError
+from .generator import ID_RE
+from .params import check_schema
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "plugins.formats",
+    "plugins.terrain",
+    "plugins.dungeon",
+    "plugins.platformer",
+    "plugins.classic_character",
+    "plugins.grammar_story",
+)
+
+ENTRY_POINT_GROUP = "conjure"
+GENERATOR_HOOKS = {
+    "level": "register_level_generators",
+    "character": "register_character_generators",
+    "story": "register_story_generators",
+}
+PROCESS_HOOKS = {"level": "process_level", "character": "process_character", "story": "process_story"}
+
+
+@dataclass
+class PluginInfo:
+    """What ``conjure list plugins`` shows for one plugin."""
+
+    name: str
+    source: str  # "built-in", "distribution <name>", or "object"
+    version: str = ""
+    status: str = "ok"  # ok | broken | blocked
+    errors: list[str] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "source": self.source, "version": self.version, "status": self.status,
+                "errors": list(self.errors), "registered": list(self.registered)}
+
+
+def _env_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    short = name.rsplit(".", 1)[-1]
+    return any(p in (name, short) for p in patterns)
+
+
+def _conjure_version() -> str:
+    try:
+        return importlib.metadata.version("conjure")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+class PluginHost:
+    """A fresh pluggy manager with Conjure's hookspecs, the loaded plugins and their registries."""
+
+    def __init__(self, plugins: Iterable[Any] = (), *, load: Iterable[str] | None = None,
+                 block: Iterable[str] | None = None, entry_points: bool = True,
+                 env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        allow = list(load) if load is not None else _env_list(env.get("CONJURE_LOAD_PLUGINS"))
+        deny = list(block) if block is not None else (_env_list(env.get("CONJURE_BLOCK_PLUGINS")) or [])
+        if env.get("CONJURE_TRACE_PLUGINS", "") not in ("", "0"):
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+
+        def wanted(name: str) -> bool:
+            if allow is not None and not _matches(name, allow):
+                return False
+            if _matches(name, deny):
+                self.infos[name] = PluginInfo(name, "", status="blocked")
+                return False
+            return True
+
+        version = _conjure_version()
+        for modname in DEFAULT_PLUGINS:
+            if wanted(modname):
+                self._add(modname, "built-in", version, lambda m=modname: importlib.import_module(m))
+        if entry_points:
+            for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+                if wanted(ep.name) and ep.name not in self.infos:
+                    dist = ep.dist
+                    src = f"distribution {dist.name}" if dist else "entry point"
+                    self._add(ep.name, src, dist.version if dist else "", ep.load)
+        for obj in plugins:
+            name = getattr(obj, "__name__", None) or type(obj).__name__
+            if name in self.infos:
+                name = f"{name}-{id(obj):x}"
+            self._add(name, "object", "", lambda o=obj: o)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as e:  # pragma: no cover - _add checks each plugin already
+            raise PluginError(str(e)) from None
+        self._callers: dict[tuple[str, str], Any] = {}
+
+    # ------------------------------------------------------------------ loading
+    def _add(self, name: str, source: str, version: str, load: Callable[[], Any]) -> None:
+        info = self.infos[name] = PluginInfo(name, source, version)
+        try:
+            obj = load()
+        except Exception as e:  # a plugin that fails to import must not take the engine down
+            info.status = "broken"
+            info.errors.append(f"failed to load: {type(e).__name__}: {e}")
+            return
+        try:
+            self.pm.register(obj, name=name)
+        except (pluggy.PluginValidationError, ValueError) as e:
+            info.status = "broken"
+            info.errors.append(f"invalid plugin: {e}")
+            return
+        # unknown hook names (typos like ``register_level_generator``) are errors, named per plugin
+        for hookcaller in self.pm.get_hookcallers(obj) or []:
+            optional = all(i.opts.get("optionalhook") for i in hookcaller.get_hookimpls() if i.plugin is obj)
+            if not hookcaller.has_spec() and not optional:
+                self.pm.unregister(obj)
+                info.status = "broken"
+                info.errors.append(f"implements unknown hook {hookcaller.name!r}")
+                return
+
+    def plugin_names(self, hook: str) -> list[str]:
+        """Names of loaded plugins that implement ``hook``, in call order."""
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        return [i.plugin_name for i in reversed(impls)]
+
+    def _caller(self, hook: str, plugin_name: str):
+        key = (hook, plugin_name)
+        caller = self._callers.get(key)
+        if caller is None:
+            keep = self.pm.get_plugin(plugin_name)
+            others = [p for p in self.pm.get_plugins() if p is not keep]
+            caller = self._callers[key] = self.pm.subset_hook_caller(hook, others)
+        return caller
+
+    def call_each(self, hook: str, **kwargs: Any):
+        """Call ``hook`` plugin by plugin, yielding ``(plugin_name, result_or_exception)``."""
+        for name in self.plugin_names(hook):
+            try:
+                yield name, self._caller(hook, name)(**kwargs)
+            except Exception as e:  # isolate one plugin's failure
+                yield name, e
+
+    def broken(self, name: str, message: str) -> None:
+        info = self.infos[name]
+        info.status = "broken"
+        info.errors.append(message)
+
+    # ------------------------------------------------------------------ registries
+    def collect(self, hook: str, check: Callable[[Any], None]) -> list[tuple[str, Any]]:
+        """Run a registration hook per plugin; return (plugin, object) pairs that pass ``check``."""
+        out: list[tuple[str, Any]] = []
+        for name in self.plugin_names(hook):
+            got: list[Any] = []
+            try:
+                self._caller(hook, name)(register=got.append)
+            except Exception as e:
+                self.broken(name, f"{hook} raised {type(e).__name__}: {e}")
+                continue
+            for obj in got:
+                try:
+                    check(obj)
+                except (TypeError, ValueError, AttributeError) as e:
+                    label = getattr(obj, "id", None)
+                    self.broken(name, f"{hook}: malformed registration {label!r}: {e}")
+                    continue
+                out.append((name, obj))
+        return out
+
+    def generators(self) -> dict[str, tuple[str, Any]]:
+        """id -> (plugin name, generator) for every kind; duplicate ids raise PluginError naming both."""
+        reg: dict[str, tuple[str, Any]] = {}
+        for kind, hook in GENERATOR_HOOKS.items():
+            for plugin, gen in self.collect(hook, lambda g, k=kind: check_generator(g, k)):
+                if gen.id in reg:
+                    first = reg[gen.id][0]
+                    raise PluginError(f"generator id {gen.id!r} is registered by both plugin {first!r} and "
+                                      f"plugin {plugin!r}", plugin=plugin, generator=gen.id)
+                reg[gen.id] = (plugin, gen)
+                self.infos[plugin].registered.append(f"{kind} generator {gen.id}")
+        return reg
+
+    def exporters(self) -> dict[str, tuple[str, Any]]:
+        reg: dict[str, tuple[str, Any]] = {}
+        for plugin, exp in self.collect("register_exporters", check_exporter):
+            if exp.id in reg:
+                first = reg[exp.id][0]
+                raise PluginError(f"exporter id {exp.id!r} is registered by both plugin {first!r} and "
+                                  f"plugin {plugin!r}", plugin=plugin)
+            reg[exp.id] = (plugin, exp)
+            self.infos[plugin].registered.append(f"exporter {exp.id}")
+        return reg
+
+    def process(self, kind: str, content: Any, request: Any) -> None:
+        """Run the post-processing hook for ``kind``; a plugin that raises is named in a PluginError."""
+        hook = PROCESS_HOOKS[kind]
+        arg = {"level": "level", "character": "character", "story": "story"}[kind]
+        for name, result in self.call_each(hook, **{arg: content, "request": request}):
+            if isinstance(result, Exception):
+                raise PluginError(f"{hook} raised {type(result).__name__}: {result}", plugin=name,
+                                  generator=request.generator) from result
+
+
+def check_generator(gen: Any, kind: str) -> None:
+    gid = getattr(gen, "id", None)
+    if not isinstance(gid, str) or not ID_RE.match(gid):
+        raise ValueError(f"id must be a lowercase string like 'my-dungeon', got {gid!r}")
+    if getattr(gen, "kind", None) != kind:
+        raise ValueError(f"kind is {getattr(gen, 'kind', None)!r} but it was registered as a {kind} generator")
+    if kind not in KINDS:  # pragma: no cover
+        raise ValueError(f"unknown kind {kind!r}")
+    version = getattr(gen, "version", None)
+    if not isinstance(version, str) or not version:
+        raise ValueError(f"version must be a non-empty string, got {version!r}")
+    check_schema(getattr(gen, "params", ()))
+    if not callable(getattr(gen, "generate", None)):
+        raise ValueError("has no generate(request) method")
+
+
+def check_exporter(exp: Any) -> None:
+    eid = getattr(exp, "id", None)
+    if not isinstance(eid, str) or not ID_RE.match(eid):
+        raise ValueError(f"id must be a lowercase string, got {eid!r}")
+    kinds = getattr(exp, "kinds", None)
+    if not isinstance(kinds, tuple) or not kinds or not all(k in KINDS for k in kinds):
+        raise ValueError(f"kinds must be a tuple drawn from {KINDS}, got {kinds!r}")
+    exts = getattr(exp, "extensions", None)
+    if not isinstance(exts, tuple) or not all(isinstance(e, str) and e.startswith(".") for e in exts):
+        raise ValueError(f"extensions must be a tuple like ('.tmj',), got {exts!r}")
+    if not callable(getattr(exp, "export", None)):
+        raise ValueError("has no export(content, path, options) method")

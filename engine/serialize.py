@@ -1,0 +1,145 @@
+"""Native serialization: msgpack (tiles as raw bytes) and JSON (tiles as rows of ints).
+
+Both carry the schema name and major version (``"schema": "conjure.level/1"``). Reading is defensive: files
+are size-limited, msgpack limits every container to what the input can hold, extension types are refused,
+and a truncated or corrupt file, an unknown schema or a newer major version is an :class:`InputError` that
+names the file. Nothing here ever unpickles.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from .content import CONTENT_TYPES, Content
+from .errors import ContentError, InputError
+
+MAX_FILE_BYTES = 256 * 1024 * 1024  # untrusted content files larger than this are refused
+FORMATS = ("msgpack", "json")
+
+
+def dumps(content: Content, fmt: str = "msgpack") -> bytes:
+    """Serialize content to bytes. Same content -> same bytes (dict order is fixed by ``to_dict``)."""
+    if fmt == "msgpack":
+        return msgpack.packb(content.to_dict(binary=True), use_bin_type=True)
+    if fmt == "json":
+        text = json.dumps(content.to_dict(binary=False), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":"))
+        return (text + "\n").encode("utf-8")
+    raise InputError(f"unknown native format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise InputError(f"msgpack extension type {code} is not allowed in content files")
+
+
+def decode(data: bytes, fmt: str, source: str = "<bytes>") -> Any:
+    """Decode bytes to plain Python objects, with limits; errors name ``source``."""
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{source}: {len(data)} bytes is over the {MAX_FILE_BYTES}-byte limit")
+    if fmt == "msgpack":
+        try:
+            return msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext,
+                                   use_list=True)
+        except InputError as e:
+            raise InputError(f"{source}: {e}") from None
+        except msgpack.ExtraData:
+            raise InputError(f"{source}: corrupt msgpack (extra bytes after the content)") from None
+        except (ValueError, TypeError, OverflowError, UnicodeDecodeError, RecursionError,
+                msgpack.FormatError, msgpack.StackError) as e:
+            what = "truncated" if "incomplete" in str(e) else "corrupt"
+            raise InputError(f"{source}: {what} msgpack ({e})") from None
+    if fmt == "json":
+        try:
+            text = data.decode("utf-8")
+            if text.startswith("\ufeff"):
+                text = text[1:]
+            return json.loads(text)
+        except UnicodeDecodeError as e:
+            raise InputError(f"{source}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except RecursionError:
+            raise InputError(f"{source}: JSON nested too deeply") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"{source}: malformed or truncated JSON ({e.msg} at line {e.lineno} "
+                             f"column {e.colno})") from None
+    raise InputError(f"unknown native format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def from_plain(obj: Any, source: str = "<bytes>") -> Content:
+    """Turn a decoded document into a content object, checking its schema name and version."""
+    if not isinstance(obj, dict):
+        raise InputError(f"{source}: expected a map at the top level, got {type(obj).__name__}")
+    schema = obj.get("schema")
+    if not isinstance(schema, str) or "/" not in schema:
+        raise InputError(f"{source}: missing or malformed 'schema' field (expected e.g. 'conjure.level/1')")
+    name, _, version = schema.partition("/")
+    cls = CONTENT_TYPES.get(name)
+    if cls is None:
+        known = ", ".join(sorted(CONTENT_TYPES))
+        raise InputError(f"{source}: unknown schema {schema!r} (known: {known})")
+    supported = int(cls.SCHEMA.partition("/")[2])
+    major = version.split(".")[0]
+    if not major.isdigit():
+        raise InputError(f"{source}: malformed schema version in {schema!r}")
+    if int(major) != supported:
+        raise InputError(f"{source}: schema {schema!r} has major version {major}; this Conjure reads "
+                         f"{cls.SCHEMA}")
+    try:
+        content = cls.from_dict(obj)
+        content.validate()
+    except ContentError as e:
+        raise ContentError(f"{source}: {e}") from None
+    except RecursionError:
+        raise InputError(f"{source}: nested too deeply") from None
+    return content
+
+
+def loads(data: bytes, fmt: str = "msgpack", source: str = "<bytes>") -> Content:
+    return from_plain(decode(data, fmt, source), source)
+
+
+def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read an untrusted file with a size limit; errors name the file."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > limit:
+            raise InputError(f"{p}: {size} bytes is over the {limit}-byte limit")
+        with open(p, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a directory") from None
+    except OSError as e:
+        raise InputError(f"{p}: cannot read ({e.strerror})") from None
+    if len(data) > limit:
+        raise InputError(f"{p}: over the {limit}-byte limit")
+    return data
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename.
+
+    A failure leaves any earlier file at ``path`` intact.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    return p

@@ -1,0 +1,48 @@
+"""Built-in formats: native msgpack and JSON (read and write), and PNG previews."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine import Exporter, hookimpl
+from engine.content import Content, KINDS
+from engine.errors import InputError
+from engine.serialize import dumps, loads, read_bytes
+
+
+class NativeFormat(Exporter):
+    kinds = KINDS
+
+    def __init__(self, fmt: str, extensions: tuple[str, ...], description: str):
+        self.id = fmt
+        self.extensions = extensions
+        self.description = description
+
+    def dumps(self, content: Content, options: dict) -> bytes:
+        return dumps(content, self.id)
+
+    def load(self, path: Path) -> Content:
+        return loads(read_bytes(path), self.id, str(path))
+
+
+class PngPreview(Exporter):
+    id = "png"
+    kinds = KINDS
+    extensions = (".png",)
+    description = "PNG preview (options: tile_size for levels, scale for sprites)"
+
+    def dumps(self, content: Content, options: dict) -> bytes:
+        from .preview import png_bytes
+
+        ts = options.get("tile_size", 8)
+        scale = options.get("scale", 4)
+        for name, v in (("tile_size", ts), ("scale", scale)):
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 64:
+                raise InputError(f"png option {name}: expected an int in 1..64, got {v!r}")
+        return png_bytes(content, tile_size=ts, scale=scale)
+
+
+@hookimpl
+def register_exporters(register):
+    register(NativeFormat("msgpack", (".msgpack", ".mpk"), "native binary format (tiles as raw bytes)"))
+    register(NativeFormat("json", (".json",), "native JSON (tiles as rows of ints)"))
+    register(PngPreview())

@@ -1,0 +1,120 @@
+"""The CLI end to end, in fresh processes."""
+import json
+
+import pytest
+from PIL import Image
+
+from .conftest import run_cli
+
+
+def test_list_json():
+    r = run_cli("list", "--json")
+    assert r.returncode == 0, r.stderr
+    ids = {g["id"] for g in json.loads(r.stdout)}
+    assert {"terrain", "dungeon", "platformer", "classic-character", "grammar-story"} <= ids
+    r = run_cli("list", "exporters", "--json")
+    assert {"msgpack", "json", "png"} <= {e["id"] for e in json.loads(r.stdout)}
+    r = run_cli("list", "plugins", "--json")
+    assert all(p["status"] == "ok" for p in json.loads(r.stdout))
+    assert run_cli("list", "plugins").returncode == 0
+
+
+def test_generate_twice_gives_identical_bytes(tmp_path):
+    for name in ("a", "b"):
+        r = run_cli("generate", "level", "-g", "dungeon", "-s", "7", "-o", tmp_path / f"{name}.msgpack")
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a.msgpack").read_bytes() == (tmp_path / "b.msgpack").read_bytes()
+
+
+def test_generate_formats_stdout_and_summary(tmp_path):
+    r = run_cli("generate", "level", "-g", "platformer", "-s", "castle", "-p", "width=60", "-o", tmp_path / "p.json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["schema"] == "conjure.level/1" and doc["width"] == 60 and doc["metadata"]["seed"] == "castle"
+    r = run_cli("generate", "character", "-s", "3", "-o", "-")
+    assert r.returncode == 0 and json.loads(r.stdout)["schema"] == "conjure.character/1"
+    r = run_cli("generate", "story", "-s", "3", "-o", "-", "--format", "msgpack")
+    assert r.returncode == 0 and r.stdout[:1] != b"{"
+    r = run_cli("generate", "level", "-g", "terrain", "-s", "3")
+    assert r.returncode == 0 and b"schema: conjure.level/1" in r.stdout and b"terrain" in r.stdout
+    r = run_cli("generate", "level", "-s", "3", "-o", tmp_path / "l.png", "-p", "width=20", "-p", "height=20")
+    assert r.returncode == 0
+    assert Image.open(tmp_path / "l.png").size == (160, 160)
+
+
+def test_info(tmp_path):
+    run_cli("generate", "story", "-s", "2", "-o", tmp_path / "s.msgpack")
+    r = run_cli("info", tmp_path / "s.msgpack")
+    assert r.returncode == 0 and b"conjure.story/1" in r.stdout and b"grammar-story" in r.stdout
+    r = run_cli("info", tmp_path / "s.msgpack", "--json")
+    assert json.loads(r.stdout)["metadata"]["generator"] == "grammar-story"
+
+
+def test_context_files(tmp_path):
+    assert run_cli("generate", "level", "-s", "5", "-o", tmp_path / "level.msgpack").returncode == 0
+    r = run_cli("generate", "character", "-s", "5", "--context", tmp_path / "level.msgpack",
+                "-o", tmp_path / "cast.msgpack")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("generate", "story", "-s", "5", "--context", tmp_path / "level.msgpack", "--context",
+                tmp_path / "cast.msgpack", "-o", "-")
+    assert r.returncode == 0, r.stderr
+    story = json.loads(r.stdout)
+    assert story["metadata"]["grounded"] is True
+    assert all(p["id"].startswith("room-") for p in story["places"])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["generate", "level", "-g", "dungeon", "-p", "width=abc"], "parameter 'width': expected int, got 'abc'"),
+    (["generate", "level", "-g", "dungeon", "-p", "width=9999"], "'width': 9999 is above the maximum"),
+    (["generate", "level", "-g", "dungeon", "-p", "colour=red"], "unknown parameter 'colour'"),
+    (["generate", "level", "-g", "nope"], "unknown level generator 'nope'"),
+    (["generate", "level", "-g", "grammar-story"], "unknown level generator 'grammar-story'"),
+    (["generate", "level", "-p", "novalue"], "expected KEY=VALUE"),
+    (["generate", "level", "-o", "x.weird"], "no format can write level files named like this"),
+    (["generate", "level", "--format", "nope", "-o", "x"], "unknown format 'nope'"),
+    (["info", "missing.msgpack"], "missing.msgpack: no such file"),
+    (["generate", "spaceship"], "invalid choice"),
+])
+def test_bad_usage_exits_2_with_one_line(args, needle):
+    r = run_cli(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr.decode()
+    assert b"Traceback" not in r.stderr
+
+
+def test_corrupt_and_truncated_files_exit_2(tmp_path):
+    run_cli("generate", "level", "-s", "1", "-o", tmp_path / "a.msgpack")
+    data = (tmp_path / "a.msgpack").read_bytes()
+    (tmp_path / "t.msgpack").write_bytes(data[:100])
+    r = run_cli("info", tmp_path / "t.msgpack")
+    assert r.returncode == 2 and b"truncated msgpack" in r.stderr
+    (tmp_path / "c.json").write_text('{"schema": "conjure.level/7"}')
+    r = run_cli("info", tmp_path / "c.json")
+    assert r.returncode == 2 and b"major version 7" in r.stderr
+    r = run_cli("generate", "story", "--context", tmp_path / "t.msgpack")
+    assert r.returncode == 2 and b"t.msgpack" in r.stderr
+
+
+def test_generation_failure_exits_1():
+    # 64 rooms cannot fit on a 16x16 map: the generator runs out of tries
+    r = run_cli("generate", "level", "-g", "dungeon", "-p", "rooms=64", "-p", "width=16", "-p", "height=16",
+                "--tries", "3")
+    assert r.returncode == 1
+    assert b"made no valid level in 3 tries" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_failed_export_keeps_earlier_output(tmp_path):
+    target = tmp_path / "level.msgpack"
+    assert run_cli("generate", "level", "-s", "1", "-o", target).returncode == 0
+    before = target.read_bytes()
+    r = run_cli("generate", "level", "-s", "2", "-p", "width=abc", "-o", target)
+    assert r.returncode == 2 and target.read_bytes() == before
+
+
+def test_demo(tmp_path):
+    r = run_cli("demo", "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    for name in ("level", "cast", "hero", "story"):
+        for ext in ("msgpack", "json", "png"):
+            assert (tmp_path / "out" / f"{name}.{ext}").stat().st_size > 0
+    assert b"wrote 12 files" in r.stdout
