@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a generator parameter")
     p.add_argument("-o", "--output", help="file to write (format from the extension); '-' for stdout")
     p.add_argument("--format", help="exporter id, overriding the extension (see `conjure list exporters`)")
+    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an exporter option, e.g. -O tile_size=16 (ints and floats are converted)")
     p.add_argument("--context", action="append", default=[], metavar="PATH",
                    help="content to generate for (a level, a cast, a story); repeatable")
     p.add_argument("--tries", type=int, default=None, help="attempts before giving up on invalid content")
@@ -131,18 +133,29 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
     Console(width=160).print(t)
 
 
+def _number(text: str):
+    """Exporter option values: ints and floats from the CLI become numbers, anything else stays text."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
 def cmd_generate(args) -> int:
     eng = _engine()
     params = parse_assignments(args.param)
     seed = parse_seed(args.seed)
     context = eng.load_context(args.context) if args.context else None
     content = eng.generate(args.kind, args.generator, seed, params, context, tries=args.tries)
+    options = {k: _number(v) for k, v in parse_assignments(args.option).items()}
     if args.output == "-":
         fmt = args.format or "json"
-        sys.stdout.buffer.write(eng.dumps(content, fmt))
+        sys.stdout.buffer.write(eng.dumps(content, fmt, **options))
         sys.stdout.flush()
     elif args.output:
-        for path in eng.export(content, args.output, args.format):
+        for path in eng.export(content, args.output, args.format, **options):
             print(f"wrote {path}")
     else:
         print("\n".join(summary(content)))
