@@ -80,6 +80,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", help="importer id, overriding the extension")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("train", help="train a learned generator on your data")
+    p.add_argument("generator")
+    p.add_argument("--data", action="append", required=True, metavar="PATH",
+                   help="training files or folders (VGLC text, Tiled maps, packs, text...); repeatable")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("-s", "--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for the weights and model card (default trained/GENERATOR)")
+
+    p = sub.add_parser("evaluate", help="measure a generator's output quality and write a report")
+    p.add_argument("generator")
+    p.add_argument("--count", type=int, default=100, help="samples to generate")
+    p.add_argument("-s", "--seed", default="0", help="first seed (sample i uses derive(seed, i))")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--report", default=None, metavar="DIR", help="write report.md and PNGs here")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
     p = sub.add_parser("demo", help="generate a level, a cast and a story with previews into a folder")
     p.add_argument("-o", "--out", default="out", help="output folder (default: out)")
     p.add_argument("-s", "--seed", default="7")
@@ -175,6 +191,34 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .training import train
+
+    card = train(_engine(), args.generator, args.data, epochs=args.epochs, seed=args.seed, out=args.out,
+                 show_progress=True)
+    print(f"trained {card['generator']} in {card['seconds']} s; metrics: {json.dumps(card['metrics'])}")
+    for w in card["weights"]:
+        print(f"wrote {args.out or 'trained/' + args.generator}/{w['file']} ({w['bytes']} bytes)")
+    print(f"model card: {card['command']}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    metrics = evaluate(_engine(), args.generator, count=args.count, seed=parse_seed(args.seed),
+                       params=parse_assignments(args.param), report=args.report)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        for k, v in metrics.items():
+            if not isinstance(v, (dict, list)):
+                print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        if args.report:
+            print(f"report: {Path(args.report) / 'report.md'}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The main job on built-in defaults: a level, its cast, a story about both, each with a preview."""
     eng = _engine()
@@ -196,7 +240,8 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "generate": cmd_generate, "info": cmd_info, "demo": cmd_demo}
+COMMANDS = {"list": cmd_list, "generate": cmd_generate, "info": cmd_info, "demo": cmd_demo, "train": cmd_train,
+            "evaluate": cmd_evaluate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

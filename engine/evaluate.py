@@ -1,0 +1,29 @@
+"""``conjure evaluate``: quality reports for generators, dispatched by kind.
+
+Level metrics live in :mod:`engine.eval_levels`, character metrics in :mod:`engine.eval_characters`, story
+metrics in :mod:`engine.eval_stories`; each module has ``evaluate(engine, generator, *, count, seed, params,
+report) -> dict`` that returns the metrics and, when ``report`` is a folder, writes ``report.md`` and its PNGs.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+MODULES = {"level": "engine.eval_levels", "character": "engine.eval_characters", "story": "engine.eval_stories"}
+
+
+def evaluate(engine: Any, gen_id: str, *, count: int = 100, seed: int | str = 0, params: dict | None = None,
+             report: str | os.PathLike | None = None) -> dict:
+    gen = engine.generator(gen_id)
+    if not 1 <= count <= 1_000_000:
+        raise InputError(f"--count must be in 1..1000000, got {count}")
+    try:
+        mod = importlib.import_module(MODULES[gen.kind])
+    except ModuleNotFoundError:
+        raise InputError(f"no evaluation is available for {gen.kind} generators yet") from None
+    return mod.evaluate(engine, gen, count=count, seed=seed, params=dict(params or {}),
+                        report=Path(report) if report is not None else None)
