@@ -16,7 +16,7 @@ $(VENV)/.torch: | $(PY)
 	touch $@
 
 $(VENV)/.demo: pyproject.toml $(VENV)/.torch
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[game]'
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.torch
@@ -25,6 +25,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.torch
 
 demo: $(VENV)/.demo
 	$(VENV)/bin/conjure demo -o out
+	SDL_VIDEODRIVER=dummy $(PY) -m game_demo --headless --floors 3 --seed 1 --screenshot out/game.png
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

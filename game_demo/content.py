@@ -1,0 +1,100 @@
+"""Everything the demo asks of the engine lives here; no drawing code.
+
+A :class:`FloorSource` turns (world seed, floor number) into a :class:`Floor`: a dungeon level, the cast
+made for it, a quest about both, and the tileset image. Floor ``n+1`` is requested in the background
+(``engine.submit`` when the engine has the runtime service, else a thread of our own) while ``n`` is played.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import engine
+from engine import Cast, Character, Level, Story, derive
+
+FLOOR_PARAMS = {"width": 40, "height": 30, "rooms": 7, "enemy_density": 0.02, "treasure": 3, "npcs": 1}
+WORLD_PARAMS = {"width": 96, "height": 64, "towns": 5}
+TILE_SIZE = 16
+
+
+@dataclass
+class Floor:
+    number: int
+    level: Level
+    cast: Cast
+    story: Story
+    tileset_rgb: np.ndarray  # (n_tiles, TILE_SIZE, TILE_SIZE, 3), indexed by tile id
+    seconds: float
+    characters: dict[str, Character] = field(default_factory=dict)  # entity id -> character
+
+    def __post_init__(self):
+        self.characters = {c.metadata.get("entity", c.id): c for c in self.cast.characters}
+
+
+def tileset_tiles(eng: engine.Engine, level: Level) -> np.ndarray:
+    """Tile images by id, cut from the tileset PNG the Tiled exporter writes (plain colors without it)."""
+    n = max(t.id for t in level.tileset.tiles) + 1
+    out = np.zeros((n, TILE_SIZE, TILE_SIZE, 3), dtype=np.uint8)
+    for t in level.tileset.tiles:
+        out[t.id] = t.color
+    if not any(e.id == "tmj" for e in eng.exporters()):
+        return out
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        written = eng.export(level, Path(tmp) / "floor.tmj", tile_size=TILE_SIZE)
+        pngs = [p for p in written if p.suffix == ".png"]
+        if not pngs:
+            return out
+        sheet = np.asarray(Image.open(pngs[0]).convert("RGB"))
+    cols = max(1, sheet.shape[1] // TILE_SIZE)
+    for t in level.tileset.tiles:
+        y, x = divmod(t.id, cols)
+        tile = sheet[y * TILE_SIZE:(y + 1) * TILE_SIZE, x * TILE_SIZE:(x + 1) * TILE_SIZE]
+        if tile.shape[:2] == (TILE_SIZE, TILE_SIZE):
+            out[t.id] = tile
+    return out
+
+
+class FloorSource:
+    """Makes floors of one world from its seed, one ahead in the background."""
+
+    def __init__(self, world_seed: int | str, eng: engine.Engine | None = None):
+        self.seed = world_seed
+        self.engine = eng or engine.Engine()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floorgen")
+        self._pending: dict[int, Future] = {}
+
+    def _make(self, number: int) -> Floor:
+        t0 = time.perf_counter()
+        seed = derive(self.seed, "floor", number)
+        eng = self.engine
+        submit = getattr(eng, "submit", None)
+        if submit is not None:  # the runtime service: cached, thread-safe
+            level = submit("level", "dungeon", seed=seed, params=FLOOR_PARAMS).result()
+        else:
+            level = eng.generate("level", "dungeon", seed=seed, params=FLOOR_PARAMS)
+        cast = eng.generate("character", seed=seed, context={"level": level})
+        story = eng.generate("story", seed=seed, context={"level": level, "cast": cast})
+        tiles = tileset_tiles(eng, level)
+        return Floor(number, level, cast, story, tiles, time.perf_counter() - t0)
+
+    def prefetch(self, number: int) -> None:
+        if number not in self._pending:
+            self._pending[number] = self._pool.submit(self._make, number)
+
+    def get(self, number: int) -> Floor:
+        """The floor, waiting for it if its background generation is still running."""
+        self.prefetch(number)
+        return self._pending.pop(number).result()
+
+    def world_map(self) -> Level:
+        return self.engine.generate("level", "terrain", seed=derive(self.seed, "world"), params=WORLD_PARAMS)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
