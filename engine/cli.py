@@ -99,6 +99,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="generate a level, a cast and a story with previews into a folder")
     p.add_argument("-o", "--out", default="out", help="output folder (default: out)")
     p.add_argument("-s", "--seed", default="7")
+
+    p = sub.add_parser("plugins", help="tools for plugin authors (conjure plugins new NAME)")
+    psub = p.add_subparsers(dest="plugins_command", required=True, metavar="SUBCOMMAND")
+    q = psub.add_parser("new", help="write a working plugin package conjure-NAME/ to start from")
+    q.add_argument("name", help="plugin name: lowercase letters, digits, dashes (e.g. caves)")
+    q.add_argument("--kind", default="level", choices=("level", "character", "story"),
+                   help="the kind of generator to start with (default: level)")
+    q.add_argument("--dir", default=".", metavar="PATH", help="folder to create conjure-NAME/ in (default: .)")
     return ap
 
 
@@ -242,6 +250,21 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"list": cmd_list, "generate": cmd_generate, "info": cmd_info, "demo": cmd_demo, "train": cmd_train,
             "evaluate": cmd_evaluate}
+
+
+def cmd_plugins(args) -> int:
+    """``conjure plugins new NAME``: scaffold a plugin package (see engine/scaffold.py)."""
+    from .scaffold import create
+
+    root = create(args.name, args.kind, args.dir)
+    print(f"wrote {root}/ (a {args.kind} generator {args.name!r}); next:")
+    print(f"  pip install -e {root}")
+    print(f"  conjure generate {args.kind} -g {args.name}")
+    print(f"  python -m pytest {root}")
+    return 0
+
+
+COMMANDS["plugins"] = cmd_plugins
 
 
 def main(argv: Sequence[str] | None = None) -> int:
