@@ -131,7 +131,7 @@ class PluginHost:
         info = self.infos[name] = PluginInfo(name, source, version)
         try:
             obj = load()
-        except Exception as e:  # a plugin that fails to import must not take the engine down
+        except (Exception, SystemExit) as e:  # a plugin that fails to import (or exits) must not take us down
             info.status = "broken"
             info.errors.append(f"failed to load: {type(e).__name__}: {e}")
             return
@@ -191,9 +191,12 @@ class PluginHost:
             for obj in got:
                 try:
                     check(obj)
-                except (TypeError, ValueError, AttributeError) as e:
-                    label = getattr(obj, "id", None)
-                    self.broken(name, f"{hook}: malformed registration {label!r}: {e}")
+                except Exception as e:  # incl. properties that raise: the plugin, not the engine, is broken
+                    try:
+                        label = repr(getattr(obj, "id", None))
+                    except Exception:
+                        label = type(obj).__name__
+                    self.broken(name, f"{hook}: malformed registration {label}: {e}")
                     continue
                 out.append((name, obj))
         return out
