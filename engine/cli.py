@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="out", help="output folder (default: out)")
     p.add_argument("-s", "--seed", default="7")
 
+    from . import bake as _bake  # content packs: the logic lives in engine/bake.py
+
+    _bake.add_arguments(sub.add_parser("bake", help="bake many assets from a TOML spec into a content pack"))
+    _bake.add_extract_arguments(sub.add_parser("extract", help="write a content pack's assets to files"))
+
     p = sub.add_parser("plugins", help="tools for plugin authors (conjure plugins new NAME)")
     psub = p.add_subparsers(dest="plugins_command", required=True, metavar="SUBCOMMAND")
     q = psub.add_parser("new", help="write a working plugin package conjure-NAME/ to start from")
@@ -187,6 +192,18 @@ def cmd_generate(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from .packs import is_pack
+
+    if is_pack(args.path) and not args.format:
+        from .bake import info_lines
+        from .packs import open_pack
+
+        if args.json:
+            with open_pack(args.path) as r:
+                print(json.dumps(r.summary(), indent=2, default=repr))
+        else:
+            print("\n".join(info_lines(args.path)))
+        return 0
     eng = _engine()
     content = eng.load(args.path, args.format)
     if args.json:
@@ -265,6 +282,21 @@ def cmd_plugins(args) -> int:
 
 
 COMMANDS["plugins"] = cmd_plugins
+
+
+def cmd_bake(args) -> int:
+    from .bake import run
+
+    return run(args)
+
+
+def cmd_extract(args) -> int:
+    from .bake import run_extract
+
+    return run_extract(args)
+
+
+COMMANDS.update(bake=cmd_bake, extract=cmd_extract)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

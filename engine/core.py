@@ -250,3 +250,34 @@ class Engine:
             elif isinstance(c, Story):
                 ctx["story"] = c
         return ctx
+
+    # ------------------------------------------------------------------ runtime service and packs
+    def runtime(self, workers: int | None = None, cache_items: int | None = None):
+        """The background generation service (:class:`engine.runtime.Runtime`), made on first use."""
+        from .runtime import engine_runtime
+
+        return engine_runtime(self, workers, cache_items)
+
+    def submit(self, kind: str, generator: str | None = None, seed: Seed = 0,
+               params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
+               tries: int | None = None):
+        """Generate in a background thread: returns a ``concurrent.futures.Future`` of the content, cached
+        by (generator, version, seed, params, context). Bad requests raise here, at once."""
+        return self.runtime().submit(kind, generator, seed, params, context, tries)
+
+    def world(self, seed: Seed, chunk_size: int = 64, params: Mapping[str, Any] | None = None,
+              generator: str = "terrain", prefetch: int = 1):
+        """A streaming world of seamless chunks (:class:`engine.runtime.World`)."""
+        return self.runtime().world(seed, chunk_size, params, generator, prefetch)
+
+    def open_pack(self, path: str | os.PathLike, verify: bool = True):
+        """Random access to a content pack (:class:`engine.packs.PackReader`)."""
+        from .packs import open_pack
+
+        return open_pack(path, verify=verify)
+
+    def close(self) -> None:
+        """Stop the runtime's threads (if it was started)."""
+        rt = self.__dict__.pop("_runtime", None)
+        if rt is not None:
+            rt.close()
