@@ -38,7 +38,45 @@ def level_rgb(level: Level, tile_size: int = 8, entities: bool = True) -> np.nda
 def level_image(level: Level, tile_size: int = 8, entities: bool = True):
     from PIL import Image
 
-    return Image.fromarray(level_rgb(level, tile_size, entities), "RGB")
+    return Image.fromarray(level_rgb(level, tile_size, entities))
+
+
+def level_sheet(levels, tile_size: int = 4, columns: int = 4, gap: int = 2,
+                background: tuple[int, int, int] = (24, 22, 30), entities: bool = True):
+    """A grid of level previews (row-major, ``columns`` per row) as one ``PIL.Image`` (RGB).
+
+    Every cell is as large as the largest level; smaller levels sit at their cell's top-left corner on
+    ``background``, with ``gap`` pixels between cells and around the sheet. No engine is needed: evaluation
+    reports pass any list of :class:`Level` (e.g. a batch from one generator) and save the image, e.g. with
+    :func:`image_png` for deterministic bytes.
+    """
+    from PIL import Image
+
+    levels = list(levels)
+    for name, v, lo in (("tile_size", tile_size, 1), ("columns", columns, 1), ("gap", gap, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"level_sheet {name}: expected an int >= {lo}, got {v!r}")
+    if not levels:
+        return Image.new("RGB", (2 * gap + 1, 2 * gap + 1), background)
+    cw = max(lv.width for lv in levels) * tile_size
+    ch = max(lv.height for lv in levels) * tile_size
+    cols = min(columns, len(levels))
+    rows = -(-len(levels) // cols)
+    sheet = np.empty((gap + rows * (ch + gap), gap + cols * (cw + gap), 3), dtype=np.uint8)
+    sheet[:] = background
+    for i, lv in enumerate(levels):
+        r, c = divmod(i, cols)
+        y0, x0 = gap + r * (ch + gap), gap + c * (cw + gap)
+        img = level_rgb(lv, tile_size, entities)
+        sheet[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img
+    return Image.fromarray(sheet)
+
+
+def image_png(img) -> bytes:
+    """PNG bytes of a PIL image with no timestamps or text chunks: same image -> same bytes."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
 
 
 def sprite_image(ch: Character, scale: int = 4):
@@ -50,7 +88,7 @@ def sprite_image(ch: Character, scale: int = 4):
     frames = [ch.sprite.rgba(n) for n in ch.sprite.frames]
     strip = np.concatenate(frames, axis=1)
     strip = np.repeat(np.repeat(strip, scale, axis=0), scale, axis=1)
-    return Image.fromarray(np.ascontiguousarray(strip), "RGBA")
+    return Image.fromarray(np.ascontiguousarray(strip))
 
 
 def _card(title: str, lines: list[str], width: int = 520):
@@ -117,7 +155,5 @@ def png_bytes(content: Content, tile_size: int = 8, scale: int = 4) -> bytes:
         img = story_image(content)
     else:  # pragma: no cover
         raise TypeError(type(content).__name__)
-    buf = io.BytesIO()
     # no timestamps or text chunks: same content -> same PNG bytes
-    img.save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
+    return image_png(img)

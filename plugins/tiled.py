@@ -1,0 +1,1029 @@
+"""Tiled maps: JSON (``.tmj``) and XML (``.tmx``) exporters and importers for levels.
+
+Export (see ``docs/formats.md``): an orthogonal map with one tile layer per level layer (``gid = tile id + 1``,
+so tile id 0 is a real tile and gid 0 never appears), an object layer ``entities`` (one tile-sized rectangle
+per entity: ``name`` = entity id, ``type`` = kind, typed custom properties), an object layer ``regions``
+(rectangles: ``name`` = region id, ``type`` = kind, the region's display name in ``conjure:name``), and an
+embedded tileset whose image ``<map stem>.tileset.png`` is written beside the map (one patterned tile per
+tile id) with tile properties ``name``, ``char``, ``color`` and the tile's own properties. Map properties hold
+the level metadata (generator, generator_version, seed, params…; values that are not Tiled scalars are JSON
+strings listed in ``conjure:json``) and ``conjure:schema``. Same level and options -> the same bytes.
+
+Import reads both our maps (exactly back to the same ``Level``) and a user's own maps (see ``_Importer``).
+Every problem is an :class:`InputError` naming the map, the layer or tileset and the field.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import math
+import re
+import zlib
+from pathlib import Path
+from typing import Any, Callable
+from xml.etree import ElementTree as ET
+
+import numpy as np
+
+from engine import hookimpl
+from engine.content import Entity, Level, Region, TileDef, Tileset
+from engine.errors import ContentError, InputError
+from engine.serialize import atomic_write, decode, read_bytes
+
+SCHEMA = Level.SCHEMA
+TILED_VERSION = "1.10"
+TILED_EDITOR_VERSION = "1.10.2"
+FIRSTGID = 1
+MAX_MAP_BYTES = 64 * 1024 * 1024
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+MAX_SIDE = 16384
+FLIP_BITS = 0xF0000000
+INT32 = 2 ** 31
+RESERVED_TILE_PROPS = ("name", "char", "color")
+REGION_NAME_PROP = "conjure:name"
+JSON_KEYS_PROP = "conjure:json"
+SCHEMA_PROP = "conjure:schema"
+ENTITY_LAYER = "entities"
+REGION_LAYER = "regions"
+#: Characters given to tiles of a user's map that carry no ``char`` property (``-`` is the empty cell).
+DEFAULT_CHARS = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                 "#%&*+=<>[]{}()/\\|!?$@^~;:'\"`,._")
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: Attribute and method names of pytmx's map and object classes: pytmx refuses a custom property of a map or an
+#: object with one of these names (``type``, ``name``, ``x``…), so such names are written with a trailing
+#: underscore (``type`` -> ``type_``, ``type_`` -> ``type__``) and read back without it.
+PYTMX_RESERVED = frozenset("""
+add_layer add_tileset allow_duplicate_names append apply_transformations as_points background_color class
+clear closed color columns copy count custom_property_filename custom_types data draworder extend filename
+firstgid from_xml_string get_layer_by_name get_object_by_id get_object_by_name get_tile_colliders get_tile_gid
+get_tile_image get_tile_image_by_gid get_tile_locations_by_gid get_tile_properties get_tile_properties_by_gid
+get_tile_properties_by_layer get_tileset_from_gid gid gidmap height hexsidelength id image image_loader
+imagemap images index infinite insert invert_y iter_data layernames layers load_all_tiles map_gid map_gid2
+margin maxgid name nextlayerid nextobjectid objectgroups objects objects_by_id objects_by_name offset offsetx
+offsety opacity optional_gids orientation parent parse_json parse_xml points pop properties register_gid
+register_gid_check_flags reload_images remove renderorder reverse rotation set_tile_properties sort source
+spacing staggeraxis staggerindex template tile_properties tilecount tiledgidmap tiledversion tileheight tiles
+tilesets tilewidth trans type version visible visible_layers visible_object_groups visible_tile_layers width
+x y""".split())
+
+
+def escape_name(name: str) -> str:
+    """A map or object property name as written (``type`` -> ``type_``), see :data:`PYTMX_RESERVED`."""
+    return name + "_" if name.rstrip("_") in PYTMX_RESERVED else name
+
+
+def unescape_name(name: str) -> str:
+    return name[:-1] if name.endswith("_") and name.rstrip("_") in PYTMX_RESERVED else name
+
+
+# ============================================================================================ shared helpers
+def _check_tile_size(options: dict, fmt: str) -> int:
+    ts = options.get("tile_size", 16)
+    if not isinstance(ts, int) or isinstance(ts, bool) or not 1 <= ts <= 256:
+        raise InputError(f"{fmt} option tile_size: expected an int in 1..256, got {ts!r}")
+    unknown = sorted(set(options) - {"tile_size"})
+    if unknown:
+        raise InputError(f"{fmt}: unknown option {unknown[0]!r} (known: tile_size)")
+    return ts
+
+
+def _prop(name: str, value: Any) -> dict:
+    """A typed Tiled property from a Conjure scalar."""
+    if isinstance(value, bool):
+        return {"name": name, "type": "bool", "value": value}
+    if isinstance(value, int):
+        return {"name": name, "type": "int", "value": value}
+    if isinstance(value, float):
+        return {"name": name, "type": "float", "value": value}
+    return {"name": name, "type": "string", "value": str(value)}
+
+
+def _props(d: dict, escape: bool = False) -> list[dict]:
+    return [_prop(escape_name(k) if escape else k, v) for k, v in d.items()]
+
+
+def _hex_color(rgb) -> str:
+    return "#ff{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _parse_color(text: str) -> tuple[int, int, int] | None:
+    m = re.fullmatch(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})", text.strip())
+    if not m:
+        return None
+    h = m.group(1)[-6:]
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def tileset_image(tileset: Tileset, tile_size: int) -> tuple[np.ndarray, int, int]:
+    """The tileset image as an RGBA array, with its column count and tile count.
+
+    Tile ``id`` sits at slot ``id`` (row-major, up to 16 columns): filled with the tile's color, a darker
+    1-pixel border and, from 8 pixels up, the id's 8 bits as dots, so equal colors stay distinguishable.
+    Slots of ids the tileset does not define are transparent.
+    """
+    count = max(t.id for t in tileset.tiles) + 1
+    cols = min(count, 16)
+    rows = -(-count // cols)
+    ts = tile_size
+    img = np.zeros((rows * ts, cols * ts, 4), dtype=np.uint8)
+    for t in tileset.tiles:
+        c = np.array(t.color, dtype=np.float64)
+        lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+        dark = np.round(c * 0.6).astype(np.uint8)
+        mark = dark if lum > 110 else np.round(c + (255 - c) * 0.6).astype(np.uint8)
+        tile = np.empty((ts, ts, 4), dtype=np.uint8)
+        tile[..., :3] = np.asarray(t.color, dtype=np.uint8)
+        tile[..., 3] = 255
+        if ts >= 4:
+            tile[0, :, :3] = tile[-1, :, :3] = tile[:, 0, :3] = tile[:, -1, :3] = dark
+        if ts >= 8:
+            pitch = (ts - 2) / 4
+            size = max(1, round(pitch / 2))
+            top = 1 + round((ts - 2) / 2 - pitch)
+            for bit in range(8):
+                if t.id >> bit & 1:
+                    x0 = 1 + round((bit % 4) * pitch + pitch / 4)
+                    y0 = top + round((bit // 4) * pitch + pitch / 4)
+                    tile[y0:y0 + size, x0:x0 + size, :3] = mark
+        y, x = divmod(t.id, cols)
+        img[y * ts:(y + 1) * ts, x * ts:(x + 1) * ts] = tile
+    return img, cols, count
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def image_name(map_path: Path) -> str:
+    """The tileset image written beside a map: ``dungeon.tmj`` -> ``dungeon.tileset.png``."""
+    return f"{map_path.stem}.tileset.png"
+
+
+# ============================================================================================ export model
+def _map_model(level: Level, image: str, tile_size: int, fmt: str) -> tuple[dict, np.ndarray]:
+    """A Tiled map (TMJ-shaped dict; tile layers' ``data`` as gid arrays) and the tileset image."""
+    try:
+        level.validate()
+    except ContentError as e:
+        raise InputError(f"{fmt} export: {e}") from None
+    if len(level.layers) > 1000:
+        raise InputError(f"{fmt} export: {len(level.layers)} layers is too many")
+    rgba, cols, count = tileset_image(level.tileset, tile_size)
+    tiles = []
+    for i, t in enumerate(level.tileset.tiles):
+        clash = [k for k in t.properties if k in RESERVED_TILE_PROPS]
+        if clash:
+            raise InputError(f"{fmt} export: level.tileset.tiles[{i}].properties.{clash[0]}: the name is "
+                             f"reserved (the exporter writes {', '.join(RESERVED_TILE_PROPS)} itself)")
+        props = [_prop("name", t.name), _prop("char", t.char),
+                 {"name": "color", "type": "color", "value": _hex_color(t.color)}] + _props(t.properties)
+        tiles.append({"id": t.id, "properties": props})
+    meta_props, json_keys = [], []
+    for k, v in level.metadata.items():
+        if not k or k.startswith("conjure:"):
+            raise InputError(f"{fmt} export: level.metadata key {k!r} cannot be a map property name")
+        if isinstance(v, (str, bool, float)) or (isinstance(v, int) and -INT32 <= v < INT32):
+            meta_props.append(_prop(escape_name(k), v))
+        else:
+            meta_props.append(_prop(escape_name(k), json.dumps(v, ensure_ascii=False, allow_nan=False,
+                                                               separators=(",", ":"))))
+            json_keys.append(k)
+    properties = [_prop(SCHEMA_PROP, SCHEMA), _prop(JSON_KEYS_PROP, json.dumps(json_keys))] + meta_props
+    ts = tile_size
+    h, w = level.shape
+    layers: list[dict] = []
+    for name, a in level.layers.items():
+        layers.append({"data": a.astype(np.int64) + FIRSTGID, "height": h, "id": len(layers) + 1,
+                       "name": name, "opacity": 1, "type": "tilelayer", "visible": True, "width": w,
+                       "x": 0, "y": 0})
+    oid = 0
+    ents = []
+    for e in level.entities:
+        oid += 1
+        o = {"height": ts, "id": oid, "name": e.id, "rotation": 0, "type": e.kind, "visible": True,
+             "width": ts, "x": e.x * ts, "y": e.y * ts}
+        if e.properties:
+            o["properties"] = _props(e.properties, escape=True)
+        ents.append(o)
+    regs = []
+    for i, r in enumerate(level.regions):
+        if REGION_NAME_PROP in r.properties:
+            raise InputError(f"{fmt} export: level.regions[{i}].properties.{REGION_NAME_PROP}: the name is "
+                             "reserved (the exporter writes the region name there)")
+        oid += 1
+        regs.append({"height": r.h * ts, "id": oid, "name": r.id,
+                     "properties": [_prop(REGION_NAME_PROP, r.name)] + _props(r.properties, escape=True),
+                     "rotation": 0, "type": r.kind, "visible": True, "width": r.w * ts,
+                     "x": r.x * ts, "y": r.y * ts})
+    for name, objs in ((ENTITY_LAYER, ents), (REGION_LAYER, regs)):
+        layers.append({"draworder": "topdown", "id": len(layers) + 1, "name": name, "objects": objs,
+                       "opacity": 1, "type": "objectgroup", "visible": True, "x": 0, "y": 0})
+    tileset = {"columns": cols, "firstgid": FIRSTGID, "image": image, "imageheight": int(rgba.shape[0]),
+               "imagewidth": int(rgba.shape[1]), "margin": 0, "name": level.tileset.name, "spacing": 0,
+               "tilecount": count, "tileheight": ts, "tiles": tiles, "tilewidth": ts}
+    model = {"compressionlevel": -1, "height": h, "infinite": False, "layers": layers,
+             "nextlayerid": len(layers) + 1, "nextobjectid": oid + 1, "orientation": "orthogonal",
+             "properties": properties, "renderorder": "right-down", "tiledversion": TILED_EDITOR_VERSION,
+             "tileheight": ts, "tilesets": [tileset], "tilewidth": ts, "type": "map",
+             "version": TILED_VERSION, "width": w}
+    return model, rgba
+
+
+def _tmj_bytes(model: dict) -> bytes:
+    """Indented JSON like Tiled writes, with each tile layer's data one map row per line."""
+    rows_text = []
+    for i, layer in enumerate(model["layers"]):
+        if layer["type"] == "tilelayer":
+            data = layer["data"]
+            rows_text.append(",\n".join("   " + ",".join(map(str, row.tolist())) for row in data))
+            layer["data"] = f"\x00DATA{len(rows_text) - 1}\x00"
+    text = json.dumps(model, indent=1, ensure_ascii=False, allow_nan=False)
+    for k, rows in enumerate(rows_text):
+        text = text.replace(json.dumps(f"\x00DATA{k}\x00"), "[\n" + rows + "]", 1)
+    return text.encode("utf-8")
+
+
+def _xml_text(v: Any, where: str) -> str:
+    s = v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else repr(v)
+    if _XML_BAD.search(s):
+        raise InputError(f"tmx export: {where}: holds a control character XML cannot carry")
+    return s
+
+
+def _xml_props(parent: ET.Element, props: list[dict], where: str) -> None:
+    if not props:
+        return
+    el = ET.SubElement(parent, "properties")
+    for p in props:
+        attrs = {"name": _xml_text(p["name"], where)}
+        if p["type"] != "string":
+            attrs["type"] = p["type"]
+        attrs["value"] = _xml_text(p["value"], f"{where}.{p['name']}")
+        ET.SubElement(el, "property", attrs)
+
+
+def _tmx_bytes(model: dict) -> bytes:
+    m = ET.Element("map", {k: str(model[k]) for k in (
+        "version", "tiledversion", "orientation", "renderorder", "width", "height", "tilewidth",
+        "tileheight")})
+    m.set("infinite", "0")
+    m.set("nextlayerid", str(model["nextlayerid"]))
+    m.set("nextobjectid", str(model["nextobjectid"]))
+    _xml_props(m, model["properties"], "level.metadata")
+    for ts in model["tilesets"]:
+        t = ET.SubElement(m, "tileset", {k: _xml_text(ts[k], "level.tileset.name") for k in (
+            "firstgid", "name", "tilewidth", "tileheight", "spacing", "margin", "tilecount", "columns")})
+        ET.SubElement(t, "image", {"source": ts["image"], "width": str(ts["imagewidth"]),
+                                   "height": str(ts["imageheight"])})
+        for tile in ts["tiles"]:
+            te = ET.SubElement(t, "tile", {"id": str(tile["id"])})
+            _xml_props(te, tile["properties"], f"level.tileset tile {tile['id']}")
+    for layer in model["layers"]:
+        where = f"layer {layer['name']!r}"
+        if layer["type"] == "tilelayer":
+            le = ET.SubElement(m, "layer", {"id": str(layer["id"]), "name": _xml_text(layer["name"], where),
+                                            "width": str(layer["width"]), "height": str(layer["height"])})
+            d = ET.SubElement(le, "data", {"encoding": "csv"})
+            d.text = "\n" + ",\n".join(",".join(map(str, row.tolist())) for row in layer["data"]) + "\n"
+        else:
+            og = ET.SubElement(m, "objectgroup", {"id": str(layer["id"]),
+                                                  "name": layer["name"], "draworder": "topdown"})
+            for o in layer["objects"]:
+                oe = ET.SubElement(og, "object", {"id": str(o["id"]), "name": _xml_text(o["name"], where),
+                                                  "type": _xml_text(o["type"], where), "x": str(o["x"]),
+                                                  "y": str(o["y"]), "width": str(o["width"]),
+                                                  "height": str(o["height"])})
+                _xml_props(oe, o.get("properties", []), f"{where} object {o['name']!r}")
+    ET.indent(m, space=" ")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(m, encoding="utf-8") + b"\n"
+
+
+class TiledFormat:
+    """One Tiled exporter/importer (``tmj`` or ``tmx``); writes no stdout form (the map needs its PNG)."""
+
+    kinds = ("level",)
+
+    def __init__(self, fmt: str):
+        self.id = fmt
+        self.extensions = (f".{fmt}",)
+        what = "JSON" if fmt == "tmj" else "XML"
+        self.description = (f"Tiled {what} map + tileset PNG beside it (option: tile_size, default 16); "
+                            "reads Tiled maps back")
+
+    def export(self, content: Level, path: Path, options: dict) -> list[Path]:
+        if not isinstance(content, Level):
+            raise InputError(f"{self.id} export takes levels, not {type(content).__name__}")
+        ts = _check_tile_size(options, self.id)
+        path = Path(path)
+        model, rgba = _map_model(content, image_name(path), ts, self.id)
+        data = _tmj_bytes(model) if self.id == "tmj" else _tmx_bytes(model)
+        png = _png(rgba)
+        # the image first: a map never points at a missing image; each file is replaced atomically
+        return [atomic_write(path.with_name(image_name(path)), png), atomic_write(path, data)]
+
+    def load(self, path: Path) -> Level:
+        return load_map(path, self.id)
+
+
+# ============================================================================================ import
+class _Src:
+    """Where a field lives, for error messages."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, msg: str) -> InputError:
+        return InputError(f"{self.path}: {where}: {msg}" if where else f"{self.path}: {msg}")
+
+
+def _xml_root(data: bytes, src: _Src) -> ET.Element:
+    head = data.lower()
+    if b"<!doctype" in head or b"<!entity" in head:
+        raise src.fail("", "DOCTYPE/ENTITY declarations are not allowed in Tiled XML")
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as e:
+        line, col = e.position
+        raise src.fail("", f"malformed XML ({str(e).split(':')[0]} at line {line} column {col + 1})") from None
+
+
+def _num(v: Any, where: str, src: _Src, kind: type = int, lo: float | None = None) -> Any:
+    """A number field (TMJ value or TMX attribute text)."""
+    if isinstance(v, str):
+        try:
+            v = int(v) if kind is int else float(v)
+        except ValueError:
+            raise src.fail(where, f"expected {'an integer' if kind is int else 'a number'}, got {v!r}") from None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
+        if kind is int and isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise src.fail(where, f"expected {'an integer' if kind is int else 'a number'}, got {v!r}")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise src.fail(where, f"expected a finite number, got {v!r}")
+    if lo is not None and v < lo:
+        raise src.fail(where, f"{v} is below {lo}")
+    return v
+
+
+def _prop_value(name: str, type_: str, value: Any, where: str, src: _Src) -> Any:
+    w = f"{where}.properties.{name}"
+    if type_ in ("", "string", "file", "color"):
+        if isinstance(value, str):
+            return value
+        raise src.fail(w, f"expected a string, got {value!r}")
+    if type_ in ("int", "object"):
+        return _num(value, w, src, int)
+    if type_ == "float":
+        return float(_num(value, w, src, float))
+    if type_ == "bool":
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise src.fail(w, f"expected true or false, got {value!r}")
+    raise src.fail(w, f"property type {type_!r} cannot become a Conjure property (use string, int, float "
+                      "or bool)")
+
+
+def _json_props(raw: Any, where: str, src: _Src) -> dict:
+    if raw is None:
+        return {}
+    out: dict = {}
+    if isinstance(raw, dict):  # Tiled < 1.2: {"name": value}, types guessed
+        for k, v in raw.items():
+            if isinstance(v, (dict, list)) or v is None:
+                raise src.fail(f"{where}.properties.{k}", "expected a scalar")
+            out[k] = v
+        return out
+    if not isinstance(raw, list):
+        raise src.fail(f"{where}.properties", f"expected a list, got {type(raw).__name__}")
+    for i, p in enumerate(raw):
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str) or not p["name"]:
+            raise src.fail(f"{where}.properties[{i}]", "expected {\"name\", \"type\", \"value\"}")
+        out[p["name"]] = _prop_value(p["name"], p.get("type", "string") or "string", p.get("value"), where, src)
+    return out
+
+
+def _xml_props_read(el: ET.Element, where: str, src: _Src) -> dict:
+    out: dict = {}
+    pe = el.find("properties")
+    if pe is None:
+        return out
+    for i, p in enumerate(pe.findall("property")):
+        name = p.get("name")
+        if not name:
+            raise src.fail(f"{where}.properties[{i}]", "a property needs a name")
+        value = p.get("value", p.text if p.text is not None else "")
+        out[name] = _prop_value(name, p.get("type", "string"), value, where, src)
+    return out
+
+
+def _decode_data(raw: Any, encoding: str | None, compression: str | None, n: int, where: str,
+                 src: _Src) -> np.ndarray:
+    """Tile layer data (list of ints, CSV text or base64 text) as an int64 array of length n (checked)."""
+    if isinstance(raw, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+            raise src.fail(f"{where}.data", "expected a list of integer gids")
+        a = np.array(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)
+    elif encoding == "csv":
+        parts = [t for t in re.split(r"[\s,]+", raw or "") if t]
+        try:
+            a = np.array([int(t) for t in parts], dtype=np.int64)
+        except (ValueError, OverflowError):
+            raise src.fail(f"{where}.data", "expected comma-separated integer gids") from None
+    elif encoding == "base64":
+        try:
+            blob = base64.b64decode("".join((raw or "").split()), validate=True)
+        except (ValueError, TypeError):
+            raise src.fail(f"{where}.data", "malformed base64") from None
+        limit = 4 * n
+        try:
+            if compression in (None, ""):
+                pass
+            elif compression in ("zlib", "gzip"):
+                d = zlib.decompressobj(wbits=47 if compression == "gzip" else 15)
+                blob = d.decompress(blob, limit + 1)
+            elif compression == "zstd":
+                import zstandard
+
+                parts, got = [], 0
+                with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)) as r:
+                    while got <= limit:
+                        chunk = r.read(limit + 1 - got)
+                        if not chunk:
+                            break
+                        parts.append(chunk)
+                        got += len(chunk)
+                blob = b"".join(parts)
+            else:
+                raise src.fail(f"{where}.compression", f"unknown compression {compression!r}")
+        except (zlib.error, gzip.BadGzipFile, OSError, ValueError) as e:
+            if isinstance(e, InputError):
+                raise
+            raise src.fail(f"{where}.data", f"corrupt {compression} data ({e})") from None
+        except Exception as e:  # zstandard.ZstdError
+            raise src.fail(f"{where}.data", f"corrupt {compression} data ({e})") from None
+        if len(blob) % 4:
+            raise src.fail(f"{where}.data", f"{len(blob)} bytes is not a whole number of 4-byte gids")
+        a = np.frombuffer(blob, dtype="<u4").astype(np.int64)
+    else:
+        raise src.fail(f"{where}.encoding", f"unknown encoding {encoding!r} (known: csv, base64)")
+    if a.size != n:
+        raise src.fail(f"{where}.data", f"{a.size} gids, expected width x height = {n}")
+    if a.size and (a.min() < 0 or a.max() > 0xFFFFFFFF):
+        raise src.fail(f"{where}.data", "gids must lie in 0..4294967295")
+    return a
+
+
+class _TS:
+    """A normalised tileset (from TMJ, TMX, TSJ or TSX)."""
+
+    def __init__(self):
+        self.firstgid = 1
+        self.name = ""
+        self.tilecount = 0
+        self.columns = 0
+        self.tilewidth = self.tileheight = 0
+        self.margin = self.spacing = 0
+        self.image: Path | None = None
+        self.imagewidth = self.imageheight = 0
+        self.tiles: dict[int, dict] = {}  # local id -> {"type": str, "properties": dict, "image": Path|None}
+        self.where = ""
+        self._pixels: np.ndarray | None = None
+
+
+class _Importer:
+    """Reads a TMJ or TMX file into a normalised map, then into a Level.
+
+    Conjure maps (map property ``conjure:schema``) come back exactly: tile id = gid - 1, the tiles with a
+    ``name`` property form the tileset, entities/regions/metadata from their objects and properties. A
+    user's map: tile id = gid, id 0 is an added ``empty`` tile (gid 0, no tile), every tile of every tileset
+    up to gid 255 is in the tileset (name/char/color from properties when present, else from the tileset
+    name, a default glyph and the tile's mean color), object layers named ``regions`` give regions and every
+    other object is an entity (kind = its class/type, or ``object``), map properties become metadata.
+    """
+
+    def __init__(self, path: Path, fmt: str):
+        self.path = Path(path)
+        self.fmt = fmt
+        self.src = _Src(self.path)
+
+    # ------------------------------------------------------------------ reading
+    def read(self) -> dict:
+        data = read_bytes(self.path, MAX_MAP_BYTES)
+        if self.fmt == "tmx":
+            return self._tmx_map(_xml_root(data, self.src))
+        doc = decode(data, "json", str(self.path))
+        return self._tmj_map(doc)
+
+    def _need(self, d: dict, key: str, where: str, kind: type = int, lo: float | None = None) -> Any:
+        if key not in d or d[key] is None:
+            raise self.src.fail(f"{where}.{key}" if where else key, "missing")
+        return _num(d[key], f"{where}.{key}" if where else key, self.src, kind, lo)
+
+    def _tmj_map(self, doc: Any) -> dict:
+        src = self.src
+        if not isinstance(doc, dict):
+            raise src.fail("", f"expected a JSON object at the top level, got {type(doc).__name__}")
+        if doc.get("type", "map") != "map":
+            raise src.fail("type", f"expected 'map', got {doc.get('type')!r}")
+        m = self._map_head(doc.get, "")
+        raw_ts = doc.get("tilesets", [])
+        if not isinstance(raw_ts, list):
+            raise src.fail("tilesets", "expected a list")
+        m["tilesets"] = [self._tmj_tileset(t, f"tilesets[{i}]", self.path.parent) for i, t in enumerate(raw_ts)]
+        m["properties"] = _json_props(doc.get("properties"), "map", src)
+        raw_layers = doc.get("layers")
+        if not isinstance(raw_layers, list):
+            raise src.fail("layers", "missing or not a list")
+        m["layers"] = self._tmj_layers(raw_layers, m)
+        return m
+
+    def _map_head(self, get: Callable[[str], Any], where: str) -> dict:
+        src = self.src
+        orient = get("orientation")
+        if orient != "orthogonal":
+            raise src.fail("orientation", f"{orient!r} maps cannot become levels (only orthogonal)")
+        inf = get("infinite")
+        if inf not in (None, False, 0, "0", "false"):
+            raise src.fail("infinite", "infinite (chunked) maps cannot become levels; save a fixed-size map")
+        m = {}
+        for key in ("width", "height"):
+            v = get(key)
+            if v is None:
+                raise src.fail(key, "missing")
+            v = _num(v, key, src, int, 1)
+            if v > MAX_SIDE:
+                raise src.fail(key, f"{v} is over the {MAX_SIDE}-tile limit")
+            m[key] = v
+        for key in ("tilewidth", "tileheight"):
+            v = get(key)
+            if v is None:
+                raise src.fail(key, "missing")
+            m[key] = _num(v, key, src, int, 1)
+        return m
+
+    def _tmj_tileset(self, t: Any, where: str, base: Path) -> _TS:
+        src = self.src
+        if not isinstance(t, dict):
+            raise src.fail(where, "expected an object")
+        firstgid = self._need(t, "firstgid", where, int, 1)
+        if "source" in t:
+            ts = self._external_tileset(t["source"], where, base)
+        else:
+            ts = self._tmj_tileset_body(t, where, base)
+        ts.firstgid = firstgid
+        return ts
+
+    def _external_tileset(self, source: Any, where: str, base: Path) -> _TS:
+        if not isinstance(source, str) or not source:
+            raise self.src.fail(f"{where}.source", "expected a file name")
+        p = base / source
+        w = f"{where} (tileset file {source})"
+        data = read_bytes(p, MAX_MAP_BYTES)
+        if p.suffix.lower() == ".tsx":
+            root = _xml_root(data, _Src(p))
+            if root.tag != "tileset":
+                raise self.src.fail(w, f"expected a <tileset> element, got <{root.tag}>")
+            return self._tmx_tileset_body(root, w, p.parent)
+        doc = decode(data, "json", str(p))
+        if not isinstance(doc, dict):
+            raise self.src.fail(w, "expected a JSON object")
+        return self._tmj_tileset_body(doc, w, p.parent)
+
+    def _tmj_tileset_body(self, t: dict, where: str, base: Path) -> _TS:
+        src = self.src
+        ts = _TS()
+        ts.where = where
+        ts.name = str(t.get("name", "")) or "tileset"
+        ts.tilecount = self._need(t, "tilecount", where, int, 0)
+        ts.columns = _num(t.get("columns", 0), f"{where}.columns", src, int, 0)
+        ts.tilewidth = self._need(t, "tilewidth", where, int, 1)
+        ts.tileheight = self._need(t, "tileheight", where, int, 1)
+        ts.margin = _num(t.get("margin", 0), f"{where}.margin", src, int, 0)
+        ts.spacing = _num(t.get("spacing", 0), f"{where}.spacing", src, int, 0)
+        if t.get("image"):
+            if not isinstance(t["image"], str):
+                raise src.fail(f"{where}.image", "expected a file name")
+            ts.image = base / t["image"]
+            ts.imagewidth = _num(t.get("imagewidth", 0), f"{where}.imagewidth", src, int, 0)
+            ts.imageheight = _num(t.get("imageheight", 0), f"{where}.imageheight", src, int, 0)
+        tiles = t.get("tiles", [])
+        if isinstance(tiles, dict):  # Tiled < 1.2 kept tile properties in a map keyed by id
+            tiles = [dict(v, id=int(k)) if isinstance(v, dict) and str(k).isdigit() else None
+                     for k, v in tiles.items()]
+        if not isinstance(tiles, list):
+            raise src.fail(f"{where}.tiles", "expected a list")
+        for i, tile in enumerate(tiles):
+            w = f"{where}.tiles[{i}]"
+            if not isinstance(tile, dict):
+                raise src.fail(w, "expected an object")
+            tid = self._need(tile, "id", w, int, 0)
+            img = tile.get("image")
+            ts.tiles[tid] = {"type": str(tile.get("class") or tile.get("type") or ""),
+                             "properties": _json_props(tile.get("properties"), w, src),
+                             "image": base / img if isinstance(img, str) and img else None}
+        return ts
+
+    def _tmj_layers(self, raw_layers: list, m: dict, prefix: str = "layers") -> list[dict]:
+        src = self.src
+        out = []
+        for i, layer in enumerate(raw_layers):
+            if not isinstance(layer, dict):
+                raise src.fail(f"{prefix}[{i}]", "expected an object")
+            name = layer.get("name", "")
+            if not isinstance(name, str):
+                raise src.fail(f"{prefix}[{i}].name", "expected a string")
+            where = f"layer {name!r}"
+            kind = layer.get("type")
+            if kind == "tilelayer":
+                if "chunks" in layer:
+                    raise src.fail(f"{where}.chunks", "chunked (infinite) layers cannot become levels")
+                for key in ("width", "height"):
+                    v = self._need(layer, key, where, int, 0)
+                    if v != m[key]:
+                        raise src.fail(f"{where}.{key}", f"{v} differs from the map's {m[key]}")
+                if "data" not in layer:
+                    raise src.fail(f"{where}.data", "missing")
+                enc = layer.get("encoding", "csv")
+                data = _decode_data(layer["data"], enc, layer.get("compression"), m["width"] * m["height"],
+                                    where, src)
+                out.append({"type": "tile", "name": name, "data": data})
+            elif kind == "objectgroup":
+                objs = layer.get("objects", [])
+                if not isinstance(objs, list):
+                    raise src.fail(f"{where}.objects", "expected a list")
+                parsed = []
+                for j, o in enumerate(objs):
+                    w = f"{where}.objects[{j}]"
+                    if not isinstance(o, dict):
+                        raise src.fail(w, "expected an object")
+                    parsed.append({
+                        "id": _num(o.get("id", j + 1), f"{w}.id", src, int),
+                        "name": str(o.get("name", "") or ""),
+                        "type": str(o.get("class") or o.get("type") or ""),
+                        "x": _num(o.get("x", 0), f"{w}.x", src, float),
+                        "y": _num(o.get("y", 0), f"{w}.y", src, float),
+                        "width": _num(o.get("width", 0), f"{w}.width", src, float),
+                        "height": _num(o.get("height", 0), f"{w}.height", src, float),
+                        "gid": "gid" in o,
+                        "properties": _json_props(o.get("properties"), w, src)})
+                out.append({"type": "object", "name": name, "objects": parsed,
+                            "properties": _json_props(layer.get("properties"), where, src)})
+            elif kind == "group":
+                sub = layer.get("layers", [])
+                if not isinstance(sub, list):
+                    raise src.fail(f"{where}.layers", "expected a list")
+                out += self._tmj_layers(sub, m, f"{where}.layers")
+            elif kind == "imagelayer":
+                continue
+            else:
+                raise src.fail(f"{where}.type", f"unknown layer type {kind!r}")
+        return out
+
+    # TMX ---------------------------------------------------------------
+    def _tmx_map(self, root: ET.Element) -> dict:
+        src = self.src
+        if root.tag != "map":
+            raise src.fail("", f"expected a <map> element, got <{root.tag}>")
+        m = self._map_head(root.get, "")
+        m["properties"] = _xml_props_read(root, "map", src)
+        m["tilesets"] = []
+        for i, t in enumerate(root.findall("tileset")):
+            where = f"tileset[{i}]"
+            firstgid = _num(t.get("firstgid"), f"{where}.firstgid", src, int, 1) if t.get("firstgid") else None
+            if firstgid is None:
+                raise src.fail(f"{where}.firstgid", "missing")
+            if t.get("source"):
+                ts = self._external_tileset(t.get("source"), where, self.path.parent)
+            else:
+                ts = self._tmx_tileset_body(t, where, self.path.parent)
+            ts.firstgid = firstgid
+            m["tilesets"].append(ts)
+        m["layers"] = self._tmx_layers(root, m)
+        return m
+
+    def _tmx_tileset_body(self, t: ET.Element, where: str, base: Path) -> _TS:
+        src = self.src
+        ts = _TS()
+        ts.where = where
+        ts.name = t.get("name") or "tileset"
+        ts.tilecount = self._need(t.attrib, "tilecount", where, int, 0)
+        ts.columns = _num(t.get("columns", "0"), f"{where}.columns", src, int, 0)
+        ts.tilewidth = self._need(t.attrib, "tilewidth", where, int, 1)
+        ts.tileheight = self._need(t.attrib, "tileheight", where, int, 1)
+        ts.margin = _num(t.get("margin", "0"), f"{where}.margin", src, int, 0)
+        ts.spacing = _num(t.get("spacing", "0"), f"{where}.spacing", src, int, 0)
+        img = t.find("image")
+        if img is not None and img.get("source"):
+            ts.image = base / img.get("source")
+            ts.imagewidth = _num(img.get("width", "0"), f"{where}.image.width", src, int, 0)
+            ts.imageheight = _num(img.get("height", "0"), f"{where}.image.height", src, int, 0)
+        for i, tile in enumerate(t.findall("tile")):
+            w = f"{where}.tile[{i}]"
+            tid = self._need(tile.attrib, "id", w, int, 0)
+            ti = tile.find("image")
+            ts.tiles[tid] = {"type": tile.get("class") or tile.get("type") or "",
+                             "properties": _xml_props_read(tile, w, src),
+                             "image": base / ti.get("source") if ti is not None and ti.get("source") else None}
+        return ts
+
+    def _tmx_layers(self, parent: ET.Element, m: dict) -> list[dict]:
+        src = self.src
+        out = []
+        for el in parent:
+            name = el.get("name", "")
+            where = f"layer {name!r}"
+            if el.tag == "layer":
+                for key in ("width", "height"):
+                    v = self._need(el.attrib, key, where, int, 0)
+                    if v != m[key]:
+                        raise src.fail(f"{where}.{key}", f"{v} differs from the map's {m[key]}")
+                d = el.find("data")
+                if d is None:
+                    raise src.fail(f"{where}.data", "missing")
+                if d.find("chunk") is not None:
+                    raise src.fail(f"{where}.data", "chunked (infinite) layers cannot become levels")
+                n = m["width"] * m["height"]
+                enc = d.get("encoding")
+                if enc is None:  # <tile gid="..."/> elements
+                    gids = []
+                    for k, te in enumerate(d.findall("tile")):
+                        gids.append(_num(te.get("gid", "0"), f"{where}.data.tile[{k}].gid", src, int, 0))
+                    data = _decode_data(gids, None, None, n, where, src)
+                else:
+                    data = _decode_data(d.text or "", enc, d.get("compression"), n, where, src)
+                out.append({"type": "tile", "name": name, "data": data})
+            elif el.tag == "objectgroup":
+                objs = []
+                for j, o in enumerate(el.findall("object")):
+                    w = f"{where}.object[{j}]"
+                    objs.append({
+                        "id": _num(o.get("id", str(j + 1)), f"{w}.id", src, int),
+                        "name": o.get("name", ""), "type": o.get("class") or o.get("type") or "",
+                        "x": _num(o.get("x", "0"), f"{w}.x", src, float),
+                        "y": _num(o.get("y", "0"), f"{w}.y", src, float),
+                        "width": _num(o.get("width", "0"), f"{w}.width", src, float),
+                        "height": _num(o.get("height", "0"), f"{w}.height", src, float),
+                        "gid": o.get("gid") is not None,
+                        "properties": _xml_props_read(o, w, src)})
+                out.append({"type": "object", "name": name, "objects": objs,
+                            "properties": _xml_props_read(el, where, src)})
+            elif el.tag == "group":
+                out += self._tmx_layers(el, m)
+        return out
+
+    # ------------------------------------------------------------------ building the level
+    def level(self) -> Level:
+        m = self.read()
+        src = self.src
+        props = {unescape_name(k): v for k, v in m["properties"].items()}
+        schema = props.pop(SCHEMA_PROP, None)
+        conjure = schema is not None
+        if conjure and schema != SCHEMA:
+            raise src.fail(f"map.properties.{SCHEMA_PROP}", f"{schema!r} is not {SCHEMA!r}")
+        tile_layers = [lay for lay in m["layers"] if lay["type"] == "tile"]
+        if not tile_layers:
+            raise src.fail("layers", "the map has no tile layer")
+        tilesets = sorted(m["tilesets"], key=lambda t: t.firstgid)
+        if not tilesets:
+            raise src.fail("tilesets", "the map has no tileset")
+        for ts in tilesets:
+            self._check_tileset(ts)
+        # gid -> tileset
+        bounds = [(ts.firstgid, ts.firstgid + ts.tilecount, ts) for ts in tilesets]
+        for (a0, a1, ta), (b0, _, tb) in zip(bounds, bounds[1:]):
+            if b0 < a1:
+                raise src.fail(f"{tb.where}.firstgid", f"{b0} overlaps tileset {ta.name!r} (gids {a0}..{a1 - 1})")
+        tiles: list[TileDef] = []
+        used_ids: set[int] = set()
+        if conjure:
+            for ts in tilesets:
+                for local, info in ts.tiles.items():
+                    if local >= ts.tilecount:
+                        raise src.fail(f"{ts.where}.tiles", f"tile id {local} is not below tilecount "
+                                                             f"{ts.tilecount}")
+                    if "name" not in info["properties"]:
+                        continue
+                    tid = ts.firstgid + local - FIRSTGID
+                    tiles.append(self._tiledef(ts, local, tid, info, conjure=True))
+                    used_ids.add(tid)
+        else:
+            tiles.append(TileDef(0, "empty", "-", (0, 0, 0), {"empty": True}))
+            for ts in tilesets:
+                for local in range(ts.tilecount):
+                    gid = ts.firstgid + local
+                    if gid > 255:
+                        break
+                    info = ts.tiles.get(local, {"type": "", "properties": {}, "image": None})
+                    tiles.append(self._tiledef(ts, local, gid, info, conjure=False))
+            names: set[str] = set()
+            for t in tiles:  # unique names
+                if t.name in names:
+                    t.name = f"{t.name}_{t.id}"
+                names.add(t.name)
+        if len(tiles) > 256:
+            raise src.fail("tilesets", f"{len(tiles)} tile ids; a level holds at most 256")
+        known = np.zeros(256, dtype=bool)
+        known[[t.id for t in tiles]] = True
+        layers: dict[str, np.ndarray] = {}
+        for lay in tile_layers:
+            where = f"layer {lay['name']!r}"
+            if lay["name"] in layers:
+                raise src.fail(f"{where}.name", "two tile layers share this name")
+            a = lay["data"]
+            bad = a & FLIP_BITS
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise src.fail(f"{where}.data", f"flipped or rotated tile at x={k % m['width']}, "
+                                                f"y={k // m['width']}: levels cannot hold flipped tiles")
+            ids = a - FIRSTGID if conjure else a
+            outside = (ids < 0) | (ids > 255)
+            outside[~outside] = ~known[ids[~outside]]
+            if outside.any():
+                k = int(np.flatnonzero(outside)[0])
+                gid = int(a[k])
+                why = self._gid_problem(gid, bounds, conjure)
+                raise src.fail(f"{where}.data", f"gid {gid} at x={k % m['width']}, y={k // m['width']} {why}")
+            layers[lay["name"]] = ids.astype(np.uint8).reshape(m["height"], m["width"])
+        entities, regions = self._objects(m, conjure)
+        if conjure:
+            metadata = self._conjure_metadata(props)
+            tsname = tilesets[0].name
+        else:
+            metadata = props
+            tsname = "+".join(ts.name for ts in tilesets)
+        level = Level(layers, Tileset(tsname, tiles), entities, regions, metadata)
+        try:
+            level.validate()
+        except ContentError as e:
+            raise InputError(f"{self.path}: {e}") from None
+        return level
+
+    def _gid_problem(self, gid: int, bounds, conjure: bool) -> str:
+        if gid == 0:
+            return "is an empty cell; Conjure maps have a tile in every cell"
+        for a0, a1, ts in bounds:
+            if a0 <= gid < a1:
+                if conjure:
+                    return f"is tile {gid - a0} of tileset {ts.name!r}, which has no 'name' property"
+                return "is above 255: a level holds at most 256 tile ids"
+        return "is not in any tileset"
+
+    def _check_tileset(self, ts: _TS) -> None:
+        src = self.src
+        if ts.tilecount < 1:
+            raise src.fail(f"{ts.where}.tilecount", "a tileset needs at least one tile")
+        if ts.image is not None:
+            if not ts.image.is_file():
+                raise src.fail(f"{ts.where}.image", f"tileset image {ts.image} is missing")
+        else:
+            missing = [k for k in range(ts.tilecount) if (ts.tiles.get(k) or {}).get("image") is None]
+            if missing:
+                raise src.fail(f"{ts.where}.image", f"no tileset image, and tile {missing[0]} has no image")
+            for k, info in ts.tiles.items():
+                if not info["image"].is_file():
+                    raise src.fail(f"{ts.where}.tiles[{k}].image", f"tile image {info['image']} is missing")
+
+    def _image(self, p: Path, where: str) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        data = read_bytes(p, MAX_IMAGE_BYTES)
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if im.width * im.height > 64 * 1024 * 1024:
+                    raise self.src.fail(where, f"image {p} is too large")
+                return np.asarray(im.convert("RGBA"))
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+            raise self.src.fail(where, f"cannot read image {p} ({e})") from None
+
+    def _mean_color(self, ts: _TS, local: int) -> tuple[int, int, int]:
+        if ts.image is None:
+            px = self._image(ts.tiles[local]["image"], f"{ts.where}.tiles[{local}].image")
+        else:
+            if ts._pixels is None:
+                ts._pixels = self._image(ts.image, f"{ts.where}.image")
+            cols = ts.columns or max(1, (ts._pixels.shape[1] - 2 * ts.margin + ts.spacing)
+                                     // (ts.tilewidth + ts.spacing))
+            r, c = divmod(local, cols)
+            x0 = ts.margin + c * (ts.tilewidth + ts.spacing)
+            y0 = ts.margin + r * (ts.tileheight + ts.spacing)
+            px = ts._pixels[y0:y0 + ts.tileheight, x0:x0 + ts.tilewidth]
+        if px.size == 0:
+            return (128, 128, 128)
+        px = px.reshape(-1, 4).astype(np.float64)
+        opaque = px[px[:, 3] > 0]
+        if not len(opaque):
+            return (0, 0, 0)
+        return tuple(int(round(v)) for v in opaque[:, :3].mean(0))
+
+    def _tiledef(self, ts: _TS, local: int, tid: int, info: dict, conjure: bool) -> TileDef:
+        props = dict(info["properties"])
+        where = f"{ts.where}.tiles[{local}].properties"
+        name = props.pop("name", None) if isinstance(props.get("name"), str) and props.get("name") else None
+        char = props.pop("char", None) if isinstance(props.get("char"), str) and len(props["char"]) == 1 else None
+        color = _parse_color(props["color"]) if isinstance(props.get("color"), str) else None
+        if color is not None:
+            props.pop("color")
+        if conjure:
+            if char is None:
+                raise self.src.fail(f"{where}.char", "missing or not one character")
+            if color is None:
+                raise self.src.fail(f"{where}.color", "missing or not a color")
+        if name is None:
+            name = info["type"] or f"{ts.name}_{local}"
+        if char is None:
+            char = DEFAULT_CHARS[(tid - 1) % len(DEFAULT_CHARS)] if tid - 1 < len(DEFAULT_CHARS) else "?"
+        if color is None:
+            color = self._mean_color(ts, local)
+        return TileDef(tid, name, char, color, props)
+
+    def _objects(self, m: dict, conjure: bool) -> tuple[list[Entity], list[Region]]:
+        src = self.src
+        tw, th, W, H = m["tilewidth"], m["tileheight"], m["width"], m["height"]
+        entities: list[Entity] = []
+        regions: list[Region] = []
+        taken: set[str] = set()
+
+        def ident(o: dict, kind: str) -> str:
+            name = o["name"]
+            if conjure:
+                return name
+            if not name or name in taken:
+                name = f"{name or kind}-{o['id']}"
+                while name in taken:
+                    name += "'"
+            taken.add(name)
+            return name
+
+        for lay in m["layers"]:
+            if lay["type"] != "object":
+                continue
+            where = f"layer {lay['name']!r}"
+            is_regions = lay["name"].lower() == REGION_LAYER
+            for o in lay["objects"]:
+                w = f"{where} object {o['id']} ({o['name'] or 'unnamed'})"
+                x, y, ow, oh = o["x"], o["y"], o["width"], o["height"]
+                if o["gid"]:  # tile objects are anchored at their bottom-left corner
+                    y -= oh
+                if is_regions:
+                    rx, ry = math.floor(x / tw + 1e-9), math.floor(y / th + 1e-9)
+                    rw = max(1, math.ceil((x + ow) / tw - 1e-9) - rx)
+                    rh = max(1, math.ceil((y + oh) / th - 1e-9) - ry)
+                    if rx < 0 or ry < 0 or rx + rw > W or ry + rh > H:
+                        raise src.fail(w, f"rectangle {rx},{ry} {rw}x{rh} (tiles) lies outside the {W}x{H} map")
+                    props = {unescape_name(k): v for k, v in o["properties"].items()}
+                    kind = o["type"] or "region"
+                    rid = ident(o, kind)
+                    name = props.pop(REGION_NAME_PROP, None)
+                    if not isinstance(name, str):
+                        name = o["name"] or rid
+                    regions.append(Region(rid, kind, name, rx, ry, rw, rh, props))
+                else:
+                    ex = math.floor((x + ow / 2) / tw)
+                    ey = math.floor((y + oh / 2) / th)
+                    if not (0 <= ex < W and 0 <= ey < H):
+                        raise src.fail(w, f"position x={x:g}, y={y:g} lies outside the {W}x{H}-tile map")
+                    kind = o["type"] or "object"
+                    entities.append(Entity(ident(o, kind), kind, ex, ey,
+                                           {unescape_name(k): v for k, v in o["properties"].items()}))
+        return entities, regions
+
+    def _conjure_metadata(self, props: dict) -> dict:
+        raw = props.pop(JSON_KEYS_PROP, "[]")
+        try:
+            keys = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            keys = None
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise self.src.fail(f"map.properties.{JSON_KEYS_PROP}", "expected a JSON list of property names")
+        meta = {}
+        for k, v in props.items():
+            if k in keys:
+                try:
+                    v = json.loads(v) if isinstance(v, str) else None
+                except ValueError:
+                    raise self.src.fail(f"map.properties.{k}", "malformed JSON") from None
+            meta[k] = v
+        return meta
+
+
+def load_map(path: str | Path, fmt: str | None = None) -> Level:
+    """Read a Tiled map (``.tmj``/``.json`` or ``.tmx``; ``fmt`` overrides the extension) as a Level."""
+    p = Path(path)
+    if fmt is None:
+        fmt = "tmx" if p.suffix.lower() == ".tmx" else "tmj"
+    return _Importer(p, fmt).level()
+
+
+@hookimpl
+def register_exporters(register):
+    register(TiledFormat("tmj"))
+    register(TiledFormat("tmx"))
