@@ -36,6 +36,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.platformer",
     "plugins.classic_character",
     "plugins.grammar_story",
+    "plugins.tiled",
+    "plugins.vglc",
 )
 
 ENTRY_POINT_GROUP = "conjure"
