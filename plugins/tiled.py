@@ -351,6 +351,8 @@ def _xml_root(data: bytes, src: _Src) -> ET.Element:
     except ET.ParseError as e:
         line, col = e.position
         raise src.fail("", f"malformed XML ({str(e).split(':')[0]} at line {line} column {col + 1})") from None
+    except (LookupError, ValueError) as e:  # e.g. an unknown encoding in the XML declaration
+        raise src.fail("", f"malformed XML ({e})") from None
 
 
 def _num(v: Any, where: str, src: _Src, kind: type = int, lo: float | None = None) -> Any:
@@ -432,6 +434,8 @@ def _decode_data(raw: Any, encoding: str | None, compression: str | None, n: int
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
             raise src.fail(f"{where}.data", "expected a list of integer gids")
         a = np.array(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)
+    elif not isinstance(raw, str):
+        raise src.fail(f"{where}.data", f"expected a list of gids or encoded text, got {type(raw).__name__}")
     elif encoding == "csv":
         parts = [t for t in re.split(r"[\s,]+", raw or "") if t]
         try:
@@ -813,6 +817,9 @@ class _Importer:
                     if "name" not in info["properties"]:
                         continue
                     tid = ts.firstgid + local - FIRSTGID
+                    if tid > 255:
+                        raise src.fail(f"{ts.where}.tiles", f"gid {tid + FIRSTGID} is above 256: a level holds at "
+                                                             "most 256 tile ids")
                     tiles.append(self._tiledef(ts, local, tid, info, conjure=True))
                     used_ids.add(tid)
         else:
@@ -885,9 +892,9 @@ class _Importer:
             if not ts.image.is_file():
                 raise src.fail(f"{ts.where}.image", f"tileset image {ts.image} is missing")
         else:
-            missing = [k for k in range(ts.tilecount) if (ts.tiles.get(k) or {}).get("image") is None]
-            if missing:
-                raise src.fail(f"{ts.where}.image", f"no tileset image, and tile {missing[0]} has no image")
+            for k in range(min(ts.tilecount, len(ts.tiles) + 1)):
+                if (ts.tiles.get(k) or {}).get("image") is None:
+                    raise src.fail(f"{ts.where}.image", f"no tileset image, and tile {k} has no image")
             for k, info in ts.tiles.items():
                 if not info["image"].is_file():
                     raise src.fail(f"{ts.where}.tiles[{k}].image", f"tile image {info['image']} is missing")
@@ -901,7 +908,7 @@ class _Importer:
                 if im.width * im.height > 64 * 1024 * 1024:
                     raise self.src.fail(where, f"image {p} is too large")
                 return np.asarray(im.convert("RGBA"))
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             raise self.src.fail(where, f"cannot read image {p} ({e})") from None
 
     def _mean_color(self, ts: _TS, local: int) -> tuple[int, int, int]:

@@ -21,7 +21,8 @@ live only in the legend).
 
 A user's own VGLC level with a plain VGLC legend (``{"tiles": {char: [tags]}}``, no ``conjure`` part) imports too:
 tile ids follow the legend's order, the name is the first tag that is not a generic flag (``solid``,
-``passable``, ``hazard``…), every other tag becomes a ``True`` property, and no entities are made (VGLC's
+``passable``, ``hazard``…; failing that, the first besides ``solid``/``passable``), every other tag becomes a
+``True`` property, and no entities are made (VGLC's
 enemies stay tiles, as in the corpus). Unknown characters are an error naming the file, line and column.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from engine import hookimpl
-from engine.content import Entity, Level, Region, TileDef, Tileset
+from engine.content import Entity, Level, TileDef, Tileset
 from engine.errors import ContentError, InputError
 from engine.serialize import atomic_write, decode, read_bytes
 
@@ -49,6 +50,7 @@ FALLBACK_CHARS = "EMNOPQRUVYZabcdefghijmpqrstuvxyz0123456789&%+=;:"
 #: VGLC tags that describe a tile rather than name it.
 FLAG_TAGS = frozenset({"solid", "passable", "impassable", "hazard", "damaging", "moving", "collectable",
                        "breakable", "climbable", "walkable", "enemy", "empty"})
+BASIC_TAGS = frozenset({"solid", "passable", "impassable"})
 _SUFFIXES = (".vglc.txt", ".vglc", ".txt")
 
 
@@ -173,7 +175,9 @@ def _plain_tileset(tiles_doc: Any, lp: Path) -> tuple[Tileset, dict[str, int]]:
             tags = [tags]
         if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
             raise InputError(f"{where}: expected a list of tag strings")
-        name = next((t for t in tags if t.lower() not in FLAG_TAGS), tags[0] if tags else f"tile_{ord(char)}")
+        name = (next((t for t in tags if t.lower() not in FLAG_TAGS), None)
+                or next((t for t in tags if t.lower() not in BASIC_TAGS), None)
+                or (tags[0] if tags else f"tile_{ord(char)}"))
         if name in names:
             name = f"{name} ({char})"
         names.add(name)
@@ -250,32 +254,32 @@ def _conjure_level(p: Path, lp: Path, conj: Any) -> Level:
     kinds: dict[str, tuple[str, int]] = {}
     for c, spec in ent_chars.items():
         where = f"{lp}: conjure.entity_chars.{c}"
-        if len(c) != 1 or c in ids:
+        if len(c) != 1 or c in ids or c in "\r\n":
             raise InputError(f"{where}: must be one character that no tile uses")
-        if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str) or spec.get("tile") not in ids:
+        if not (isinstance(spec, dict) and isinstance(spec.get("kind"), str) and spec["kind"]
+                and isinstance(spec.get("tile"), str) and spec["tile"] in ids):
             raise InputError(f"{where}: expected {{\"kind\": KIND, \"tile\": a tile character}}")
         kinds[c] = (spec["kind"], ids[spec["tile"]])
     lines, w, h = _read_grid(p, {**ids, **{c: -1 for c in kinds}}, lp)
-    entities: list[Entity] = []
-    under: dict[tuple[int, int], int] = {}
     raw_ents = conj.get("entities", [])
     if not isinstance(raw_ents, list):
         raise InputError(f"{lp}: conjure.entities: expected a list")
+    entities: list[dict] = []
+    under: dict[tuple[int, int], int] = {}
     for i, e in enumerate(raw_ents):
-        where = f"conjure.entities[{i}]"
-        try:
-            ent = Entity(e["id"], e["kind"], e["x"], e["y"], dict(e["properties"]))
-            tile = e["tile"]
-        except (KeyError, TypeError, ValueError) as ex:
-            raise InputError(f"{lp}: {where}: missing or malformed field {ex}") from None
-        if tile not in ids:
-            raise InputError(f"{lp}: {where}.tile: {tile!r} is not a tile character")
-        if not (isinstance(ent.x, int) and isinstance(ent.y, int) and 0 <= ent.x < w and 0 <= ent.y < h):
-            raise InputError(f"{lp}: {where}: position {ent.x!r},{ent.y!r} lies outside the {w}x{h} level")
-        entities.append(ent)
-        under.setdefault((ent.x, ent.y), ids[tile])
+        where = f"{lp}: conjure.entities[{i}]"
+        if not isinstance(e, dict):
+            raise InputError(f"{where}: expected a map")
+        tile = e.get("tile")
+        if not isinstance(tile, str) or tile not in ids:
+            raise InputError(f"{where}.tile: {tile!r} is not a tile character")
+        x, y = e.get("x"), e.get("y")
+        if type(x) is not int or type(y) is not int or not (0 <= x < w and 0 <= y < h):
+            raise InputError(f"{where}: position {x!r},{y!r} lies outside the {w}x{h} level")
+        entities.append({k: v for k, v in e.items() if k != "tile"})
+        under.setdefault((x, y), ids[tile])
     tiles = np.zeros((h, w), dtype=np.uint8)
-    taken = {e.id for e in entities}
+    taken = {e["id"] for e in entities if isinstance(e.get("id"), str)}
     for y, line in enumerate(lines):
         row = tiles[y]
         for x, c in enumerate(line):
@@ -292,24 +296,16 @@ def _conjure_level(p: Path, lp: Path, conj: Any) -> Level:
                 while eid in taken:
                     eid += "'"
                 taken.add(eid)
-                entities.append(Entity(eid, kind, x, y, {}))
-    regions = []
-    raw_regions = conj.get("regions", [])
-    if not isinstance(raw_regions, list):
-        raise InputError(f"{lp}: conjure.regions: expected a list")
-    for i, r in enumerate(raw_regions):
-        try:
-            regions.append(Region(r["id"], r["kind"], r["name"], r["x"], r["y"], r["w"], r["h"],
-                                  dict(r["properties"])))
-        except (KeyError, TypeError, ValueError) as ex:
-            raise InputError(f"{lp}: conjure.regions[{i}]: missing or malformed field {ex}") from None
-    meta = conj.get("metadata", {})
-    if not isinstance(meta, dict):
-        raise InputError(f"{lp}: conjure.metadata: expected a map")
+                entities.append(Entity(eid, kind, x, y, {}).to_dict())
     layer = conj.get("layer", "tiles")
-    if not isinstance(layer, str) or not layer:
-        raise InputError(f"{lp}: conjure.layer: expected a layer name")
-    return _checked(Level({layer: tiles}, tileset, entities, regions, dict(meta)), lp)
+    doc = {"width": w, "height": h, "layers": [{"name": layer, "tiles": tiles.tobytes()}],
+           "tileset": tileset.to_dict(), "entities": entities, "regions": conj.get("regions", []),
+           "metadata": conj.get("metadata", {})}
+    try:  # from_dict checks every field's type and names it
+        level = Level.from_dict(doc)
+    except ContentError as e:
+        raise InputError(f"{lp}: {str(e).replace('level.', 'conjure.', 1)}") from None
+    return _checked(level, lp)
 
 
 def _checked(level: Level, where: Path) -> Level:
