@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.platformer",
     "plugins.classic_character",
     "plugins.grammar_story",
+    "plugins.ink",
     "plugins.tiled",
     "plugins.vglc",
 )

@@ -14,12 +14,8 @@ import numpy as np
 from engine import Beat, Choice, DialogueNode, Generator, Param, Quest, Story, hookimpl
 from engine.textfilter import default_filter
 
-from .classic_character import make_name
-from .words import ITEMS, ROOM_ADJ, ROOM_NOUN, pick
-
-HOSTILE = {"beast", "undead"}
-QUEST_KINDS = ("fetch", "slay", "rescue", "deliver", "explore")
-TONES = ("earnest", "grim", "playful")
+from .story_plan import HOSTILE, QUEST_KINDS, TONES, plan  # noqa: F401 - re-exported for old imports
+from .words import pick
 
 GRAMMAR = {
     "title.fetch": ["The #adj# #Item#", "#Item# of #Place#", "What Lies in #Place#"],
@@ -102,31 +98,9 @@ class GrammarStory(Generator):
     def generate(self, request):
         p = request.params
         rng = request.rng()
-        kind = requested = p["quest"] if p["quest"] != "any" else pick(rng, QUEST_KINDS)
-        tone = p["tone"] if p["tone"] != "any" else pick(rng, TONES)
-        places, friends, foes = self._context(request, rng)
-        a, b = (places[i] for i in rng.choice(len(places), 2, replace=len(places) < 2))
-        giver = friends[int(rng.integers(len(friends)))]
-        others = [f for f in friends if f["id"] != giver["id"]]
-        other = others[int(rng.integers(len(others)))] if others else None
-        foe = foes[int(rng.integers(len(foes)))] if foes else None
-        item = {"id": "item-1", "name": pick(rng, ITEMS)}
-        chars = [giver]
-        grounded_cast = request.context.get("cast") is not None
-        if other is None and kind in ("rescue", "deliver"):
-            if grounded_cast:  # the cast has nobody to rescue or deliver to: never invent ids in context
-                kind = "fetch" if kind == "deliver" else "slay" if foes else "fetch"
-            else:
-                other = {"id": "char-extra", "name": make_name(rng, "nordic"), "role": "villager"}
-        if kind == "slay" and foe is None and grounded_cast:
-            kind = "fetch"
-        if kind in ("rescue", "deliver"):
-            chars.append(other)
-        if kind == "slay" or (kind == "rescue" and foe):
-            if foe is None:
-                foe = {"id": "char-foe", "name": f"the {pick(rng, ('Ash', 'Bone', 'Grey', 'Rot'))} "
-                                               f"{pick(rng, ('Wyrm', 'Hound', 'Witch', 'Knight'))}", "role": "beast"}
-            chars.append(foe)
+        pl = plan(request, rng, p["quest"], p["tone"])
+        kind, tone, a, b, item, giver = pl.kind, pl.tone, pl.a, pl.b, pl.item, pl.giver
+        foe, other = pl.foe, pl.other
         bound = {"place": a["name"], "Place": a["name"], "place2": b["name"], "Place2": b["name"],
                  "item": item["name"], "Item": _title(item["name"]), "Foe": (foe or {}).get("name", "the beast"),
                  "Captive": (other or {}).get("name", "someone"), "Recipient": (other or {}).get("name", "someone")}
@@ -148,27 +122,8 @@ class GrammarStory(Generator):
         ask = say(f"ask.{kind}")
         reward = say("reward")
         bound["reward"] = reward
-        G, A, B, I = giver["id"], a["id"], b["id"], item["id"]
-        gn = giver["name"]
-        beats = [Beat("b1", "talk", f"Hear out {gn}.", character=G)]
-        if kind == "fetch":
-            beats += [Beat("b2", "goto", f"Travel to {a['name']}.", place=A),
-                      Beat("b3", "fetch", f"Find the {item['name']}.", place=A, item=I)]
-        elif kind == "slay":
-            beats += [Beat("b2", "goto", f"Track the foe to {a['name']}.", place=A),
-                      Beat("b3", "defeat", f"Defeat {foe['name']}.", place=A, character=foe["id"])]
-        elif kind == "rescue":
-            beats += [Beat("b2", "goto", f"Search {a['name']}.", place=A)]
-            if foe:
-                beats += [Beat("b3", "defeat", f"Defeat {foe['name']}.", place=A, character=foe["id"])]
-            beats += [Beat(f"b{len(beats) + 1}", "escort", f"Bring {other['name']} home.", character=other["id"])]
-        elif kind == "deliver":
-            beats += [Beat("b2", "goto", f"Carry the {item['name']} to {b['name']}.", place=B, item=I),
-                      Beat("b3", "deliver", f"Hand it to {other['name']}.", character=other["id"], item=I)]
-        else:
-            beats += [Beat("b2", "goto", f"Pass through {a['name']}.", place=A),
-                      Beat("b3", "explore", f"Explore {b['name']}.", place=B)]
-        beats.append(Beat(f"b{len(beats) + 1}", "return", f"Return to {gn} for {reward}.", character=G))
+        G = giver["id"]
+        beats = pl.beats(pl.default_beat_texts(reward))
         nodes = [
             DialogueNode("start", G, [say(f"greet.{tone}"), ask],
                          [Choice(say("accept"), "accept", ["quest_accepted"]),
@@ -184,59 +139,18 @@ class GrammarStory(Generator):
             DialogueNode("accept", G, [say(f"thanks.{tone}")]),
             DialogueNode("decline", G, [say(f"bye.{tone}")]),
         ]
-        used_items = [item] if any(bt.item for bt in beats) else []
+        places, chars, used_items = pl.refs()
         story = Story(id=f"story-{request.derive('id') % 10**8:08d}", title=title,
                       quest=Quest(kind, G, ask, beats, reward), start="start", nodes=nodes,
-                      places=_unique([a, b]), characters=_unique(chars), items=used_items,
-                      metadata={"tone": tone, "filtered_lines": filtered, "requested_quest": requested,
-                                "grounded": bool(request.context.get("level") or request.context.get("cast"))})
+                      places=places, characters=chars, items=used_items,
+                      metadata={"tone": tone, "filtered_lines": filtered, "requested_quest": pl.requested,
+                                "grounded": pl.grounded})
         return story
-
-    @staticmethod
-    def _context(request, rng):
-        level = request.context.get("level")
-        cast = request.context.get("cast")
-        if level is not None and level.regions:
-            places = [{"id": r.id, "name": r.name} for r in level.regions]
-        else:
-            used: set[str] = set()
-            places = []
-            for i in range(3):
-                while True:
-                    name = f"the {pick(rng, ROOM_ADJ)} {pick(rng, ROOM_NOUN)}"
-                    if name not in used:
-                        used.add(name)
-                        break
-                places.append({"id": f"place-{i + 1}", "name": name})
-        friends, foes, heroes = [], [], []
-        if cast is not None:
-            for c in cast.characters:
-                ref = {"id": c.id, "name": c.name, "role": c.role}
-                if c.metadata.get("entity") == "spawn":  # the player's hero gives quests only to itself
-                    heroes.append(ref)
-                elif c.metadata.get("hostile", c.role in HOSTILE):
-                    foes.append(ref)
-                else:
-                    friends.append(ref)
-            friends = friends or heroes or []
-        if not friends:
-            friends = [{"id": "char-giver", "name": make_name(rng, pick(rng, ("elven", "dwarven", "nordic",
-                                                                                "desert"))), "role": "villager"}]
-        return places, friends, foes
 
 
 def _title(s: str) -> str:
     return " ".join(w[:1].upper() + w[1:] if w not in ("of", "the") or i == 0 else w
                     for i, w in enumerate(s.split()))
-
-
-def _unique(refs):
-    seen, out = set(), []
-    for r in refs:
-        if r["id"] not in seen:
-            seen.add(r["id"])
-            out.append({"id": r["id"], "name": r["name"]})
-    return out
 
 
 @hookimpl
