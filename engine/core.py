@@ -270,11 +270,11 @@ class Engine:
         """A streaming world of seamless chunks (:class:`engine.runtime.World`)."""
         return self.runtime().world(seed, chunk_size, params, generator, prefetch)
 
-    def open_pack(self, path: str | os.PathLike, verify: bool = True):
+    def open_pack(self, path: str | os.PathLike, verify: bool = True, validate: bool = False):
         """Random access to a content pack (:class:`engine.packs.PackReader`)."""
         from .packs import open_pack
 
-        return open_pack(path, verify=verify)
+        return open_pack(path, verify=verify, validate=validate)
 
     def close(self) -> None:
         """Stop the runtime's threads (if it was started)."""

@@ -31,8 +31,8 @@ from typing import Any, Iterator
 
 import msgpack
 
-from .content import Content
-from .errors import ConjureError, InputError
+from .content import CONTENT_TYPES, Content
+from .errors import ConjureError, ContentError, InputError
 from .serialize import from_plain
 
 MAGIC = b"\x89CPK\r\n\x1a\n"
@@ -238,12 +238,16 @@ class PackReader:
     """Random access to a pack: ``len(r)``, ``r[i]``, ``r.get("asset-id")``, iteration, :meth:`read_all`.
 
     Opening reads and checks the header, index and manifest (their checksum and layout); each record's
-    hash is checked when it is read (``verify=False`` skips that). Thread-safe: reads use ``os.pread``.
+    hash is checked when it is read (``verify=False`` skips that). Records are rebuilt with the content
+    types' ``from_dict``, which checks every field's type; ``validate=True`` also runs the full schema
+    checks (``Content.validate``: bounds, tile ids, references), which the baker already ran before it
+    hashed the record; that costs about as much again. Thread-safe: reads use ``os.pread``.
     """
 
-    def __init__(self, path: str | os.PathLike, verify: bool = True):
+    def __init__(self, path: str | os.PathLike, verify: bool = True, validate: bool = False):
         self.path = Path(path)
         self.verify = verify
+        self.validate = validate
         try:
             self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
@@ -399,7 +403,25 @@ class PackReader:
             obj = msgpack.unpackb(raw, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
         except Exception as e:
             raise self._err(f"corrupt {self._where(i)}: {type(e).__name__}: {e}") from None
-        return from_plain(obj, f"{self.path} {self._where(i)}")
+        return self._content(i, obj)
+
+    def _content(self, i: int, obj: Any) -> Content:
+        source = f"{self.path} {self._where(i)}"
+        if self.validate:
+            return from_plain(obj, source)
+        schema = obj.get("schema") if isinstance(obj, dict) else None
+        name, _, version = schema.partition("/") if isinstance(schema, str) else ("", "", "")
+        cls = CONTENT_TYPES.get(name)
+        if cls is None or version.split(".")[0] != cls.SCHEMA.partition("/")[2]:
+            return from_plain(obj, source)  # the full path names what is wrong
+        try:
+            return cls.from_dict(obj)
+        except ContentError as e:
+            raise ContentError(f"{source}: {e}") from None
+        except RecursionError:
+            raise InputError(f"{source}: nested too deeply") from None
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+            raise InputError(f"{source}: malformed content ({type(e).__name__}: {e})") from None
 
     def __getitem__(self, i: int) -> Content:
         i = self._check_i(i)
@@ -446,7 +468,7 @@ class PackReader:
                     obj = unpack(raw, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
                 except Exception as e:
                     raise self._err(f"corrupt {self._where(i)}: {type(e).__name__}: {e}") from None
-                out.append(obj if plain else from_plain(obj, f"{self.path} {self._where(i)}"))
+                out.append(obj if plain else self._content(i, obj))
         finally:
             if was:
                 gc.enable()
@@ -487,9 +509,9 @@ class PackReader:
             pass
 
 
-def open_pack(path: str | os.PathLike, verify: bool = True) -> PackReader:
+def open_pack(path: str | os.PathLike, verify: bool = True, validate: bool = False) -> PackReader:
     """Open a pack for reading (see :class:`PackReader`)."""
-    return PackReader(path, verify=verify)
+    return PackReader(path, verify=verify, validate=validate)
 
 
 def is_pack(path: str | os.PathLike) -> bool:

@@ -242,3 +242,20 @@ def test_cli_info_and_extract(pack, tmp_path):
     assert r.returncode == 2 and b"truncated" in r.stderr
     r = run_cli("extract", pack, "-o", tmp_path / "o2", "--ids", "nope")
     assert r.returncode == 2 and b"no asset 'nope'" in r.stderr
+
+
+def test_validate_option_runs_the_schema_checks(tmp_path, levels):
+    """A record with the right hash and types but content that breaks the schema: from_dict accepts it,
+    ``validate=True`` names the record."""
+    d = levels[0].to_dict(binary=True)
+    d["entities"][0]["x"] = 999  # outside the map
+    raw = msgpack.packb(d, use_bin_type=True)
+    p = tmp_path / "semantic.cpk"
+    with PackWriter(p, [], None) as w:
+        w.add("odd", 0, 0, 0, raw, len(raw), record_hash(raw))
+    with open_pack(p) as r:
+        assert r[0].entities[0].x == 999
+    with open_pack(p, validate=True) as r, pytest.raises(InputError, match=r"record 0 \('odd'\).*999"):
+        r[0]
+    with open_pack(p, validate=True) as r, pytest.raises(InputError, match=r"record 0 \('odd'\)"):
+        r.read_all()
