@@ -247,6 +247,7 @@ def test_round_trip_gives_an_equal_level(eng, maps, ext):
     for level, tmj, tmx in maps:
         back = eng.load(tmj if ext == "tmj" else tmx)
         assert back == level
+        assert load_map(tmj if ext == "tmj" else tmx) == level  # the engine-free reader
         assert back.metadata["params"] == level.metadata["params"]
 
 
@@ -614,3 +615,23 @@ def test_export_figures_256(eng, tmp_path):  # a figure for the report, not a be
         assert eng.load(tmp_path / f"big.{ext}") == level
         t2 = time.perf_counter()
         print(f"256x256 {ext}: export {1000 * (t1 - t0):.1f} ms, load {1000 * (t2 - t1):.1f} ms")
+
+
+def test_image_collection_tileset(eng, tmp_path):
+    """A tileset of separate tile images (no tileset image): colors come from each tile's image."""
+    from PIL import Image
+
+    for i, c in enumerate(USER_COLORS[:2]):
+        Image.new("RGB", (8, 8), c).save(tmp_path / f"t{i}.png")
+    doc = {"type": "map", "orientation": "orthogonal", "width": 2, "height": 1, "tilewidth": 8, "tileheight": 8,
+           "infinite": False, "tilesets": [{"firstgid": 1, "name": "pics", "tilecount": 2, "columns": 0,
+                                            "tilewidth": 8, "tileheight": 8, "tiles": [
+                                                {"id": 0, "image": "t0.png"}, {"id": 1, "image": "t1.png"}]}],
+           "layers": [{"type": "tilelayer", "name": "t", "width": 2, "height": 1, "data": [2, 1]}]}
+    (tmp_path / "pics.tmj").write_text(json.dumps(doc))
+    level = eng.load(tmp_path / "pics.tmj")
+    assert level.tiles.tolist() == [[2, 1]]
+    assert [level.tileset[i].color for i in (1, 2)] == USER_COLORS[:2]
+    (tmp_path / "t1.png").unlink()
+    with pytest.raises(InputError, match=r"tilesets\[0\]\.tiles\[1\]\.image: tile image .*t1\.png is missing"):
+        eng.load(tmp_path / "pics.tmj")
