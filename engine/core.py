@@ -219,7 +219,9 @@ class Engine:
     def dumps(self, content: Content, format: str, **options: Any) -> bytes:
         """Serialize to bytes through a single-file exporter (used for ``-o -``)."""
         exp = self.exporter_for(None, format, content.KIND)
-        if not callable(getattr(exp, "dumps", None)):
+        from .generator import Exporter
+
+        if not callable(getattr(exp, "dumps", None)) or getattr(type(exp), "dumps", None) is Exporter.dumps:
             raise InputError(f"format {exp.id!r} writes several files and cannot go to stdout")
         return exp.dumps(content, options)
 
