@@ -236,8 +236,10 @@ def test_2000_levels_killed_halfway(tmp_path):
     half = ref.stat().st_size // 2
     while proc.poll() is None and not (journal_path(out).exists() and journal_path(out).stat().st_size > half):
         time.sleep(0.05)
+    assert proc.poll() is None, "the bake ended before it was killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL and not out.exists()
     r = run_cli("bake", spec, "-o", out, "--workers", "2", "--resume")
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() == ref.read_bytes()
