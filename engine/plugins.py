@@ -35,6 +35,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.dungeon",
     "plugins.platformer",
     "plugins.classic_character",
+    "plugins.character_ml",
+    "plugins.atlas",
     "plugins.grammar_story",
     "plugins.ink",
     "plugins.tiled",
