@@ -177,6 +177,22 @@ def bake_workers() -> dict:
 FIGURES = [terrain_noise, pack_random_access, pack_bulk_read, bake_workers]
 
 
+def _sibling_figures(name: str) -> list:
+    """FIGURES of a sibling script in bench/ (core.py, learned_levels.py, ...), if it exists."""
+    import importlib.util
+
+    path = Path(__file__).with_name(f"{name}.py")
+    if not path.exists():
+        return []
+    spec = importlib.util.spec_from_file_location(f"conjure_bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return list(getattr(mod, "FIGURES", []))
+
+
+FIGURES = _sibling_figures("core") + FIGURES
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     print(f"# Conjure bench: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
