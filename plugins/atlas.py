@@ -81,7 +81,7 @@ def build(content: Content, image_name: str, scale: int = 1, padding: int = 1) -
         for anim, names in ch.sprite.animations.items():
             animations[prefix + anim] = [prefix + n for n in names if n in ch.sprite.frames]
     buf = io.BytesIO()
-    Image.fromarray(sheet, "RGBA").save(buf, format="PNG", optimize=False, compress_level=6)
+    Image.fromarray(sheet).save(buf, format="PNG", optimize=False, compress_level=6)
     atlas = {
         "frames": frames,
         "animations": animations,
