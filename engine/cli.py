@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("-s", "--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder for the weights and model card (default trained/GENERATOR)")
+    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training option of the generator (e.g. -O tiny=1); numbers are converted")
 
     p = sub.add_parser("evaluate", help="measure a generator's output quality and write a report")
     p.add_argument("generator")
@@ -219,8 +221,9 @@ def cmd_info(args) -> int:
 def cmd_train(args) -> int:
     from .training import train
 
+    options = {k: _number(v) for k, v in parse_assignments(args.option).items()}
     card = train(_engine(), args.generator, args.data, epochs=args.epochs, seed=args.seed, out=args.out,
-                 show_progress=True)
+                 show_progress=True, **options)
     print(f"trained {card['generator']} in {card['seconds']} s; metrics: {json.dumps(card['metrics'])}")
     for w in card["weights"]:
         print(f"wrote {args.out or 'trained/' + args.generator}/{w['file']} ({w['bytes']} bytes)")

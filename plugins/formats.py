@@ -40,6 +40,16 @@ class PngPreview(Exporter):
                 raise InputError(f"png option {name}: expected an int in 1..64, got {v!r}")
         return png_bytes(content, tile_size=ts, scale=scale)
 
+    def export(self, content: Content, path: Path, options: dict) -> list[Path]:
+        """The preview; for characters also the sprite sheet + TexturePacker atlas beside it
+        (``NAME.sheet.png`` + ``NAME.atlas.json``; ``-O atlas=0`` turns that off)."""
+        written = super().export(content, path, options)
+        if content.KIND == "character" and options.get("atlas", 1):
+            from .atlas import write_beside
+
+            written += write_beside(content, path, options)
+        return written
+
 
 @hookimpl
 def register_exporters(register):

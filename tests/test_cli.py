@@ -117,4 +117,6 @@ def test_demo(tmp_path):
     for name in ("level", "cast", "hero", "story"):
         for ext in ("msgpack", "json", "png"):
             assert (tmp_path / "out" / f"{name}.{ext}").stat().st_size > 0
-    assert b"wrote 12 files" in r.stdout
+    for name in ("cast", "hero"):  # character previews bring their sprite sheet and atlas
+        assert (tmp_path / "out" / f"{name}.sheet.png").exists() and (tmp_path / "out" / f"{name}.atlas.json").exists()
+    assert b"wrote 16 files" in r.stdout
