@@ -1,0 +1,149 @@
+"""From a decoded dungeon class grid to a playable level: entity placement, then (only if needed) repair.
+
+Classes: 0 void, 1 floor, 2 wall, 3 door, 4 locked door (the ``dungeon`` tileset's ids), 5 enemy on floor,
+6 treasure on floor.
+
+- :func:`place` looks for a *vault* the network drew — a walkable area that only a locked door joins to a
+  larger area — and puts the exit in it, the spawn and key outside. No tile changes: if it succeeds the
+  decoded level is playable as drawn (``raw_valid``).
+- :func:`repair` changes tiles: carves corridors joining stray areas to the largest one, then builds a
+  5×5 vault (walls, 3×3 floor, one locked door) where it overwrites the fewest walkable cells.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.quality import _label
+
+VOID, FLOOR, WALL, DOOR, LOCKED, ENEMY, TREASURE = range(7)
+SOLID = np.array([True, False, True, False, False, False, False])
+
+
+def split(grid: np.ndarray):
+    """Tiles (uint8) and the enemy / treasure cells of a class grid."""
+    tiles = grid.astype(np.uint8)
+    enemies = np.argwhere(grid == ENEMY)
+    treasure = np.argwhere(grid == TREASURE)
+    tiles[(grid == ENEMY) | (grid == TREASURE)] = FLOOR
+    return tiles, enemies, treasure
+
+
+def _walk(tiles):
+    return (tiles == FLOOR) | (tiles == DOOR)
+
+
+def place(tiles: np.ndarray, rng: np.random.Generator):
+    """``(spawn, key, exit)`` as (y, x) using a vault already in ``tiles``, or None."""
+    walk = _walk(tiles)
+    lab = _label(walk)
+    sizes = np.bincount(lab.ravel())
+    h, w = tiles.shape
+    best = None
+    for y, x in np.argwhere(tiles == LOCKED):
+        around = set()
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            yy, xx = y + dy, x + dx
+            if 0 <= yy < h and 0 <= xx < w and lab[yy, xx]:
+                around.add(int(lab[yy, xx]))
+        if len(around) < 2:
+            continue
+        home = max(around, key=lambda k: (sizes[k], -k))
+        vaults = [k for k in around if k != home]
+        vault = max(vaults, key=lambda k: (sizes[k], -k))
+        score = (int(sizes[home] >= 2), int(sizes[home]) + int(sizes[vault]))
+        if best is None or score > best[0]:
+            best = (score, home, vault, (int(y), int(x)))
+    if best is None or best[0][0] == 0:
+        return None
+    _, home, vault, (dy_, dx_) = best
+    hc = np.argwhere(lab == home)
+    vc = np.argwhere(lab == vault)
+    dist_h = np.abs(hc[:, 0] - dy_) + np.abs(hc[:, 1] - dx_)
+    spawn = tuple(int(v) for v in hc[int(np.argmax(dist_h))])
+    rest = [tuple(int(v) for v in c) for c in hc if tuple(int(v) for v in c) != spawn]
+    key = rest[int(rng.integers(len(rest)))]
+    dist_v = np.abs(vc[:, 0] - dy_) + np.abs(vc[:, 1] - dx_)
+    exit_ = tuple(int(v) for v in vc[int(np.argmax(dist_v))])
+    return spawn, key, exit_
+
+
+def _carve(tiles, a, b, horizontal_first):
+    (y0, x0), (y1, x1) = a, b
+    pts = []
+    if horizontal_first:
+        pts += [(y0, x) for x in range(min(x0, x1), max(x0, x1) + 1)]
+        pts += [(y, x1) for y in range(min(y0, y1), max(y0, y1) + 1)]
+    else:
+        pts += [(y, x0) for y in range(min(y0, y1), max(y0, y1) + 1)]
+        pts += [(y1, x) for x in range(min(x0, x1), max(x0, x1) + 1)]
+    n = 0
+    for y, x in pts:
+        if not (tiles[y, x] == FLOOR or tiles[y, x] == DOOR):
+            tiles[y, x] = FLOOR
+            n += 1
+    return n
+
+
+def repair(tiles: np.ndarray, rng: np.random.Generator, min_area: int = 6) -> int:
+    """Edit ``tiles`` in place into a level :func:`place` accepts; return the number of tiles changed
+    (``-1`` when no vault fits)."""
+    edits = 0
+    h, w = tiles.shape
+    tiles[tiles == LOCKED] = WALL  # stray locked doors: the vault below gets the only one
+    lab = _label(_walk(tiles))
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    if sizes.max(initial=0) < 8:  # next to nothing walkable: carve a hall in the middle to build on
+        cy, cx = h // 2, w // 2
+        before = tiles[cy - 4:cy + 4, cx - 6:cx + 6].copy()
+        tiles[cy - 4:cy + 4, cx - 6:cx + 6] = WALL
+        tiles[cy - 3:cy + 3, cx - 5:cx + 5] = FLOOR
+        edits += int((before != tiles[cy - 4:cy + 4, cx - 6:cx + 6]).sum())
+        lab = _label(_walk(tiles))
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+    main = int(np.argmax(sizes))
+    main_cells = np.argwhere(lab == main)
+    for k in np.argsort(-sizes, kind="stable"):
+        k = int(k)
+        if k == main or sizes[k] < min_area:
+            continue
+        cells = np.argwhere(lab == k)
+        d = np.abs(cells[:, None, :] - main_cells[None, :, :]).sum(-1)
+        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+        edits += _carve(tiles, tuple(cells[i]), tuple(main_cells[j]), bool(rng.integers(2)))
+    # build the vault: a 5x5 block whose door cell faces a walkable cell of the (now) largest area
+    lab = _label(_walk(tiles))
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    main = int(np.argmax(sizes))
+    walk = _walk(tiles)
+    cum = np.pad(walk.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    best = None
+    for by in range(0, h - 4):
+        for bx in range(0, w - 4):
+            covered = int(cum[by + 5, bx + 5] - cum[by, bx + 5] - cum[by + 5, bx] + cum[by, bx])
+            for (dy, dx), (oy, ox) in (((by, bx + 2), (by - 1, bx + 2)), ((by + 4, bx + 2), (by + 5, bx + 2)),
+                                       ((by + 2, bx), (by + 2, bx - 1)), ((by + 2, bx + 4), (by + 2, bx + 5))):
+                if 0 <= oy < h and 0 <= ox < w and lab[oy, ox] == main:
+                    score = (covered, abs(by - h // 2) + abs(bx - w // 2))
+                    if best is None or score < best[0]:
+                        best = (score, by, bx, (dy, dx))
+    if best is None:
+        return -1
+    _, by, bx, (dy, dx) = best
+    before = tiles[by:by + 5, bx:bx + 5].copy()
+    tiles[by:by + 5, bx:bx + 5] = WALL
+    tiles[by + 1:by + 4, bx + 1:bx + 4] = FLOOR
+    tiles[dy, dx] = LOCKED
+    edits += int((before != tiles[by:by + 5, bx:bx + 5]).sum())
+    # wall in carved corridors: void next to walkable becomes wall (connectivity unchanged)
+    walk = _walk(tiles) | (tiles == LOCKED)
+    p = np.pad(walk, 1)
+    near = np.zeros_like(walk)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            near |= p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+    add = (tiles == VOID) & near
+    tiles[add] = WALL
+    return edits + int(add.sum())
