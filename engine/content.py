@@ -85,6 +85,10 @@ def _opt(d: dict, key: str, types: type | tuple, where: str, default: Any) -> An
     return _need(d, key, types, where)
 
 
+def _tile_id_ok(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+
+
 def _grid_to_wire(a: np.ndarray, binary: bool) -> Any:
     return a.tobytes() if binary else a.tolist()
 
@@ -97,6 +101,8 @@ def _grid_from_wire(v: Any, h: int, w: int, where: str) -> np.ndarray:
     if isinstance(v, list):
         if len(v) != h or any(not isinstance(r, list) or len(r) != w for r in v):
             raise ContentError(f"{where}: expected {h} rows of {w} tile ids")
+        if not all(type(x) is int for row in v for x in row):  # not floats (truncated), bools, strings
+            raise ContentError(f"{where}: rows must hold integers")
         try:
             a = np.array(v, dtype=np.int64)
         except (ValueError, TypeError, OverflowError):
@@ -181,13 +187,13 @@ class Tileset:
         """A 256-entry bool table: ``lookup("solid")[tiles]`` is a mask of solid cells."""
         table = np.zeros(256, dtype=bool)
         for t in self.tiles:
-            if t.properties.get(prop):
+            if _tile_id_ok(t.id) and isinstance(t.properties, dict) and t.properties.get(prop):
                 table[t.id] = True
         return table
 
     def known(self) -> np.ndarray:
         table = np.zeros(256, dtype=bool)
-        table[[t.id for t in self.tiles]] = True
+        table[[t.id for t in self.tiles if _tile_id_ok(t.id)]] = True
         return table
 
     def to_dict(self) -> dict:
@@ -435,7 +441,8 @@ class Sprite:
         frames = {}
         for i, f in enumerate(_need(d, "frames", list, where)):
             fw = f"{where}.frames[{i}]"
-            frames[_need(f, "name", str, fw)] = _grid_from_wire(f.get("pixels"), h, w, f"{fw}.pixels")
+            name = _need(f, "name", str, fw)
+            frames[name] = _grid_from_wire(f.get("pixels"), h, w, f"{fw}.pixels")
         anims = _need(d, "animations", dict, where)
         for k, v in anims.items():
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
@@ -730,14 +737,17 @@ class Story(Content):
             for n in self.nodes:
                 if n.id not in seen:
                     out.append(f"story.nodes[{n.id!r}]: unreachable from story.start")
+            pred: dict[str, list[str]] = {n.id: [] for n in self.nodes}
+            for nid, ts in succ.items():
+                for t in ts:
+                    pred[t].append(nid)
             ends = {n.id for n in self.nodes if not n.choices}
-            changed = True
-            while changed:
-                changed = False
-                for nid, ts in succ.items():
-                    if nid not in ends and any(t in ends for t in ts):
-                        ends.add(nid)
-                        changed = True
+            stack = list(ends)
+            while stack:
+                for q in pred[stack.pop()]:
+                    if q not in ends:
+                        ends.add(q)
+                        stack.append(q)
             for n in self.nodes:
                 if n.id not in ends:
                     out.append(f"story.nodes[{n.id!r}]: no ending can be reached from it")

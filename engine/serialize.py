@@ -49,8 +49,9 @@ def decode(data: bytes, fmt: str, source: str = "<bytes>") -> Any:
             raise InputError(f"{source}: {e}") from None
         except msgpack.ExtraData:
             raise InputError(f"{source}: corrupt msgpack (extra bytes after the content)") from None
-        except (ValueError, TypeError, OverflowError, UnicodeDecodeError, RecursionError,
-                msgpack.FormatError, msgpack.StackError) as e:
+        except (msgpack.StackError, RecursionError):
+            raise InputError(f"{source}: corrupt msgpack (nested too deeply)") from None
+        except (ValueError, TypeError, OverflowError, UnicodeDecodeError, msgpack.FormatError) as e:
             what = "truncated" if "incomplete" in str(e) else "corrupt"
             raise InputError(f"{source}: {what} msgpack ({e})") from None
     if fmt == "json":
@@ -66,6 +67,8 @@ def decode(data: bytes, fmt: str, source: str = "<bytes>") -> Any:
         except json.JSONDecodeError as e:
             raise InputError(f"{source}: malformed or truncated JSON ({e.msg} at line {e.lineno} "
                              f"column {e.colno})") from None
+        except ValueError as e:  # e.g. an integer longer than Python's int_max_str_digits
+            raise InputError(f"{source}: malformed JSON ({e})") from None
     raise InputError(f"unknown native format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
@@ -77,13 +80,15 @@ def from_plain(obj: Any, source: str = "<bytes>") -> Content:
     if not isinstance(schema, str) or "/" not in schema:
         raise InputError(f"{source}: missing or malformed 'schema' field (expected e.g. 'conjure.level/1')")
     name, _, version = schema.partition("/")
+    if len(schema) > 200:
+        raise InputError(f"{source}: malformed 'schema' field ({len(schema)} characters)")
     cls = CONTENT_TYPES.get(name)
     if cls is None:
         known = ", ".join(sorted(CONTENT_TYPES))
         raise InputError(f"{source}: unknown schema {schema!r} (known: {known})")
     supported = int(cls.SCHEMA.partition("/")[2])
     major = version.split(".")[0]
-    if not major.isdigit():
+    if not (major.isascii() and major.isdigit() and len(major) <= 9):  # not '²', not 5000 digits
         raise InputError(f"{source}: malformed schema version in {schema!r}")
     if int(major) != supported:
         raise InputError(f"{source}: schema {schema!r} has major version {major}; this Conjure reads "
