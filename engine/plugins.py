@@ -34,6 +34,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.terrain",
     "plugins.dungeon",
     "plugins.platformer",
+    "plugins.dungeon_vae",
+    "plugins.platformer_gan",
     "plugins.classic_character",
     "plugins.character_ml",
     "plugins.atlas",

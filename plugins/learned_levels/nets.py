@@ -15,6 +15,8 @@ recomputed alone. Output is thus identical for any batch size while the common c
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -107,16 +109,30 @@ def one_hot(grids, classes: int) -> torch.Tensor:
 TIE_MARGIN = 1e-4
 
 
-def decode_tiles(logits: torch.Tensor, recompute=None):
-    """Class grids (numpy int64) from logits ``(n, C, h, w)``.
+def _classes(logits: torch.Tensor, rare) -> torch.Tensor:
+    tiles = torch.max(logits, 1).indices
+    if rare is not None:
+        cls, thr, under = rare
+        hit = (torch.log_softmax(logits, 1)[:, cls] > math.log(thr)) & (tiles == under)
+        tiles = torch.where(hit, torch.full_like(tiles, cls), tiles)
+    return tiles
+
+
+def decode_tiles(logits: torch.Tensor, recompute=None, rare=None):
+    """Class grids (numpy int64) from logits ``(n, C, h, w)``: the most likely class per cell, and with
+    ``rare=(cls, p, under)`` also class ``cls`` wherever its probability exceeds ``p`` on a cell decoded as
+    ``under`` (a rare class such as enemies, which the argmax alone would never pick).
 
     ``recompute(i)`` (given for batches of more than one) returns sample ``i``'s logits computed alone,
-    ``(1, C, h, w)``; it is called for every sample with a near-tied cell, so the result equals decoding each
-    sample on its own."""
-    tiles = torch.max(logits, 1).indices.numpy().copy()
+    ``(1, C, h, w)``; it is called for every sample with a near-tied cell (top-2 logits, or the rare class's
+    log-probability and log ``p``, within ``TIE_MARGIN``), so the result equals decoding each sample alone."""
+    tiles = _classes(logits, rare).numpy().copy()
     if recompute is not None and logits.shape[0] > 1:
         top = torch.topk(logits, 2, dim=1).values
         margin = (top[:, 0] - top[:, 1]).amin((1, 2))
+        if rare is not None:
+            lp = torch.log_softmax(logits, 1)[:, rare[0]]
+            margin = torch.minimum(margin, (lp - math.log(rare[1])).abs().amin((1, 2)))
         for i in torch.nonzero(margin <= TIE_MARGIN).flatten().tolist():
-            tiles[i] = torch.max(recompute(i), 1).indices[0].numpy()
+            tiles[i] = _classes(recompute(i), rare)[0].numpy()
     return tiles

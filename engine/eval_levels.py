@@ -1,0 +1,320 @@
+"""Quality metrics for level generators (``conjure evaluate GENERATOR``), classic and learned alike.
+
+Samples are made through the engine (``generate_batch``, so learned generators batch) with seeds
+``derive(seed, i)``. Metrics:
+
+- **playability**: ``raw`` = share valid on the first attempt before any repair (a generator's own
+  ``metadata["raw_valid"]`` when it records one, else the engine's ``tries == 1``); ``after`` = share valid
+  after the generator's repair and the engine's resampling.
+- **diversity**: mean normalised tile Hamming distance over sampled pairs (common top-left crop).
+- **novelty** (against a training corpus): each sample is cut into non-overlapping windows of the
+  generator's ``window`` shape; each window's nearest corpus window (corpus windows at stride 2, with the
+  flips/rotations the generator trained on) gives a distance; a sample is a *copy* if any window lies
+  within ``COPY_DISTANCE`` of a corpus window. The corpus comes from the generator's ``corpus_levels()`` or,
+  for generators without one (classic), from another registered generator of the same ``genre`` that has
+  one; otherwise novelty and KL are reported as n/a.
+- **tile-pattern KL** ``KL(corpus || samples)`` of 2×2 and 3×3 tile patterns, each distribution smoothed as
+  ``(p + ε) / (1 + Kε)`` with ``ε = 1e-5`` over the K patterns seen in either.
+- **expressive range**: a density × leniency heatmap PNG and a PNG grid of samples.
+
+No torch here: generators import what they need.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .content import Level
+from .errors import ConjureError
+from .seeds import derive
+
+COPY_DISTANCE = 0.02
+KL_EPS = 1e-5
+MAX_PAIRS = 2000
+CHUNK = 64
+
+
+# --------------------------------------------------------------------------------------------- sampling
+def sample(engine: Any, gen: Any, count: int, seed: Any, params: dict) -> tuple[list[Level | None], list[str]]:
+    seeds = [derive(seed, i) for i in range(count)]
+    out: list[Level | None] = []
+    errors: list[str] = []
+    for k in range(0, count, CHUNK):
+        chunk = seeds[k:k + CHUNK]
+        try:
+            out += engine.generate_batch("level", gen.id, chunk, params)
+        except ConjureError:
+            for s in chunk:
+                try:
+                    out.append(engine.generate("level", gen.id, s, params))
+                except ConjureError as e:
+                    out.append(None)
+                    errors.append(str(e))
+    return out, errors
+
+
+def raw_valid(level: Level) -> bool:
+    m = level.metadata
+    if "raw_valid" in m:
+        return bool(m["raw_valid"])
+    return m.get("tries", 1) == 1
+
+
+# --------------------------------------------------------------------------------------------- metrics
+def diversity(levels: list[Level], rng: np.random.Generator) -> float:
+    n = len(levels)
+    if n < 2:
+        return float("nan")
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    if len(pairs) > MAX_PAIRS:
+        pairs = [pairs[int(k)] for k in rng.choice(len(pairs), MAX_PAIRS, replace=False)]
+    d = []
+    for i, j in pairs:
+        a, b = levels[i].tiles, levels[j].tiles
+        h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        d.append(float((a[:h, :w] != b[:h, :w]).mean()))
+    return float(np.mean(d))
+
+
+def _windows(grid: np.ndarray, h: int, w: int, sy: int, sx: int) -> np.ndarray:
+    H, W = grid.shape
+    if H < h or W < w:
+        return np.zeros((0, h, w), dtype=grid.dtype)
+    ys = sorted(set(range(0, H - h + 1, sy)) | {H - h})
+    xs = sorted(set(range(0, W - w + 1, sx)) | {W - w})
+    return np.stack([grid[y:y + h, x:x + w] for y in ys for x in xs])
+
+
+def _augment(wins: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "d4" and wins.shape[1] == wins.shape[2]:
+        return np.concatenate([f(np.rot90(wins, k, axes=(1, 2))) for k in range(4)
+                               for f in (lambda a: a, lambda a: a[:, :, ::-1])])
+    if mode in ("hflip", "d4"):
+        return np.concatenate([wins, wins[:, :, ::-1]])
+    return wins
+
+
+def nearest_distances(samples: np.ndarray, corpus: np.ndarray, classes: int) -> np.ndarray:
+    """For each sample window ``(m, h, w)``, the normalised Hamming distance to the nearest corpus window."""
+    m, n = len(samples), len(corpus)
+    L = samples[0].size
+    S = samples.reshape(m, L)
+    C = corpus.reshape(n, L)
+    best = np.zeros(m, dtype=np.float32)
+    for c0 in range(0, n, 4096):
+        Cc = C[c0:c0 + 4096]
+        match = np.zeros((m, len(Cc)), dtype=np.float32)
+        for k in range(classes):
+            sk = (S == k).astype(np.float32)
+            if not sk.any():
+                continue
+            match += sk @ (Cc == k).astype(np.float32).T
+        best = np.maximum(best, match.max(1))
+    return 1.0 - best / L
+
+
+def pattern_counts(grids: list[np.ndarray], k: int, base: int) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for g in grids:
+        H, W = g.shape
+        if H < k or W < k:
+            continue
+        code = np.zeros((H - k + 1, W - k + 1), dtype=np.int64)
+        for dy in range(k):
+            for dx in range(k):
+                code = code * base + g[dy:dy + H - k + 1, dx:dx + W - k + 1].astype(np.int64)
+        u, c = np.unique(code, return_counts=True)
+        for a, b in zip(u.tolist(), c.tolist()):
+            counts[a] = counts.get(a, 0) + b
+    return counts
+
+
+def kl_divergence(p_counts: dict[int, int], q_counts: dict[int, int], eps: float = KL_EPS) -> float:
+    keys = sorted(set(p_counts) | set(q_counts))
+    if not keys:
+        return float("nan")
+    p = np.array([p_counts.get(k, 0) for k in keys], dtype=np.float64)
+    q = np.array([q_counts.get(k, 0) for k in keys], dtype=np.float64)
+    K = len(keys)
+    p = (p / p.sum() + eps) / (1 + K * eps)
+    q = (q / max(q.sum(), 1) + eps) / (1 + K * eps)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def density_leniency(level: Level) -> tuple[float, float]:
+    """Expressive-range axes in [0, 1]. Density: share of walkable tiles for top-down (dungeon) levels,
+    share of solid tiles for side-view levels. Leniency: 1 / (1 + threats), threats = enemies per 100
+    walkable tiles (top-down) or enemies + gaps per 10 columns (side-view)."""
+    solid = level.tileset.lookup("solid")[level.tiles]
+    enemies = len(level.entities_of("enemy"))
+    if "gaps" in level.metadata or level.metadata.get("genre") == "platformer":
+        density = float(solid.mean())
+        gaps = int(level.metadata.get("gaps", 0))
+        threat = (enemies + gaps) / max(1.0, level.width / 10)
+    else:
+        walk = float((~solid).sum())
+        density = walk / solid.size
+        threat = 100.0 * enemies / max(1.0, walk)
+    return density, 1.0 / (1.0 + threat)
+
+
+def corpus_provider(engine: Any, gen: Any) -> Any:
+    if callable(getattr(gen, "corpus_levels", None)):
+        return gen
+    genre = getattr(gen, "genre", None) or (gen.id if gen.id in ("dungeon", "platformer") else None)
+    for other in engine.generators("level"):
+        if other is not gen and callable(getattr(other, "corpus_levels", None)) and \
+                getattr(other, "genre", None) == genre:
+            return other
+    return None
+
+
+# --------------------------------------------------------------------------------------------- images
+def _level_rgb(level: Level, ts: int) -> np.ndarray:
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for t in level.tileset.tiles:
+        lut[t.id] = t.color
+    img = np.repeat(np.repeat(lut[level.tiles], ts, 0), ts, 1)
+    colors = {"spawn": (40, 220, 60), "exit": (250, 250, 250), "goal": (250, 250, 250), "key": (255, 215, 0),
+              "enemy": (220, 30, 30), "treasure": (255, 160, 0), "coin": (255, 220, 60)}
+    m = max(1, ts // 4)
+    for e in level.entities:
+        y0, x0 = e.y * ts, e.x * ts
+        img[y0 + m:y0 + ts - m, x0 + m:x0 + ts - m] = colors.get(e.kind, (200, 0, 200))
+    return img
+
+
+def sample_sheet(levels: list[Level], path: Path, cols: int = 4, ts: int = 4) -> Path:
+    from PIL import Image
+
+    levels = levels[:cols * 4]
+    imgs = [_level_rgb(lv, ts) for lv in levels]
+    ch = max(i.shape[0] for i in imgs)
+    cw = max(i.shape[1] for i in imgs)
+    if cw > 4 * ch:  # long platformer levels: one per row
+        cols = 1
+    rows = -(-len(imgs) // cols)
+    pad = 4
+    sheet = np.full((rows * (ch + pad) + pad, cols * (cw + pad) + pad, 3), 30, dtype=np.uint8)
+    for i, im in enumerate(imgs):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (ch + pad), pad + c * (cw + pad)
+        sheet[y:y + im.shape[0], x:x + im.shape[1]] = im
+    Image.fromarray(sheet).save(path)
+    return path
+
+
+def heatmap(points: list[tuple[float, float]], path: Path, title: str, bins: int = 20) -> Path:
+    from PIL import Image, ImageDraw, ImageFont
+
+    hist = np.zeros((bins, bins))
+    for d, le in points:
+        hist[min(bins - 1, int(le * bins)), min(bins - 1, int(d * bins))] += 1
+    hist = hist[::-1]  # leniency grows upwards
+    v = hist / max(hist.max(), 1)
+    cell, left, top = 16, 60, 30
+    img = Image.new("RGB", (left + bins * cell + 20, top + bins * cell + 50), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    for r in range(bins):
+        for c in range(bins):
+            t = v[r, c]
+            col = (int(20 + 235 * t), int(20 + 200 * t ** 0.5), int(80 + 60 * (1 - t))) if hist[r, c] else (235, 235, 240)
+            d.rectangle([left + c * cell, top + r * cell, left + (c + 1) * cell - 1, top + (r + 1) * cell - 1], fill=col)
+    d.text((left, 8), title, fill=(0, 0, 0), font=font)
+    y = top + bins * cell + 6
+    d.text((left, y), "0", fill=(0, 0, 0), font=font)
+    d.text((left + bins * cell - 6, y), "1", fill=(0, 0, 0), font=font)
+    d.text((left + bins * cell // 2 - 24, y + 14), "density ->", fill=(0, 0, 0), font=font)
+    d.text((4, top), "lenient", fill=(0, 0, 0), font=font)
+    d.text((4, top + bins * cell - 12), "hard", fill=(0, 0, 0), font=font)
+    img.save(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- entry
+def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict, report: Path | None) -> dict:
+    t0 = time.perf_counter()
+    made, errors = sample(engine, generator, count, seed, params)
+    seconds = time.perf_counter() - t0
+    levels = [lv for lv in made if lv is not None]
+    rng = np.random.default_rng(0)
+    metrics: dict[str, Any] = {
+        "generator": generator.id, "count": count, "seconds": round(seconds, 2),
+        "levels_per_second": round(count / max(seconds, 1e-9), 1),
+        "playability_raw": round(sum(raw_valid(lv) for lv in levels) / count, 4),
+        "playability_after": round(len(levels) / count, 4),
+        "repaired_share": round(sum(bool(lv.metadata.get("repaired")) for lv in levels) / count, 4),
+        "mean_tries": round(float(np.mean([lv.metadata.get("tries", 1) for lv in levels])) if levels else 0, 3),
+        "diversity": round(diversity(levels, rng), 4),
+    }
+    provider = corpus_provider(engine, generator)
+    corpus: list[Level] = provider.corpus_levels() if provider is not None else []
+    if levels and corpus and corpus[0].tileset.name == levels[0].tileset.name:
+        h, w = getattr(provider, "window", (16, 16))
+        h, w = min(h, levels[0].height), min(w, levels[0].width)
+        aug = getattr(provider, "augment", "hflip")
+        cw = [_windows(c.tiles, h, w, 2, 2) for c in corpus]
+        cwin = _augment(np.concatenate([x for x in cw if len(x)]), aug)
+        per_sample = [_windows(lv.tiles, h, w, h, w) for lv in levels]
+        flat = np.concatenate(per_sample)
+        K = int(max(cwin.max(), flat.max())) + 1
+        dist = nearest_distances(flat, cwin, K)
+        k = 0
+        novel = []
+        for s in per_sample:
+            novel.append(bool((dist[k:k + len(s)] > COPY_DISTANCE).all()))
+            k += len(s)
+        base = K
+        metrics.update({
+            "novelty": round(float(np.mean(novel)), 4),
+            "novelty_mean_distance": round(float(dist.mean()), 4),
+            "novelty_min_distance": round(float(dist.min()), 4),
+            "novelty_window": f"{h}x{w}",
+            "corpus_levels": len(corpus), "corpus_windows": int(len(cwin)),
+            "kl_2x2": round(kl_divergence(pattern_counts([c.tiles for c in corpus], 2, base),
+                                          pattern_counts([lv.tiles for lv in levels], 2, base)), 4),
+            "kl_3x3": round(kl_divergence(pattern_counts([c.tiles for c in corpus], 3, base),
+                                          pattern_counts([lv.tiles for lv in levels], 3, base)), 4),
+        })
+    else:
+        metrics.update({"novelty": "n/a", "kl_2x2": "n/a", "kl_3x3": "n/a"})
+    er = [density_leniency(lv) for lv in levels]
+    if er:
+        metrics["density_mean"] = round(float(np.mean([a for a, _ in er])), 4)
+        metrics["leniency_mean"] = round(float(np.mean([b for _, b in er])), 4)
+    if errors:
+        metrics["first_error"] = errors[0]
+    if report is not None:
+        write_report(report, generator, metrics, levels, er, params)
+    return metrics
+
+
+def write_report(folder: Path, generator: Any, metrics: dict, levels: list[Level], er, params: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    if levels:
+        files.append(sample_sheet(levels, folder / "samples.png"))
+        files.append(heatmap(er, folder / "expressive_range.png", f"{generator.id}: {len(er)} samples"))
+    lines = [f"# Evaluation of `{generator.id}` (version {generator.version})", "",
+             f"{metrics['count']} samples, params `{params or {}}`, in {metrics['seconds']} s "
+             f"({metrics['levels_per_second']} levels/s).", "",
+             "| metric | value |", "| --- | --- |"]
+    for k, v in metrics.items():
+        if k in ("generator", "count"):
+            continue
+        lines.append(f"| {k} | {v} |")
+    lines += ["", "- **playability_raw**: valid on the first attempt before repair; **playability_after**: valid "
+              "after repair and resampling.",
+              f"- **novelty**: share of samples none of whose windows is within {COPY_DISTANCE:.0%} of a corpus "
+              "window; **diversity**: mean pairwise tile Hamming distance.",
+              f"- **kl_2x2 / kl_3x3**: KL(corpus || samples) of tile patterns, smoothing ε={KL_EPS}.", ""]
+    if levels:
+        lines += ["## Expressive range (density × leniency)", "", "![expressive range](expressive_range.png)", "",
+                  "## Samples", "", "![samples](samples.png)", ""]
+    out = folder / "report.md"
+    out.write_text("\n".join(lines), encoding="utf-8")
+    return out
