@@ -1,0 +1,128 @@
+"""docs/plugins.md against the code: every hook with its exact signature, the tutorial's files identical to
+what ``conjure plugins new`` writes, the tutorial's final module working, and its commands parsing."""
+import ast
+import importlib.util
+import inspect
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine import Request, hookspecs
+from engine.cli import _parser
+from engine.scaffold import render
+from engine.testing import check_generator, make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "plugins.md"
+TEXT = DOC.read_text(encoding="utf-8")
+HOOKS = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(f, "conjure_spec")]
+
+
+def _blocks(marker: str) -> dict[str, str]:
+    """Code blocks preceded by ``<!-- MARKER: PATH -->``, as {PATH: code}."""
+    rx = re.compile(rf"<!-- {marker}: (\S+) -->\n```\w*\n(.*?)```", re.S)
+    return {m.group(1): m.group(2) for m in rx.finditer(TEXT)}
+
+
+def _spec_def_lines() -> dict[str, str]:
+    """``def name(args) -> ret:`` exactly as written in engine/hookspecs.py."""
+    src = (ROOT / "engine" / "hookspecs.py").read_text(encoding="utf-8")
+    out = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.FunctionDef):
+            seg = ast.get_source_segment(src, node)
+            out[node.name] = seg[:seg.index(":\n") + 1]
+    return out
+
+
+HOOKS_IN_SOURCE_ORDER = list(_spec_def_lines())
+
+
+def test_hooks_found():
+    assert len(HOOKS) == 7 and "register_level_generators" in HOOKS
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_exact_signature(hook):
+    params = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    short = f"{hook}({params})"  # e.g. register_level_generators(register)
+    assert f"### `{short}`" in TEXT, f"docs/plugins.md has no heading for {short}"
+    assert _spec_def_lines()[hook] in TEXT, f"docs/plugins.md lacks the exact signature of {hook}"
+
+
+def test_no_documented_hook_that_does_not_exist():
+    section = TEXT[TEXT.index("## Hook reference"):TEXT.index("\n## ", TEXT.index("## Hook reference") + 5)]
+    documented = re.findall(r"^### `(\w+)\(", section, re.M)
+    assert documented == sorted(documented, key=HOOKS_IN_SOURCE_ORDER.index)
+    assert set(documented) == set(HOOKS)
+
+
+def test_tutorial_files_match_the_scaffold():
+    files = render("mazes", "level")
+    shown = _blocks("scaffold")
+    assert set(shown) == {"pyproject.toml", "conjure_mazes/__init__.py", "tests/test_mazes.py"}
+    for path, code in shown.items():
+        assert code == files[path], f"docs/plugins.md shows a stale {path}; regenerate it from engine/scaffold.py"
+
+
+def test_tutorial_final_module_keeps_the_scaffold_generator_and_works(tmp_path):
+    final = _blocks("tutorial")["conjure_mazes/__init__.py"]
+    scaffold = render("mazes", "level")["conjure_mazes/__init__.py"]
+    generator = scaffold[scaffold.index("class MazesGenerator"):scaffold.index("@hookimpl")].rstrip()
+    assert generator in final
+    pkg = tmp_path / "conjure_mazes_doc"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(final)
+    spec = importlib.util.spec_from_file_location("conjure_mazes_doc", pkg / "__init__.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["conjure_mazes_doc"] = mod
+    try:
+        spec.loader.exec_module(mod)
+        eng = make_engine(mod, builtins=True)
+        assert {p.name: p.registered for p in eng.plugins()}["conjure_mazes_doc"] == [
+            "level generator mazes", "exporter mazes-ascii"]
+        check_generator(eng, "mazes", seeds=[0, 7], params_cases=[{}, {"width": 40}])
+        level = eng.generate("level", "mazes", seed=7, params={"width": 12, "height": 9})
+        (path,) = eng.export(level, tmp_path / "maze.mazes.txt")
+        rows = path.read_text().splitlines()
+        assert len(rows) == 9 and all(len(r) == 12 for r in rows) and rows[1][1] == "S" and rows[7][10] == "E"
+        (path,) = eng.export(level, tmp_path / "plain.mazes.txt", entities="no")
+        assert set(path.read_text()) <= {".", "#", "\n"}
+    finally:
+        sys.modules.pop("conjure_mazes_doc", None)
+
+
+def test_commands_in_the_docs_parse():
+    commands = [ln.strip() for block in re.findall(r"```sh\n(.*?)```", TEXT, re.S) for ln in block.splitlines()
+                if ln.strip().startswith("conjure ")]
+    assert len(commands) >= 8
+    parser = _parser()
+    for cmd in commands:
+        argv = shlex.split(cmd.split("#")[0])[1:]
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"docs/plugins.md: `{cmd}` does not parse")
+
+
+def test_request_methods_named_in_the_docs_exist():
+    for name in set(re.findall(r"request\.(\w+)\(", TEXT)) | set(re.findall(r"\br\.(\w+)\(", TEXT)):
+        assert callable(getattr(Request, name, None)), f"docs mention request.{name}() which does not exist"
+
+
+def test_docs_name_the_helpers_that_exist():
+    import engine.quality
+    import engine.testing
+    import engine.weights
+
+    for mod, names in ((engine.testing, ["make_engine", "check_generator", "conjure_engine"]),
+                       (engine.weights, ["load_safetensors", "load_model_card", "save_safetensors"]),
+                       (engine.quality, ["dungeon_problems", "platformer_problems"])):
+        for n in names:
+            assert hasattr(mod, n) and n in TEXT, n
+    for phrase in ("never pickle", "importlib.resources", "request.torch_generator()", "request.rng()",
+                   "CONJURE_TRACE_PLUGINS", "generate_batch", "version"):
+        assert phrase in TEXT, phrase
