@@ -124,10 +124,13 @@ class DungeonVAE(Generator):
 
     # ------------------------------------------------------------------ generation
     def generate(self, request: Request) -> Level:
-        with common.single_thread():
-            return self.generate_batch([request])[0]
+        return self.generate_batch([request])[0]
 
     def generate_batch(self, requests: list[Request]) -> list[Level]:
+        with common.single_thread():  # two threads are slower on a busy 2-core box, and tails explode
+            return self._generate_batch(requests)
+
+    def _generate_batch(self, requests: list[Request]) -> list[Level]:
         import torch
 
         out: list[Any] = [None] * len(requests)

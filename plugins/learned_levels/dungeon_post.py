@@ -118,17 +118,25 @@ def repair(tiles: np.ndarray, rng: np.random.Generator, min_area: int = 6) -> in
     sizes[0] = 0
     main = int(np.argmax(sizes))
     walk = _walk(tiles)
-    cum = np.pad(walk.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    cum = np.pad(walk.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    ny, nx = h - 4, w - 4  # block origins (by, bx) with the 5x5 block inside the map
+    covered = cum[5:5 + ny, 5:5 + nx] - cum[0:ny, 5:5 + nx] - cum[5:5 + ny, 0:nx] + cum[0:ny, 0:nx]
+    gy, gx = np.mgrid[0:ny, 0:nx]
+    centre = np.abs(gy - h // 2) + np.abs(gx - w // 2)
+    mainp = np.pad(lab == main, 1)  # mainp[y + 1, x + 1] == (lab[y, x] == main), False outside the map
+    sides = (  # door cell offset in the block, the outside cell offset
+        ((0, 2), (-1, 2)), ((4, 2), (5, 2)), ((2, 0), (2, -1)), ((2, 4), (2, 5)))
     best = None
-    for by in range(0, h - 4):
-        for bx in range(0, w - 4):
-            covered = int(cum[by + 5, bx + 5] - cum[by, bx + 5] - cum[by + 5, bx] + cum[by, bx])
-            for (dy, dx), (oy, ox) in (((by, bx + 2), (by - 1, bx + 2)), ((by + 4, bx + 2), (by + 5, bx + 2)),
-                                       ((by + 2, bx), (by + 2, bx - 1)), ((by + 2, bx + 4), (by + 2, bx + 5))):
-                if 0 <= oy < h and 0 <= ox < w and lab[oy, ox] == main:
-                    score = (covered, abs(by - h // 2) + abs(bx - w // 2))
-                    if best is None or score < best[0]:
-                        best = (score, by, bx, (dy, dx))
+    for (ddy, ddx), (oy, ox) in sides:
+        ok = mainp[oy + 1:oy + 1 + ny, ox + 1:ox + 1 + nx]
+        if not ok.any():
+            continue
+        cost = np.where(ok, covered * 10_000 + centre, np.iinfo(np.int64).max)
+        i = int(np.argmin(cost))  # first minimum in row-major order: deterministic
+        c = int(cost.flat[i])
+        by, bx = divmod(i, nx)
+        if best is None or c < best[0]:
+            best = (c, by, bx, (by + ddy, bx + ddx))
     if best is None:
         return -1
     _, by, bx, (dy, dx) = best
