@@ -65,8 +65,8 @@ def main(argv=None) -> int:
             show_map = False
             shot_taken = False
             while not state.done and state.steps < MAX_STEPS_PER_FLOOR:
-                hud = (f"Floor {number}  {floor.story.title}  |  {state.quest_line()}  |  "
-                       f"key: {'yes' if state.has_key else 'no'}  gold: {state.gold}")
+                hud = (f"Floor {number}: {floor.story.title}   key: {'yes' if state.has_key else 'no'}   "
+                       f"gold: {state.gold}\nQuest: {state.quest_line()}")
                 if pilot is not None:
                     action = pilot.step(state)
                     if action is None:

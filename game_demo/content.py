@@ -18,6 +18,10 @@ import engine
 from engine import Cast, Character, Level, Story, derive
 
 FLOOR_PARAMS = {"width": 40, "height": 30, "rooms": 7, "enemy_density": 0.02, "treasure": 3, "npcs": 1}
+# the first generator of each list that is installed is used: learned ones when present, classic otherwise
+LEVEL_GENERATORS = ("dungeon",)
+CHARACTER_GENERATORS = ("character-ml", "classic-character")
+STORY_GENERATORS = ("story-lm", "grammar-story")
 WORLD_PARAMS = {"width": 96, "height": 64, "towns": 5}
 TILE_SIZE = 16
 
@@ -67,6 +71,11 @@ class FloorSource:
     def __init__(self, world_seed: int | str, eng: engine.Engine | None = None):
         self.seed = world_seed
         self.engine = eng or engine.Engine()
+        have = {g.id for g in self.engine.generators()}
+        pick = lambda options: next(g for g in options if g in have)  # noqa: E731
+        self.level_gen = pick(LEVEL_GENERATORS)
+        self.character_gen = pick(CHARACTER_GENERATORS)
+        self.story_gen = pick(STORY_GENERATORS)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floorgen")
         self._pending: dict[int, Future] = {}
 
@@ -76,11 +85,11 @@ class FloorSource:
         eng = self.engine
         submit = getattr(eng, "submit", None)
         if submit is not None:  # the runtime service: cached, thread-safe
-            level = submit("level", "dungeon", seed=seed, params=FLOOR_PARAMS).result()
+            level = submit("level", self.level_gen, seed=seed, params=FLOOR_PARAMS).result()
         else:
-            level = eng.generate("level", "dungeon", seed=seed, params=FLOOR_PARAMS)
-        cast = eng.generate("character", seed=seed, context={"level": level})
-        story = eng.generate("story", seed=seed, context={"level": level, "cast": cast})
+            level = eng.generate("level", self.level_gen, seed=seed, params=FLOOR_PARAMS)
+        cast = eng.generate("character", self.character_gen, seed=seed, context={"level": level})
+        story = eng.generate("story", self.story_gen, seed=seed, context={"level": level, "cast": cast})
         tiles = tileset_tiles(eng, level)
         return Floor(number, level, cast, story, tiles, time.perf_counter() - t0)
 

@@ -10,7 +10,7 @@ from .content import TILE_SIZE
 from .play import FloorState
 
 LOGICAL_SIZE = (640, 480)
-HUD_H = 28
+HUD_H = 40
 FOOTER_H = 20
 BG = (12, 10, 16)
 TEXT = (230, 230, 230)
@@ -87,7 +87,9 @@ class Renderer:
         else:
             pygame.draw.rect(c, (40, 220, 60), (px + 2, py + 2, TILE_SIZE - 4, TILE_SIZE - 4))
         pygame.draw.rect(c, (0, 0, 0), (0, 0, LOGICAL_SIZE[0], HUD_H))
-        c.blit(self.font.render(hud, True, ACCENT), (8, 6))
+        for i, text in enumerate(hud.split("\n")[:2]):
+            c.blit((self.font if i == 0 else self.small).render(text[:100], True, ACCENT if i == 0 else TEXT),
+                   (8, 4 + 20 * i))
         pygame.draw.rect(c, (0, 0, 0), (0, LOGICAL_SIZE[1] - FOOTER_H, LOGICAL_SIZE[0], FOOTER_H))
         c.blit(self.small.render(CONTROLS, True, TEXT), (8, LOGICAL_SIZE[1] - FOOTER_H + 4))
         if state.dialogue is not None:
