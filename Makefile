@@ -19,8 +19,9 @@ $(VENV)/.demo: pyproject.toml $(VENV)/.torch
 	$(PY) -m pip install --quiet -e '.[game]'
 	touch $@
 
-$(VENV)/.test: pyproject.toml $(VENV)/.torch
+$(VENV)/.test: pyproject.toml examples/conjure-caves/pyproject.toml $(VENV)/.torch
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e examples/conjure-caves
 	touch $@
 
 demo: $(VENV)/.demo

@@ -144,7 +144,7 @@ class Engine:
             problems = self.problems(content, req)
             if not problems:
                 return content
-        raise GenerationError(f"generator {gen.id!r} made no valid {req.kind} in {tries} tries "
+        raise GenerationError(f"plugin {plugin!r}, generator {gen.id!r} made no valid {req.kind} in {tries} tries "
                               f"(seed {req.seed!r}): {problems[0]}")
 
     def problems(self, content: Content, request: Request | None = None) -> list[str]:

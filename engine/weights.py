@@ -46,7 +46,7 @@ def check_safetensors(data: bytes, source: str) -> dict[str, Any]:
         if not isinstance(info, dict):
             raise InputError(f"{source}: tensor {name!r}: malformed entry")
         dtype, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if dtype not in DTYPE_SIZES:
+        if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
             raise InputError(f"{source}: tensor {name!r}: unsupported dtype {dtype!r}")
         if not (isinstance(shape, list) and all(isinstance(d, int) and 0 <= d < 2**31 for d in shape)):
             raise InputError(f"{source}: tensor {name!r}: malformed shape")

@@ -433,6 +433,8 @@ def _decode_data(raw: Any, encoding: str | None, compression: str | None, n: int
     if isinstance(raw, list):
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
             raise src.fail(f"{where}.data", "expected a list of integer gids")
+        if any(not 0 <= v < 2**32 for v in raw):  # gids are 32-bit (flip flags in the top bits)
+            raise src.fail(f"{where}.data", "gids must lie in 0..4294967295")
         a = np.array(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)
     elif not isinstance(raw, str):
         raise src.fail(f"{where}.data", f"expected a list of gids or encoded text, got {type(raw).__name__}")

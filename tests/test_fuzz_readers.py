@@ -535,19 +535,9 @@ def test_the_scan_covers_the_code():
     assert any(n.startswith("examples/conjure-caves/") for n in names)
 
 
-# ---------------------------------------------------------------- known bugs in readers owned by others
-# Found by the properties above; each is reproduced here and marked xfail until its owner fixes it (the
-# properties are marked too, so `make test` stays green while the bug is visible in the summary).
-KNOWN_WEIGHTS_BUG = ("engine/weights.py check_safetensors: an unhashable dtype (e.g. a list) in the header "
-                     "raises TypeError instead of InputError")
-KNOWN_TILED_BUG = "plugins/tiled.py: a tile id beyond 64 bits in a TMJ layer raises OverflowError, not InputError"
-
+# ---------------------------------------------------------------- bugs the properties found (now fixed)
 if weights is not None:
-    test_safetensors_header = pytest.mark.xfail(reason=KNOWN_WEIGHTS_BUG, raises=TypeError,
-                                                strict=False)(test_safetensors_header)
-
-    @pytest.mark.xfail(reason=KNOWN_WEIGHTS_BUG, raises=TypeError, strict=False)
-    def test_known_bug_safetensors_unhashable_dtype(fuzz_dir):
+    def test_safetensors_unhashable_dtype_is_our_error(fuzz_dir):
         text = json.dumps({"w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}).encode()
         path = Path(fuzz_dir) / "dtype.safetensors"
         path.write_bytes(struct.pack("<Q", len(text)) + text + b"\0" * 4)
@@ -555,10 +545,7 @@ if weights is not None:
             weights.load_safetensors_numpy(path)
 
 if tiled is not None:
-    test_tmj_tree = pytest.mark.xfail(reason=KNOWN_TILED_BUG, raises=OverflowError, strict=False)(test_tmj_tree)
-
-    @pytest.mark.xfail(reason=KNOWN_TILED_BUG, raises=OverflowError, strict=False)
-    def test_known_bug_tmj_huge_tile_id(samples):
+    def test_tmj_huge_tile_id_is_our_error(samples):
         doc = json.loads(READERS["tmj-blobs"][0])
         layer = next(lay for lay in doc["layers"] if "data" in lay)
         layer["data"][0] = 2**70
