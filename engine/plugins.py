@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.character_ml",
     "plugins.atlas",
     "plugins.grammar_story",
+    "plugins.story_lm",
     "plugins.ink",
     "plugins.tiled",
     "plugins.vglc",

@@ -1,0 +1,1 @@
+"""story-lm internals: tokenizer, torch model with KV cache and sampling, training, corpus authoring."""
