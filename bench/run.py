@@ -158,7 +158,7 @@ def bake_workers() -> dict:
     """``bake`` of dungeon levels with 2 worker processes vs 1 (in-process), same bytes."""
     from engine.bake import bake
 
-    count = int(os.environ.get("BENCH_BAKE_COUNT", "600"))
+    count = int(os.environ.get("BENCH_BAKE_COUNT", "3000"))  # enough work that worker start-up (~1 s) is amortised
     d = Path(tempfile.mkdtemp(prefix="conjure-bench-bake-"))
     spec = d / "spec.toml"
     spec.write_text(f'[[job]]\nname = "d"\nkind = "level"\ngenerator = "dungeon"\ncount = {count}\nseed = 3\n'
