@@ -31,8 +31,14 @@ def bink_play(text: str, path: list[int]):
     return lines, offered, s
 
 
+try:
+    import inkcpp_py
+except ImportError:  # builds from source; without it the bink half still runs (see docs/stories.md)
+    inkcpp_py = None
+
+
 def inkcpp_play(json_path, path: list[int], tmp_path):
-    ink = pytest.importorskip("inkcpp_py")
+    ink = inkcpp_py
     bin_path = tmp_path / (json_path.stem + ".bin")
     if not bin_path.exists():
         ink.compile_json(str(json_path), str(bin_path))
@@ -83,6 +89,8 @@ def check_all_branches(story: Story, json_path, tmp_path):
         assert got_offers == offers
         for f in all_flags:
             assert s.get_variable(flag_names[f]) is (f in flags), (path, f)
+        if inkcpp_py is None:
+            continue
         got_lines, got_offers, glob = inkcpp_play(json_path, path, tmp_path)
         assert got_lines == lines, (path, got_lines, lines)
         assert got_offers == offers
@@ -183,6 +191,11 @@ def test_ink_source_and_markdown(eng, tmp_path):
             assert inkx.clean(line) in md
     for b in story.quest.beats:
         assert b.text in md
+
+
+def test_second_runtime_installed():
+    if inkcpp_py is None:
+        pytest.skip("inkcpp-py is not installed: branches were played in bink only")
 
 
 def test_quest_beats_are_global_tags(eng, tmp_path):
