@@ -19,8 +19,10 @@ $(VENV)/.demo: pyproject.toml $(VENV)/.torch
 	$(PY) -m pip install --quiet -e '.[game]'
 	touch $@
 
+# inkcpp-py (a test extra) builds with CMake, which must find the venv's Python, not a pyenv shim
 $(VENV)/.test: pyproject.toml examples/conjure-caves/pyproject.toml $(VENV)/.torch
-	$(PY) -m pip install --quiet -e '.[test]'
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH Python_ROOT_DIR=$(abspath $(VENV)) \
+	  $(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e examples/conjure-caves
 	touch $@
 

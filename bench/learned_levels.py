@@ -93,3 +93,11 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def learned_levels() -> int:
+    """For bench/run.py: batch speed-up and quality of the learned level generators (smaller counts)."""
+    return main(["--count", "100", "--single", "16"])
+
+
+FIGURES = [learned_levels]

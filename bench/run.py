@@ -190,7 +190,8 @@ def _sibling_figures(name: str) -> list:
     return list(getattr(mod, "FIGURES", []))
 
 
-FIGURES = _sibling_figures("core") + FIGURES
+FIGURES = (_sibling_figures("core") + FIGURES + _sibling_figures("learned_levels")
+           + _sibling_figures("story_lm"))
 
 
 def main(argv: list[str] | None = None) -> int:
