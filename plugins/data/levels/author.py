@@ -56,16 +56,7 @@ def _shape(rng, kind, w, h):
     return m
 
 
-def _path(a, b, hf):
-    (x0, y0), (x1, y1) = a, b
-    pts = []
-    if hf:
-        pts += [(x, y0) for x in range(min(x0, x1), max(x0, x1) + 1)]
-        pts += [(x1, y) for y in range(min(y0, y1), max(y0, y1) + 1)]
-    else:
-        pts += [(x0, y) for y in range(min(y0, y1), max(y0, y1) + 1)]
-        pts += [(x, y1) for x in range(min(x0, x1), max(x0, x1) + 1)]
-    return pts
+_path = dmod._l_path  # the same L-shaped corridor as the classic dungeon
 
 
 def dungeon_level(rng, H, W):
