@@ -33,7 +33,7 @@ import msgpack
 
 from .content import CONTENT_TYPES, Content
 from .errors import ConjureError, ContentError, InputError
-from .serialize import from_plain
+from .serialize import file_errors, from_plain
 
 MAGIC = b"\x89CPK\r\n\x1a\n"
 FORMAT = "conjure.pack"
@@ -248,14 +248,8 @@ class PackReader:
         self.path = Path(path)
         self.verify = verify
         self.validate = validate
-        try:
+        with file_errors(self.path):
             self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        except FileNotFoundError:
-            raise InputError(f"{self.path}: no such file") from None
-        except IsADirectoryError:
-            raise InputError(f"{self.path}: is a directory") from None
-        except OSError as e:
-            raise InputError(f"{self.path}: cannot read ({e.strerror})") from None
         try:
             self._open()
         except BaseException:
@@ -267,7 +261,8 @@ class PackReader:
         return InputError(f"{self.path}: {what}")
 
     def _pread(self, n: int, off: int, what: str) -> bytes:
-        data = os.pread(self._fd, n, off)
+        with file_errors(self.path):
+            data = os.pread(self._fd, n, off)
         if len(data) != n:
             raise self._err(f"truncated pack: {what} ends past the end of the file")
         return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 import threading
 from pathlib import Path
 from typing import Any
@@ -107,21 +108,28 @@ def loads(data: bytes, fmt: str = "msgpack", source: str = "<bytes>") -> Content
     return from_plain(decode(data, fmt, source), source)
 
 
+@contextmanager
+def file_errors(path: str | os.PathLike):
+    """Turn OS errors while opening/reading ``path`` into one-line InputErrors naming it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+
+
 def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
     """Read an untrusted file with a size limit; errors name the file."""
     p = Path(path)
-    try:
+    with file_errors(p):
         size = p.stat().st_size
         if size > limit:
             raise InputError(f"{p}: {size} bytes is over the {limit}-byte limit")
         with open(p, "rb") as f:
             data = f.read(limit + 1)
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{p}: is a directory") from None
-    except OSError as e:
-        raise InputError(f"{p}: cannot read ({e.strerror})") from None
     if len(data) > limit:
         raise InputError(f"{p}: over the {limit}-byte limit")
     return data
