@@ -85,8 +85,11 @@ def check_line(raw: str, bound: dict[str, str], required=(), filt=None, vocab=No
     ``vocab`` (the training corpus's words, kept with the weights) rejects lines with made-up words."""
     if not MIN_LEN <= len(raw.strip()) <= MAX_NEW:
         return None, "length"
-    if vocab is not None and any(w not in vocab for w in WORD.findall(PLACEHOLDER.sub(" ", raw).lower())):
+    words = WORD.findall(PLACEHOLDER.sub(" ", raw).lower())
+    if vocab is not None and any(w not in vocab for w in words):
         return None, "words"
+    if any(a == b for a, b in zip(words, words[1:])):  # stutter such as "it it" reads as a glitch
+        return None, "repeat"
     names = PLACEHOLDER.findall(raw)
     for n in names:
         if n not in KNOWN or not bound.get(n):
@@ -107,12 +110,12 @@ def check_line(raw: str, bound: dict[str, str], required=(), filt=None, vocab=No
 class StoryLM(Generator):
     id = "story-lm"
     kind = "story"
-    version = "1"
+    version = "2"
     description = "planned quests (grounded in level and cast) worded by a small char transformer with a KV cache"
     params = (
         Param("quest", "choice", "any", choices=("any", *QUEST_KINDS), help="quest type"),
         Param("tone", "choice", "any", choices=("any", *TONES), help="voice of the dialogue"),
-        Param("temperature", "float", 0.6, min=0.0, max=2.0, help="sampling temperature (0 = greedy)"),
+        Param("temperature", "float", 0.35, min=0.0, max=2.0, help="sampling temperature (0 = greedy)"),
         Param("top_k", "int", 0, min=0, max=1000, help="keep the k most likely characters (0 = all)"),
         Param("top_p", "float", 0.95, min=0.05, max=1.0, help="nucleus sampling mass"),
     )
