@@ -79,6 +79,16 @@ class _Slot:
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
+SMALL_WORDS = {"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"}
+
+
+def title_case(text: str) -> str:
+    """Capitalise a title's words (filled-in item names are lower case), keeping small words small."""
+    words = text.split(" ")
+    return " ".join(w[:1].upper() + w[1:] if i == 0 or w.lower() not in SMALL_WORDS else w
+                    for i, w in enumerate(words))
+
+
 def check_line(raw: str, bound: dict[str, str], required=(), filt=None, vocab=None) -> tuple[str | None, str]:
     """Fill a sampled line's placeholders; (text, "") when it is good, else (None, reason).
 
@@ -267,7 +277,7 @@ class StoryLM(Generator):
         ]
         beats = pl.beats([s.text for s in st["beats"]])
         places, chars, items = pl.refs()
-        title = st["title"].text.rstrip(".")
+        title = title_case(st["title"].text.rstrip("."))
         return Story(id=f"story-{req.derive('id') % 10**8:08d}", title=title,
                      quest=Quest(pl.kind, G, ask, beats, st["reward"]), start="start", nodes=nodes,
                      places=places, characters=chars, items=items,
