@@ -49,6 +49,7 @@ import msgpack
 from .errors import ConjureError, GenerationError, InputError, PluginError
 from .packs import (CODECS, HASH_SIZE, MAX_RECORD_BYTES, PackWriter, codec_of, compress, record_hash)
 from .seeds import check_seed, derive
+from .serialize import file_errors
 
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_COUNT = 100_000_000
@@ -626,17 +627,24 @@ def bake(spec: Spec | str | os.PathLike, out: str | os.PathLike, *, workers: int
     if executor not in ("process", "dask"):
         raise InputError(f"unknown executor {executor!r} (known: process, dask)")
     out = Path(out)
+    if not out.name or out.name in (".", "..") or out.is_dir():
+        raise InputError(f"-o {out}: expected a pack file name (e.g. assets.cpk), not a folder")
     eng = engine or Engine()
     resolve_spec(eng, spec)
     plan = plan_hash(spec)
     jpath = journal_path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # a pack assembly killed before its rename
-        try:
-            stale.unlink()
-        except OSError:
-            pass
-    journal = Journal(jpath, plan, spec.source, resume, fresh)
+    if resume and not jpath.exists() and out.is_file() and _pack_matches(spec, out):
+        return {"path": str(out), "journal": None, "count": sum(j.count for j in spec.jobs),
+                "done": sum(j.count for j in spec.jobs), "new_chunks": 0, "bytes": out.stat().st_size,
+                "seconds": 0.0, "already_complete": True}
+    with file_errors(out, "write"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for stale in out.parent.glob(f".{out.name}.*.tmp"):  # a pack assembly killed before its rename
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+        journal = Journal(jpath, plan, spec.source, resume, fresh)
     t0 = time.perf_counter()
     total = sum(j.count for j in spec.jobs)
     try:
@@ -727,6 +735,29 @@ def _run_tasks(tasks, journal, bar, workers, executor, scheduler, client, stop_a
     return new_chunks, stopped
 
 
+def _jobs_manifest(spec: Spec) -> list:
+    out, first = [], 0
+    for job in spec.jobs:
+        out.append(job.manifest(first))
+        first += job.count
+    return out
+
+
+def _pack_matches(spec: Spec, out: Path) -> bool:
+    """True when ``out`` is a finished pack of exactly this spec (``--resume`` after a completed bake)."""
+    from .packs import FORMAT_VERSION, conjure_version, open_pack
+
+    try:
+        with open_pack(out) as r:
+            m = r.manifest
+            return (m.get("format_version") == FORMAT_VERSION and m.get("conjure_version") == conjure_version()
+                    and r.compression == spec.compression
+                    and msgpack.packb(r.jobs, use_bin_type=True) == msgpack.packb(_jobs_manifest(spec),
+                                                                                   use_bin_type=True))
+    except ConjureError:
+        return False
+
+
 def _assemble(spec: Spec, journal: Journal, out: Path) -> None:
     """Write the pack from the journal, in job and index order."""
     where: list[list[tuple[int, int, int, int, bytes] | None]] = [[None] * j.count for j in spec.jobs]
@@ -737,11 +768,7 @@ def _assemble(spec: Spec, journal: Journal, out: Path) -> None:
         for k, rec in enumerate(fr.records):
             if slots[fr.start + k] is None:
                 slots[fr.start + k] = rec
-    jobs_manifest, first = [], 0
-    for job in spec.jobs:
-        jobs_manifest.append(job.manifest(first))
-        first += job.count
-    w = PackWriter(out, jobs_manifest, spec.compression)
+    w = PackWriter(out, _jobs_manifest(spec), spec.compression)
     try:
         for n, job in enumerate(spec.jobs):
             for i, rec in enumerate(where[n]):
@@ -794,6 +821,9 @@ def run(args) -> int:
     res = bake(args.spec, args.output, workers=args.workers, executor=args.executor, scheduler=args.scheduler,
                resume=args.resume, fresh=args.fresh, chunk_size=args.chunk_size, compression=args.compression,
                progress=not args.quiet)
+    if res.get("already_complete"):
+        print(f"{res['path']}: already complete for this spec ({res['count']} assets); nothing to resume")
+        return 0
     rate = res["count"] / res["seconds"] if res["seconds"] > 0 else 0.0
     print(f"wrote {res['path']}: {res['count']} assets, {res['bytes']:,} bytes "
           f"({res['new_chunks']} chunks baked now, {res['seconds']:.1f}s, {rate:,.0f} assets/s)")

@@ -311,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except BrokenPipeError:  # e.g. `conjure generate ... -o - | head`
         return 0
+    except OSError as e:  # a path problem nothing above turned into an InputError: still one line, exit 2
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"conjure: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -213,6 +213,11 @@ class Engine:
             return list(exp.export(content, Path(path), options))
         except ConjureError:
             raise
+        except OSError as e:  # the destination, not the plugin: a missing folder, a file in the way, no space
+            detail = e.strerror or type(e).__name__
+            if e.filename and not Path(str(e.filename)).name.startswith("."):  # name the culprit, not a temp file
+                detail = f"{e.filename}: {detail}"
+            raise InputError(f"{path}: cannot write ({detail})") from None
         except Exception as e:
             raise PluginError(f"exporter {exp.id!r} raised {type(e).__name__}: {e}", self._exporters[exp.id][0]) from e
 

@@ -54,7 +54,7 @@ def decode(data: bytes, fmt: str, source: str = "<bytes>") -> Any:
             raise InputError(f"{source}: corrupt msgpack (nested too deeply)") from None
         except (ValueError, TypeError, OverflowError, UnicodeDecodeError, msgpack.FormatError) as e:
             what = "truncated" if "incomplete" in str(e) else "corrupt"
-            raise InputError(f"{source}: {what} msgpack ({e})") from None
+            raise InputError(f"{source}: {what} msgpack ({str(e) or type(e).__name__})") from None
     if fmt == "json":
         try:
             text = data.decode("utf-8")
@@ -109,16 +109,18 @@ def loads(data: bytes, fmt: str = "msgpack", source: str = "<bytes>") -> Content
 
 
 @contextmanager
-def file_errors(path: str | os.PathLike):
-    """Turn OS errors while opening/reading ``path`` into one-line InputErrors naming it."""
+def file_errors(path: str | os.PathLike, action: str = "read"):
+    """Turn OS errors while reading (or writing, ``action="write"``) ``path`` into one-line InputErrors."""
     try:
         yield
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+    except FileNotFoundError as e:
+        if action == "read":
+            raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path}: cannot {action} ({e.strerror})") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory") from None
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+        raise InputError(f"{path}: cannot {action} ({e.strerror or type(e).__name__})") from None
 
 
 def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:

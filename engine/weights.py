@@ -33,7 +33,7 @@ def check_safetensors(data: bytes, source: str) -> dict[str, Any]:
         raise InputError(f"{source}: safetensors header length {n} is impossible for a {len(data)}-byte file")
     try:
         header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError covers JSONDecodeError, huge ints
         raise InputError(f"{source}: safetensors header is not valid JSON") from None
     if not isinstance(header, dict):
         raise InputError(f"{source}: safetensors header must be a JSON object")
@@ -97,7 +97,7 @@ def load_model_card(path: str | os.PathLike, max_bytes: int = MAX_CARD_BYTES) ->
     data = read_bytes(path, limit=max_bytes)
     try:
         card = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError covers JSONDecodeError, huge ints
         raise InputError(f"{path}: model card is not valid JSON ({e})") from None
     if not isinstance(card, dict):
         raise InputError(f"{path}: model card must be a JSON object")

@@ -120,3 +120,26 @@ def test_demo(tmp_path):
     for name in ("cast", "hero"):  # character previews bring their sprite sheet and atlas
         assert (tmp_path / "out" / f"{name}.sheet.png").exists() and (tmp_path / "out" / f"{name}.atlas.json").exists()
     assert b"wrote 16 files" in r.stdout
+
+
+def test_unwritable_output_exits_2_naming_the_path(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    r = run_cli("generate", "level", "-o", blocker / "x.json")
+    assert r.returncode == 2 and b"x.json: cannot write" in r.stderr and b"Traceback" not in r.stderr
+    assert b".tmp" not in r.stderr  # names the target, not a temporary file
+
+
+def test_bake_output_errors_and_resume_of_a_finished_pack(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[[job]]\nname = "d"\nkind = "level"\ngenerator = "dungeon"\ncount = 6\nseed = 1\n'
+                    'params = { width = 24, height = 24 }\n')
+    r = run_cli("bake", spec, "-o", tmp_path)
+    assert r.returncode == 2 and b"not a folder" in r.stderr
+    r = run_cli("bake", spec, "-o", spec / "x.cpk")
+    assert r.returncode == 2 and b"cannot write" in r.stderr and b"Traceback" not in r.stderr
+    out = tmp_path / "p.cpk"
+    assert run_cli("bake", spec, "-o", out).returncode == 0
+    before = out.read_bytes()
+    r = run_cli("bake", spec, "-o", out, "--resume")
+    assert r.returncode == 0 and b"already complete" in r.stdout and out.read_bytes() == before
