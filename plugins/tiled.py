@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -160,9 +161,13 @@ def _png(rgba: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def image_name(map_path: Path) -> str:
-    """The tileset image written beside a map: ``dungeon.tmj`` -> ``dungeon.tileset.png``."""
-    return f"{map_path.stem}.tileset.png"
+def image_name(map_path: Path, png: bytes) -> str:
+    """The tileset image written beside a map: ``dungeon.tmj`` -> ``dungeon.<digest>.tileset.png``.
+
+    The digest of the image's bytes keeps two maps of one stem (``level.tmj`` of a dungeon, ``level.tmx`` of
+    a platformer) from overwriting each other's tileset; the same tileset gives the same name."""
+    digest = hashlib.blake2b(png, digest_size=4).hexdigest()
+    return f"{map_path.stem}.{digest}.tileset.png"
 
 
 # ============================================================================================ export model
@@ -321,11 +326,13 @@ class TiledFormat:
             raise InputError(f"{self.id} export takes levels, not {type(content).__name__}")
         ts = _check_tile_size(options, self.id)
         path = Path(path)
-        model, rgba = _map_model(content, image_name(path), ts, self.id)
-        data = _tmj_bytes(model) if self.id == "tmj" else _tmx_bytes(model)
+        model, rgba = _map_model(content, "", ts, self.id)
         png = _png(rgba)
+        name = image_name(path, png)
+        model["tilesets"][0]["image"] = name
+        data = _tmj_bytes(model) if self.id == "tmj" else _tmx_bytes(model)
         # the image first: a map never points at a missing image; each file is replaced atomically
-        return [atomic_write(path.with_name(image_name(path)), png), atomic_write(path, data)]
+        return [atomic_write(path.with_name(name), png), atomic_write(path, data)]
 
     def load(self, path: Path) -> Level:
         return load_map(path, self.id)
@@ -893,6 +900,11 @@ class _Importer:
         if ts.image is not None:
             if not ts.image.is_file():
                 raise src.fail(f"{ts.where}.image", f"tileset image {ts.image} is missing")
+            if ts.imagewidth and ts.imageheight:  # a swapped or overwritten image would misdraw every tile
+                size = self._image_size(ts.image, f"{ts.where}.image")
+                if size != (ts.imagewidth, ts.imageheight):
+                    raise src.fail(f"{ts.where}.image", f"tileset image {ts.image} is {size[0]}x{size[1]}, "
+                                   f"the map declares {ts.imagewidth}x{ts.imageheight}")
         else:
             for k in range(min(ts.tilecount, len(ts.tiles) + 1)):
                 if (ts.tiles.get(k) or {}).get("image") is None:
@@ -900,6 +912,15 @@ class _Importer:
             for k, info in ts.tiles.items():
                 if not info["image"].is_file():
                     raise src.fail(f"{ts.where}.tiles[{k}].image", f"tile image {info['image']} is missing")
+
+    def _image_size(self, p: Path, where: str) -> tuple[int, int]:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(read_bytes(p, MAX_IMAGE_BYTES))) as im:  # reads the header only
+                return im.size
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            raise self.src.fail(where, f"cannot read image {p} ({e})") from None
 
     def _image(self, p: Path, where: str) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError

@@ -42,7 +42,7 @@ def maps(eng, tmp_path_factory):
                     assert f"wrote {p}".encode() in r.stdout
                 else:
                     written = eng.export(level, p)
-                    assert written == [p.with_name(image_name(p)), p]
+                    assert written == [p.with_name(image_name(p, written[0].read_bytes())), p]
                 paths.append(p)
             result.append((level, *paths))
     return result
@@ -72,7 +72,8 @@ def test_pytiled_parser_sees_the_same_tiles_and_entities(maps, ext):
         assert m.orientation == "orthogonal" and not m.infinite
         (firstgid, ts), = m.tilesets.items()
         assert firstgid == 1 and ts.tile_count == max(t.id for t in level.tileset.tiles) + 1
-        assert ts.image.name == image_name(path) and (path.parent / ts.image).is_file()
+        image = path.parent / ts.image
+        assert image.is_file() and ts.image.name == image_name(path, image.read_bytes())
         tile_layers = [lay for lay in m.layers if isinstance(lay, pytiled_parser.TileLayer)]
         assert [lay.name for lay in tile_layers] == list(level.layers)
         for lay, tiles in zip(tile_layers, level.layers.values()):
@@ -264,7 +265,8 @@ def test_same_level_gives_the_same_bytes(eng, tmp_path, maps):
         a = [p.read_bytes() for p in eng.export(level, tmp_path / f"a.{ext}")]
         b = [p.read_bytes() for p in eng.export(level, tmp_path / f"b.{ext}")]
         assert a[0] == b[0]
-        assert a[1] == b[1].replace(b"b.tileset.png", b"a.tileset.png")
+        assert a[1] == b[1].replace(b"b.", b"a.", 1) if ext == "tmj" else a[1] == b[1].replace(b'"b.', b'"a.', 1)
+        assert a[0] == b[0]
 
 
 def _odd_level() -> Level:
@@ -313,7 +315,8 @@ def test_tile_size_option(eng, tmp_path, maps):
     eng.export(level, tmp_path / "big.tmj", tile_size=32)
     doc = json.loads((tmp_path / "big.tmj").read_text())
     assert doc["tilewidth"] == doc["tileheight"] == 32
-    with Image.open(tmp_path / "big.tileset.png") as im:
+    (image,) = tmp_path.glob("big.*.tileset.png")
+    with Image.open(image) as im:
         assert im.size == (5 * 32, 32)
     for bad in (0, 300, "16", True):
         with pytest.raises(InputError, match="tile_size"):
@@ -565,6 +568,18 @@ def test_bad_tmx_data(eng, maps, tmp_path):
             eng.load(bad)
 
 
+def test_tileset_image_of_the_wrong_size(eng, maps, tmp_path):
+    """A map whose tileset image was swapped or overwritten is refused before anything misdraws."""
+    original = maps[0][2]
+    text = original.read_text()
+    assert 'width="80" height="16"' in text  # the dungeon tileset: 5 tiles of 16 px
+    bad = original.with_name("wrong-size.tmx")  # beside the original, so its image is found
+    bad.write_text(text.replace('width="80" height="16"', 'width="96" height="16"', 1))
+    with pytest.raises(InputError, match=r"tileset\[0\]\.image: tileset image .* is 80x16, the map declares 96x16"):
+        eng.load(bad)
+    bad.unlink()
+
+
 def test_cli_info_on_a_bad_map_exits_2_with_one_line(maps, tmp_path):
     bad = _mutate_tmj(maps[0][1], lambda d: d["layers"][0]["data"].pop())
     r = run_cli("info", bad)
@@ -635,3 +650,14 @@ def test_image_collection_tileset(eng, tmp_path):
     (tmp_path / "t1.png").unlink()
     with pytest.raises(InputError, match=r"tilesets\[0\]\.tiles\[1\]\.image: tile image .*t1\.png is missing"):
         eng.load(tmp_path / "pics.tmj")
+
+
+def test_maps_of_one_stem_keep_their_own_tilesets(eng, tmp_path):
+    """level.tmx of a platformer and level.tmj of a dungeon side by side: each still loads its own tileset."""
+    plat = eng.generate("level", "platformer", 3, {"width": 40})
+    dun = eng.generate("level", "dungeon", 3)
+    eng.export(plat, tmp_path / "level.tmx", tile_size=32)
+    eng.export(dun, tmp_path / "level.tmj")
+    assert eng.load(tmp_path / "level.tmx") == plat
+    assert eng.load(tmp_path / "level.tmj") == dun
+    assert len(list(tmp_path.glob("level.*.tileset.png"))) == 2
