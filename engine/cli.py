@@ -120,7 +120,12 @@ def _parser() -> argparse.ArgumentParser:
 def _engine():
     from .core import Engine
 
-    return Engine()
+    eng = Engine()
+    for info in eng.plugins():  # one line per broken plugin, so nobody wonders where a generator went
+        if info.status == "broken":
+            print(f"conjure: warning: plugin {info.name!r} is broken: {info.errors[0] if info.errors else '?'} "
+                  "(see `conjure list plugins`)", file=sys.stderr)
+    return eng
 
 
 def cmd_list(args) -> int:

@@ -27,12 +27,14 @@ class Engine:
     :param block: blocklist of plugin names (default: ``CONJURE_BLOCK_PLUGINS``).
     :param entry_points: also load third-party plugins from the ``conjure`` entry-point group.
     :param tries: how many attempts a request gets before the engine gives up on invalid content.
+    :param strict: a start-up error when two plugins register the same id (by default the plugin loaded
+        first keeps it and the later one is shown as broken, naming both).
     """
 
     def __init__(self, plugins: Iterable[Any] = (), *, load: Iterable[str] | None = None,
                  block: Iterable[str] | None = None, entry_points: bool = True, tries: int = DEFAULT_TRIES,
-                 env: Mapping[str, str] | None = None):
-        self.host = PluginHost(plugins, load=load, block=block, entry_points=entry_points, env=env)
+                 env: Mapping[str, str] | None = None, strict: bool = False):
+        self.host = PluginHost(plugins, load=load, block=block, entry_points=entry_points, env=env, strict=strict)
         self._generators = self.host.generators()
         self._exporters = self.host.exporters()
         self.tries = tries

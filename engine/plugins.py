@@ -94,8 +94,9 @@ class PluginHost:
 
     def __init__(self, plugins: Iterable[Any] = (), *, load: Iterable[str] | None = None,
                  block: Iterable[str] | None = None, entry_points: bool = True,
-                 env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, strict: bool = False):
         env = os.environ if env is None else env
+        self.strict = strict
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
@@ -187,9 +188,10 @@ class PluginHost:
 
     # ------------------------------------------------------------------ registries
     def collect(self, hook: str, check: Callable[[Any], None]) -> list[tuple[str, Any]]:
-        """Run a registration hook per plugin; return (plugin, object) pairs that pass ``check``."""
+        """Run a registration hook per plugin, in registration order (built-ins first); return
+        (plugin, object) pairs that pass ``check``."""
         out: list[tuple[str, Any]] = []
-        for name in self.plugin_names(hook):
+        for name in reversed(self.plugin_names(hook)):
             got: list[Any] = []
             try:
                 self._caller(hook, name)(register=got.append)
@@ -209,15 +211,22 @@ class PluginHost:
                 out.append((name, obj))
         return out
 
+    def _duplicate(self, what: str, oid: str, first: str, plugin: str, generator: str | None = None) -> None:
+        """Two plugins registered one id. The first registered (built-ins load first) keeps it; the later
+        plugin is marked broken, naming both — or, with ``strict``, start-up fails naming both."""
+        message = f"{what} id {oid!r} is registered by both plugin {first!r} and plugin {plugin!r}"
+        if self.strict:
+            raise PluginError(message, plugin=plugin, generator=generator)
+        self.broken(plugin, f"{message}; plugin {plugin!r}'s {what} was skipped")
+
     def generators(self) -> dict[str, tuple[str, Any]]:
-        """id -> (plugin name, generator) for every kind; duplicate ids raise PluginError naming both."""
+        """id -> (plugin name, generator) for every kind (see :meth:`_duplicate` for clashing ids)."""
         reg: dict[str, tuple[str, Any]] = {}
         for kind, hook in GENERATOR_HOOKS.items():
             for plugin, gen in self.collect(hook, lambda g, k=kind: check_generator(g, k)):
                 if gen.id in reg:
-                    first = reg[gen.id][0]
-                    raise PluginError(f"generator id {gen.id!r} is registered by both plugin {first!r} and "
-                                      f"plugin {plugin!r}", plugin=plugin, generator=gen.id)
+                    self._duplicate("generator", gen.id, reg[gen.id][0], plugin, gen.id)
+                    continue
                 reg[gen.id] = (plugin, gen)
                 self.infos[plugin].registered.append(f"{kind} generator {gen.id}")
         return reg
@@ -226,9 +235,8 @@ class PluginHost:
         reg: dict[str, tuple[str, Any]] = {}
         for plugin, exp in self.collect("register_exporters", check_exporter):
             if exp.id in reg:
-                first = reg[exp.id][0]
-                raise PluginError(f"exporter id {exp.id!r} is registered by both plugin {first!r} and "
-                                  f"plugin {plugin!r}", plugin=plugin)
+                self._duplicate("exporter", exp.id, reg[exp.id][0], plugin)
+                continue
             reg[exp.id] = (plugin, exp)
             self.infos[plugin].registered.append(f"exporter {exp.id}")
         return reg

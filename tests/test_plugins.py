@@ -74,8 +74,15 @@ def test_duplicate_generator_id_names_both_plugins():
             register(d)
 
     with pytest.raises(PluginError) as e:
-        Engine([Again()], entry_points=False)
+        Engine([Again()], entry_points=False, strict=True)
     assert "'dungeon'" in str(e.value) and "plugins.dungeon" in str(e.value) and "Again" in str(e.value)
+    assert str(e.value).startswith("plugin 'Again'")  # the later plugin is the one blamed
+    # by default the built-in keeps its id, the later plugin is shown as broken and everything else works
+    e = Engine([Again()], entry_points=False)
+    assert e.plugin_of("dungeon") == "plugins.dungeon"
+    info = {p.name: p for p in e.plugins()}["Again"]
+    assert info.status == "broken" and "plugins.dungeon" in info.errors[0] and "'dungeon'" in info.errors[0]
+    assert e.generate("level", "dungeon", seed=1).width == 48
 
 
 def test_plugin_that_raises_in_registration_is_isolated():
