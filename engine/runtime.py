@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Mapping
@@ -95,6 +96,7 @@ class Runtime:
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._bytes = 0
         self._inflight: dict[tuple, Future] = {}
+        self._outstanding: "weakref.WeakSet[Future]" = weakref.WeakSet()  # futures handed out, for close()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -148,6 +150,7 @@ class Runtime:
         req = self.engine.request(kind, generator, seed, params, context)
         key = self.key(req, tries) if cache and self.cache_items > 0 else None
         out: Future = Future()
+        self._outstanding.add(out)
         if key is None:
             self._pool.submit(self._run_uncached, req, tries, out)
             return out
@@ -213,8 +216,17 @@ class Runtime:
         return World(self, seed, chunk_size, params, generator, prefetch)
 
     def close(self, wait: bool = True) -> None:
+        """Stop the pool. Work not started is dropped and its futures are cancelled (``result()`` raises
+        ``CancelledError`` instead of blocking forever); work already running finishes (``wait=True``)."""
         self.closed = True
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        with self._lock:
+            shared = list(self._inflight.values())
+            self._inflight.clear()
+        for f in shared:
+            f.cancel()
+        for f in list(self._outstanding):
+            f.cancel()  # a no-op for futures already done or running
 
     def __enter__(self) -> "Runtime":
         return self
@@ -224,6 +236,9 @@ class Runtime:
 
 
 def _relay(shared: Future, out: Future) -> None:
+    if shared.cancelled():
+        out.cancel()
+        return
     if not out.set_running_or_notify_cancel():
         return
     e = shared.exception()

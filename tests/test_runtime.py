@@ -176,3 +176,25 @@ def test_close_stops_the_runtime():
         rt.submit("character", seed=2)
     assert e.submit("character", seed=2).result(60)  # a new runtime on demand
     e.close()
+
+
+def test_close_cancels_work_not_started_instead_of_hanging():
+    from concurrent.futures import CancelledError
+
+    from engine.runtime import Runtime
+
+    e = engine.Engine(entry_points=False)
+    rt = Runtime(e, workers=1)
+    futures = [rt.submit("level", "terrain", seed=s, params={"width": 256, "height": 256}) for s in range(6)]
+    futures.append(rt.submit("level", "terrain", seed=5, params={"width": 256, "height": 256}))  # a duplicate
+    rt.close(wait=True)
+    for f in futures:
+        assert f.done()  # finished or cancelled: never pending forever
+        if f.cancelled():
+            with pytest.raises(CancelledError):
+                f.result(timeout=1)
+        else:
+            assert f.result(timeout=1).width == 256
+    assert any(f.cancelled() for f in futures)
+    with pytest.raises(engine.InputError, match="closed"):
+        rt.submit("level", "terrain", seed=1)
