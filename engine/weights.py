@@ -110,3 +110,21 @@ def file_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def check_config(cfg: Any, bounds: dict[str, tuple[float, float]], source: str) -> dict:
+    """Check a learned model's config (read from an untrusted weights file) before any network is built:
+    a JSON object whose numeric entries named in ``bounds`` lie in their ``(lo, hi)`` range, so a hostile
+    file cannot make the loader allocate without bound. Ints stay ints where the bound is given as ints."""
+    if not isinstance(cfg, dict):
+        raise InputError(f"{source}: model config must be a JSON object, got {type(cfg).__name__}")
+    for key, (lo, hi) in bounds.items():
+        if key not in cfg:
+            continue
+        v = cfg[key]
+        want_int = isinstance(lo, int) and isinstance(hi, int)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (want_int and not isinstance(v, int)):
+            raise InputError(f"{source}: config.{key}: expected {'an int' if want_int else 'a number'}, got {v!r}")
+        if not lo <= v <= hi:
+            raise InputError(f"{source}: config.{key}: {v} outside {lo}..{hi}")
+    return cfg

@@ -52,7 +52,7 @@ class _Model:
         from .learned_levels.nets import DungeonVAE
 
         cfg = dict(DEFAULT_CONFIG)
-        cfg.update(common.config_of(tensors, card))
+        cfg.update(common.config_of(tensors, card, f"{GEN_ID} weights"))
         self.cfg = cfg
         net = DungeonVAE(cfg["classes"], cfg["zdim"], 2, cfg["ch"], cfg["size"])
         state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}

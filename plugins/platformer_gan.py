@@ -49,7 +49,7 @@ class _Model:
         from .learned_levels.nets import PlatformerG
 
         cfg = dict(DEFAULT_CONFIG)
-        cfg.update(common.config_of(tensors, card))
+        cfg.update(common.config_of(tensors, card, f"{GEN_ID} weights"))
         self.cfg = cfg
         net = PlatformerG(cfg["classes"], cfg["nz"], cfg["ngf"], cfg["h"], cfg["w"])
         net.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g.")})

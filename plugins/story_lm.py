@@ -319,8 +319,13 @@ def load_model(path):
 
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
+    from engine.weights import check_config
+
     try:
-        cfg = Config(**json.loads(meta["config"]))
+        raw_cfg = json.loads(meta["config"])
+        check_config(raw_cfg, {"vocab_size": (1, 4096), "d_model": (8, 1024), "n_layers": (1, 24),
+                               "n_heads": (1, 32), "block": (8, 4096), "dropout": (0.0, 1.0)}, str(path))
+        cfg = Config(**raw_cfg)
         tok = Tokenizer.from_json(meta["chars"])
         tok.vocab = frozenset(json.loads(meta["words"])) if "words" in meta else None
     except (KeyError, TypeError, ValueError) as e:

@@ -551,3 +551,32 @@ if tiled is not None:
         layer["data"][0] = 2**70
         with pytest.raises(ConjureError):
             READERS["tmj"](json.dumps(doc).encode())
+
+
+def test_model_configs_from_weights_files_are_bounded(tmp_path):
+    """A hostile config in a weights file is refused before any network is built (no unbounded allocation)."""
+    import numpy as np
+    from safetensors.numpy import load, save
+
+    from engine.weights import check_config
+
+    with pytest.raises(ConjureError, match=r"config.ch: 100000 outside 1..256"):
+        check_config({"ch": 100000}, {"ch": (1, 256)}, "w")
+    with pytest.raises(ConjureError, match=r"config.ch: expected an int"):
+        check_config({"ch": "abc"}, {"ch": (1, 256)}, "w")
+    with pytest.raises(ConjureError, match="must be a JSON object"):
+        check_config([1], {"ch": (1, 256)}, "w")
+    src = ROOT / "plugins" / "data" / "models" / "dungeon-vae"
+    if not (src / "model.safetensors").exists():
+        pytest.skip("dungeon-vae weights not shipped")
+    import shutil
+
+    d = tmp_path / "w"
+    shutil.copytree(src, d)
+    t = load((d / "model.safetensors").read_bytes())
+    cfg = json.loads(bytes(t["__config__"].tolist()))
+    t["__config__"] = np.frombuffer(json.dumps(dict(cfg, zdim=10**9)).encode(), dtype=np.uint8).copy()
+    (d / "model.safetensors").write_bytes(save(t))
+    eng = Engine(entry_points=False)
+    with pytest.raises(ConjureError, match=r"config.zdim: 1000000000 outside"):
+        eng.generate("level", "dungeon-vae", seed=1, params={"weights": str(d)})

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from engine.errors import InputError
 from engine.serialize import read_bytes
-from engine.weights import MAX_WEIGHTS_BYTES, check_safetensors, load_safetensors, save_safetensors
+from engine.weights import MAX_WEIGHTS_BYTES, check_config, check_safetensors, load_safetensors, save_safetensors
 
 from ..classic_character import ATTRS
 from .data import (MAX_NAME, MIN_NAME, N_SLOTS, NAME_ALPHABET, ROLE_NAMES, SPRITE_SIZE, SpriteArt, augment,
@@ -252,8 +252,10 @@ def read_part(path: Path, kind: str):
                          f"part {meta.get('part')!r})")
     try:
         config = json.loads(meta["config"])
-    except (KeyError, json.JSONDecodeError):
+    except (KeyError, ValueError, RecursionError):
         raise InputError(f"{path}: model config missing or not JSON") from None
+    check_config(config, {"emb": (1, 512), "hidden": (1, 1024), "style_emb": (1, 256), "dropout": (0.0, 1.0),
+                          "latent": (1, 256), "width": (1, 256), "k": (1, 64)}, str(path))
     tensors = load_safetensors(path)
     try:
         if kind == "names":

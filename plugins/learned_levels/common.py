@@ -63,12 +63,23 @@ def seed_param(text: str):
     return int(t) if t.lstrip("+-").isdigit() else text
 
 
-def config_of(tensors: dict, card: dict) -> dict:
+#: Sane ranges for every size in a level model's config (weights files are untrusted input).
+CONFIG_BOUNDS = {"ch": (1, 256), "classes": (1, 64), "size": (4, 128), "zdim": (1, 512), "stride": (1, 128),
+                 "batch": (1, 4096), "h": (4, 128), "w": (4, 256), "ndf": (1, 256), "ngf": (1, 256),
+                 "nz": (1, 512), "beta": (0.0, 100.0), "lr": (0.0, 1.0), "noise": (0.0, 1.0)}
+
+
+def config_of(tensors: dict, card: dict, source: str = "weights") -> dict:
+    from engine.weights import check_config
+
     cfg = card.get("config") or {}
     meta = tensors.get("__config__")
     if meta is not None:  # a uint8 tensor holding the config JSON (written by train)
-        cfg = json.loads(bytes(meta.tolist()).decode("utf-8"))
-    return cfg
+        try:
+            cfg = json.loads(bytes(meta.tolist()).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise InputError(f"{source}: the __config__ tensor is not JSON") from None
+    return check_config(cfg, CONFIG_BOUNDS, source)
 
 
 def config_tensor(cfg: dict):
