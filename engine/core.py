@@ -195,8 +195,9 @@ class Engine:
                                for x in e.extensions if need != "load" or callable(getattr(e, "load", None))})
                 what = f"{kind} " if kind else ""
                 verb = "read" if need == "load" else "write"
+                known = f"known extensions: {', '.join(exts)}" if exts else "no formats are loaded"
                 raise InputError(f"{path}: no format can {verb} {what}files named like this "
-                                 f"(known extensions: {', '.join(exts)}; or pass a format)")
+                                 f"({known}; or pass a format)")
             exp = best
         if kind is not None and kind not in exp.kinds:
             raise InputError(f"format {exp.id!r} does not take {kind} content (it takes {', '.join(exp.kinds)})")
@@ -211,6 +212,7 @@ class Engine:
         Returns the files written (an exporter may write several, e.g. a map and its tileset image).
         """
         exp = self.exporter_for(path, format, content.KIND)
+        self._check_options(exp, options)
         try:
             return list(exp.export(content, Path(path), options))
         except ConjureError:
@@ -223,9 +225,20 @@ class Engine:
         except Exception as e:
             raise PluginError(f"exporter {exp.id!r} raised {type(e).__name__}: {e}", self._exporters[exp.id][0]) from e
 
+    @staticmethod
+    def _check_options(exp: Any, options: Mapping[str, Any]) -> None:
+        known = getattr(exp, "options", None)
+        if known is None:
+            return
+        unknown = sorted(k for k in options if k not in known)
+        if unknown:
+            listed = ", ".join(known) or "none"
+            raise InputError(f"format {exp.id!r} has no option {unknown[0]!r} (its options: {listed})")
+
     def dumps(self, content: Content, format: str, **options: Any) -> bytes:
         """Serialize to bytes through a single-file exporter (used for ``-o -``)."""
         exp = self.exporter_for(None, format, content.KIND)
+        self._check_options(exp, options)
         from .generator import Exporter
 
         if not callable(getattr(exp, "dumps", None)) or getattr(type(exp), "dumps", None) is Exporter.dumps:

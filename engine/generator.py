@@ -19,6 +19,7 @@ An **exporter** writes content to a file format (and may read it back)::
     kinds: tuple[str, ...]         # content kinds it takes ("level", "character", "story")
     extensions: tuple[str, ...]    # e.g. (".tmj",); the longest matching suffix picks the exporter
     description: str
+    options: tuple[str, ...]       # optional: the option names it takes (others are refused)
     def export(self, content, path: Path, options: dict) -> list[Path]   # files written
     def dumps(self, content, options: dict) -> bytes                     # optional: single-file formats
     def load(self, path: Path) -> Content                                # optional: importers
@@ -102,6 +103,9 @@ class Exporter:
     kinds: ClassVar[tuple[str, ...]] = ()
     extensions: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    #: the option names ``export``/``dumps`` take (``-O KEY=VALUE``); the engine refuses others.
+    #: ``None`` means not declared: anything is passed through.
+    options: ClassVar[tuple[str, ...] | None] = None
 
     def dumps(self, content: Content, options: dict) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -129,6 +129,7 @@ class AtlasExporter(Exporter):
     id = "atlas"
     kinds = ("character",)
     extensions = (JSON_EXT, SHEET_EXT)
+    options = ("scale", "padding")
     description = ("PNG sprite sheet + TexturePacker JSON-hash atlas (writes NAME.atlas.json and NAME.sheet.png;"
                    " options: scale, padding)")
 

@@ -11,6 +11,7 @@ from engine.serialize import dumps, loads, read_bytes
 
 class NativeFormat(Exporter):
     kinds = KINDS
+    options = ()
 
     def __init__(self, fmt: str, extensions: tuple[str, ...], description: str):
         self.id = fmt
@@ -28,6 +29,7 @@ class PngPreview(Exporter):
     id = "png"
     kinds = KINDS
     extensions = (".png",)
+    options = ("tile_size", "scale", "atlas", "padding", "sheet_scale")
     description = "PNG preview (options: tile_size for levels, scale for sprites)"
 
     def dumps(self, content: Content, options: dict) -> bytes:

@@ -190,6 +190,7 @@ class InkJson(Exporter):
     id = "ink-json"
     kinds = ("story",)
     extensions = (".ink.json",)
+    options = ()
     description = "compiled Ink JSON (inkVersion 21) that Ink runtimes (inkle's, inkjs, blade-ink, inkcpp) play"
 
     def dumps(self, content, options):
@@ -200,6 +201,7 @@ class InkSource(Exporter):
     id = "ink"
     kinds = ("story",)
     extensions = (".ink",)
+    options = ()
     description = "Ink source (knots, once-only choices, VAR flags) for inky/inklecate"
 
     def dumps(self, content, options):
@@ -210,6 +212,7 @@ class StoryMarkdown(Exporter):
     id = "story-md"
     kinds = ("story",)
     extensions = (".story.md", ".md")
+    options = ()
     description = "readable markdown: quest, beats, places and characters, dialogue graph"
 
     def dumps(self, content, options):

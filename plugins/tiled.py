@@ -317,6 +317,7 @@ class TiledFormat:
     def __init__(self, fmt: str):
         self.id = fmt
         self.extensions = (f".{fmt}",)
+        self.options = ("tile_size",)
         what = "JSON" if fmt == "tmj" else "XML"
         self.description = (f"Tiled {what} map + tileset PNG beside it (option: tile_size, default 16); "
                             "reads Tiled maps back")

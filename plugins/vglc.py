@@ -320,6 +320,7 @@ class VglcFormat:
     id = "vglc"
     kinds = ("level",)
     extensions = (".vglc.txt", ".vglc")
+    options = ("entities",)
     description = ("VGLC text (one char per tile) + NAME.legend.json; option entities=overlay|none; "
                    "reads VGLC levels with their legend")
 

@@ -73,6 +73,7 @@ def test_context_files(tmp_path):
     (["generate", "level", "-o", "x.weird"], "no format can write level files named like this"),
     (["generate", "level", "--format", "nope", "-o", "x"], "unknown format 'nope'"),
     (["info", "missing.msgpack"], "missing.msgpack: no such file"),
+    (["generate", "level", "-o", "x.png", "-O", "tilesize=4"], "format 'png' has no option 'tilesize'"),
     (["generate", "spaceship"], "invalid choice"),
 ])
 def test_bad_usage_exits_2_with_one_line(args, needle):
