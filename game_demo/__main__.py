@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 MAX_STEPS_PER_FLOOR = 5000
+MAX_ACTIONS_PER_FLOOR = 20000  # steps, bumps, talks and choices: a stuck autopilot fails the floor, never hangs
 FPS = 30
 KEYS = {"up": ("up", "w"), "down": ("down", "s"), "left": ("left", "a"), "right": ("right", "d")}
 
@@ -64,10 +65,16 @@ def main(argv=None) -> int:
             pilot = Autopilot(hash_seed(seed, number)) if args.headless else None
             show_map = False
             shot_taken = False
-            while not state.done and state.steps < MAX_STEPS_PER_FLOOR:
+            actions = 0
+            while not state.done and state.steps < MAX_STEPS_PER_FLOOR and (pilot is None
+                                                                          or actions < MAX_ACTIONS_PER_FLOOR):
+                actions += 1
                 hud = (f"Floor {number}: {floor.story.title}   key: {'yes' if state.has_key else 'no'}   "
                        f"gold: {state.gold}\nQuest: {state.quest_line()}")
                 if pilot is not None:
+                    if actions % 256 == 0 and pygame.event.peek(pygame.QUIT):  # SIGTERM/Ctrl-C arrive as QUIT
+                        print("interrupted", flush=True)
+                        return 1
                     action = pilot.step(state)
                     if action is None:
                         break

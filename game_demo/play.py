@@ -2,7 +2,8 @@
 
 The player walks the floor, picks up the key, opens the locked door and reaches the exit. Enemies block
 their tile until defeated (bump them), treasure is picked up, NPCs talk: their quest dialogue is the floor's
-story graph, and choices set flags.
+story graph, and choices set flags. Bumping an NPC you have talked to swaps places with it, so an NPC in a
+doorway never locks a floor.
 """
 from __future__ import annotations
 
@@ -84,7 +85,14 @@ class FloorState:
                 self.log.append(f"defeated {name.name if name else target.id}")
             return
         if target is not None and target.kind == "npc":
-            self.talk(target)
+            if target.id not in self.talked:
+                self.talk(target)
+                return
+            if not self.walkable(nx, ny):
+                return
+            target.x, target.y = self.x, self.y  # already talked: squeeze past (swap places)
+            self.x, self.y = nx, ny
+            self.steps += 1
             return
         if not self.walkable(nx, ny):
             if self.locked[self.tiles[ny, nx]] if 0 <= ny < self.tiles.shape[0] and 0 <= nx < self.tiles.shape[1] else False:
@@ -129,7 +137,9 @@ class FloorState:
 
 # ---------------------------------------------------------------------- autopilot
 def bfs_path(state: FloorState, goal: tuple[int, int], with_key: bool) -> list[tuple[int, int]] | None:
-    """Shortest path of cells from the player to ``goal`` (enemies count as walkable: they get bumped)."""
+    """Shortest path of cells from the player to ``goal``. Enemies count as walkable (they get bumped out of
+    the way); an NPC not yet talked to does not (bumping it talks), one already talked to does (you swap
+    places with it)."""
     start = (state.x, state.y)
     prev = {start: None}
     q = deque([start])
@@ -143,9 +153,16 @@ def bfs_path(state: FloorState, goal: tuple[int, int], with_key: bool) -> list[t
             return path[::-1]
         for dx, dy in DIRS.values():
             n = (cur[0] + dx, cur[1] + dy)
-            if n not in prev and (n == goal or state.walkable(*n, with_key=with_key)):
-                prev[n] = cur
-                q.append(n)
+            if n in prev:
+                continue
+            if n != goal:
+                if not state.walkable(*n, with_key=with_key):
+                    continue
+                blocker = state.at(*n)
+                if blocker is not None and blocker.kind == "npc" and blocker.id not in state.talked:
+                    continue  # bumping an NPC the first time only talks: go around it (or talk first)
+            prev[n] = cur
+            q.append(n)
     return None
 
 
