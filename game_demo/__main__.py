@@ -72,7 +72,7 @@ def main(argv=None) -> int:
                 hud = (f"Floor {number}: {floor.story.title}   key: {'yes' if state.has_key else 'no'}   "
                        f"gold: {state.gold}\nQuest: {state.quest_line()}")
                 if pilot is not None:
-                    if actions % 256 == 0 and pygame.event.peek(pygame.QUIT):  # SIGTERM/Ctrl-C arrive as QUIT
+                    if actions % 32 == 1 and pygame.event.peek(pygame.QUIT):  # SIGTERM/Ctrl-C arrive as QUIT
                         print("interrupted", flush=True)
                         return 1
                     action = pilot.step(state)
