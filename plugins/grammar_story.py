@@ -88,7 +88,7 @@ class Grammar:
 class GrammarStory(Generator):
     id = "grammar-story"
     kind = "story"
-    version = "1"
+    version = "2"  # 2: a level without regions grounds places in its landmarks; a cast never gets an invented giver
     description = "Tracery-like grammar quests and branching dialogue, grounded in level and cast context"
     params = (
         Param("quest", "choice", "any", choices=("any", *QUEST_KINDS), help="quest type"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine import Beat
+from engine.errors import InputError
 
 from .classic_character import make_name
 from .words import ITEMS, ROOM_ADJ, ROOM_NOUN, pick
@@ -107,6 +108,7 @@ def plan(request, rng, quest: str = "any", tone: str = "any") -> Plan:
     giver = friends[int(rng.integers(len(friends)))]
     others = [f for f in friends if f["id"] != giver["id"]]
     other = others[int(rng.integers(len(others)))] if others else None
+    foes = [f for f in foes if f["id"] != giver["id"]]  # (a cast of only foes: one of them gives the quest)
     foe = foes[int(rng.integers(len(foes)))] if foes else None
     item = {"id": "item-1", "name": pick(rng, ITEMS)}
     chars = [giver]
@@ -134,12 +136,29 @@ def plan(request, rng, quest: str = "any", tone: str = "any") -> Plan:
                 foe_used, item, chars, grounded)
 
 
+#: Entity kinds that can stand for a place when a level has no regions.
+LANDMARK_NAMES = {"spawn": "the entrance", "exit": "the way out", "goal": "the goal", "town": "the town",
+                  "treasure": "the hidden cache", "key": "the key's resting place"}
+
+
 def context_refs(request, rng):
     """(places, friends, foes) as ``{"id", "name"[, "role"]}`` refs from the context, or invented."""
     level = request.context.get("level")
     cast = request.context.get("cast")
     if level is not None and level.regions:
         places = [{"id": r.id, "name": r.name} for r in level.regions]
+    elif level is not None:  # no named regions (e.g. caves): its landmarks are the places, never invented ids
+        marks = [e for e in level.entities if e.kind in LANDMARK_NAMES]
+        count: dict[str, int] = {}
+        places = []
+        for e in marks:
+            count[e.kind] = count.get(e.kind, 0) + 1
+            several = sum(1 for m in marks if m.kind == e.kind) > 1
+            name = LANDMARK_NAMES[e.kind] + (f" {count[e.kind]}" if several else "")
+            places.append({"id": e.id, "name": name})
+        if not places:
+            raise InputError("story context: the level has no regions and no landmarks (spawn, exit, town…) "
+                             "for a story to take place in")
     else:
         used: set[str] = set()
         places = []
@@ -160,7 +179,9 @@ def context_refs(request, rng):
                 foes.append(ref)
             else:
                 friends.append(ref)
-        friends = friends or heroes or []
+        if not cast.characters:
+            raise InputError("story context: the cast is empty")
+        friends = friends or heroes or foes  # a cast was given: never invent a giver outside it
     if not friends:
         friends = [{"id": "char-giver", "name": make_name(rng, pick(rng, ("elven", "dwarven", "nordic",
                                                                             "desert"))), "role": "villager"}]

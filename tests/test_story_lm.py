@@ -164,3 +164,23 @@ def test_conjure_train_writes_card(tmp_path):
                  show_progress=False)
     assert (tmp_path / "m" / WEIGHTS).is_file() and card["epochs"] == 1
     assert card["config"]["examples"] == 2
+
+
+@pytest.mark.parametrize("gen", ["story-lm", "grammar-story"])
+def test_context_without_regions_or_friends_is_still_grounded(gen):
+    """A level with no regions grounds places in its landmarks; a cast of foes gives the quest itself."""
+    from engine import Cast, Entity, Level, TileDef, Tileset
+    import numpy as np
+
+    e = engine.Engine(entry_points=False)
+    ts = Tileset("t", [TileDef(0, "floor", ".", (0, 0, 0))])
+    lv = Level({"tiles": np.zeros((8, 8), np.uint8)}, ts,
+               [Entity("spawn", "spawn", 0, 0), Entity("exit", "exit", 7, 7), Entity("town-1", "town", 3, 3)])
+    foe = e.generate("character", "classic-character", 1, {"role": "beast"})
+    foe.metadata["hostile"] = True
+    for seed in range(12):
+        s = e.generate("story", gen, seed, context={"level": lv, "cast": Cast([foe])})
+        assert {p["id"] for p in s.places} <= {"spawn", "exit", "town-1"}
+        assert {c["id"] for c in s.characters} == {foe.id}
+    with pytest.raises(engine.InputError, match="cast is empty"):
+        e.generate("story", gen, 1, context={"cast": Cast([])})
