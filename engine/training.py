@@ -1,6 +1,7 @@
 """``conjure train``: the engine side of training learned generators.
 
-A trainable generator has a ``train(job: TrainJob) -> dict`` method. The engine expands the data paths,
+A trainable generator has a ``train(job: TrainJob) -> dict`` method and may declare ``train_options`` (the
+``-O KEY=VALUE`` names it reads; others are refused). The engine expands the data paths,
 calls it, and writes the **model card** (``model.json`` beside the weights): generator id and version, the
 data files with their SHA-256, config, seed, epochs, wall time, metrics, the weight files with their SHA-256
 and the exact ``conjure train`` command that reproduces them. ``train`` returns a dict with at least
@@ -74,6 +75,12 @@ def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: in
         raise InputError(f"generator {gen_id!r} cannot be trained (trainable: {trainable})")
     if epochs is not None and epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {epochs}")
+    known = getattr(gen, "train_options", None)
+    if known is not None:
+        unknown = sorted(k for k in options if k not in known)
+        if unknown:
+            raise InputError(f"generator {gen_id!r} has no training option {unknown[0]!r} "
+                             f"(its options: {', '.join(known) or 'none'})")
     files = expand_data(data)
     out_dir = Path(out) if out is not None else Path("trained") / gen_id
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +104,8 @@ def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: in
     if result.get("epochs") is not None:
         cmd += ["--epochs", str(result["epochs"])]
     cmd += ["--seed", str(seed), "--out", _rel(out_dir)]
+    for k in sorted(options):  # the card's command must reproduce these weights exactly
+        cmd += ["-O", f"{k}={options[k]}"]
     card = {
         "generator": gen_id,
         "generator_version": gen.version,

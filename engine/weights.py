@@ -90,7 +90,17 @@ def save_safetensors(tensors: dict, path: str | os.PathLike, metadata: dict[str,
     from safetensors.torch import save as st_save
 
     blob = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
-    return atomic_write(path, blob)
+    return atomic_write(path, canonical_safetensors(blob))
+
+
+def canonical_safetensors(blob: bytes) -> bytes:
+    """The same file with its JSON header's keys sorted (the library writes ``__metadata__`` in a random
+    order), so the same weights always give the same bytes and the model card's SHA-256 reproduces."""
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # keep the data 8-byte aligned, as the format recommends
+    return struct.pack("<Q", len(text)) + text + blob[8 + n:]
 
 
 def load_model_card(path: str | os.PathLike, max_bytes: int = MAX_CARD_BYTES) -> dict:

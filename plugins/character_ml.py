@@ -246,6 +246,8 @@ class CharacterML(Generator):
         return out
 
     # ------------------------------------------------------------------ training
+    train_options = ("tiny", "any_style", "threads")
+
     def train(self, job):
         """Train the parts the data has (``.csv`` stats, text-art sprites, names ``.txt``)."""
         corpora = read_corpora(job.data)

@@ -218,6 +218,8 @@ class DungeonVAE(Generator):
         return out
 
     # ------------------------------------------------------------------ training
+    train_options = ("tiny", *DEFAULT_CONFIG)
+
     def train(self, job) -> dict:
         return train_dungeon_vae(job)
 

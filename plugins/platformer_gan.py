@@ -302,6 +302,8 @@ class PlatformerGAN(Generator):
         p = request.params
         return platformer_problems(level, p["jump_height"], p["jump_distance"])
 
+    train_options = ("tiny", *DEFAULT_CONFIG)
+
     def train(self, job) -> dict:
         return train_platformer_gan(job)
 

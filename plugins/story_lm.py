@@ -286,17 +286,20 @@ class StoryLM(Generator):
                                "fallback_lines": counts["fallback"]})
 
     # ------------------------------------------------------------------ training
+    train_options = ("tiny", "batch", "d_model", "n_layers")
+
     def train(self, job):
         from .learned_stories.train import read_examples, train
 
         n = len(read_examples(job.data))
         epochs = job.epochs or 15
+        tiny = bool(job.options.get("tiny"))
         batch = int(job.options.get("batch", 24))
         steps = max(1, -(-epochs * n // batch))
         with job.progress(steps, "training story-lm") as p:
             result = train(job.data, job.out, seed=job.seed, steps=steps, batch=batch, progress=p,
-                           d_model=int(job.options.get("d_model", 128)),
-                           n_layers=int(job.options.get("n_layers", 2)))
+                           d_model=int(job.options.get("d_model", 32 if tiny else 128)),
+                           n_layers=int(job.options.get("n_layers", 1 if tiny else 2)))
         result["epochs"] = epochs
         return result
 
