@@ -166,9 +166,12 @@ class CharacterML(Generator):
                    p["symmetric"])
             groups.setdefault(key, []).append(s)
         made: dict[tuple[int, int], Character] = {}
-        for key, group in groups.items():
-            for s, ch in zip(group, self._make(group, requests, *key)):
-                made[(s.req, s.index)] = ch
+        from .learned_levels.common import single_thread  # noqa: PLC0415
+
+        with single_thread():  # one torch thread on every path (a second one only adds tail latency)
+            for key, group in groups.items():
+                for s, ch in zip(group, self._make(group, requests, *key)):
+                    made[(s.req, s.index)] = ch
         out = []
         for r, (sp, cast_meta) in enumerate(plans):
             chars = [made[(r, s.index)] for s in sp]

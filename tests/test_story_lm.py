@@ -184,3 +184,19 @@ def test_context_without_regions_or_friends_is_still_grounded(gen):
         assert {c["id"] for c in s.characters} == {foe.id}
     with pytest.raises(engine.InputError, match="cast is empty"):
         e.generate("story", gen, 1, context={"cast": Cast([])})
+
+
+def test_lines_are_capitalised_and_never_stop_mid_phrase():
+    assert check_line("Meet {giver} an.", {"giver": "Bob"})[0] is None
+    assert check_line("Go carefully. {place} is not far.", {"place": "the Verdant Hall"})[0] == \
+        "Go carefully. The Verdant Hall is not far."
+    assert check_line("Travel to {place}.", {"place": "the Hall"})[0] == "Travel to the Hall."
+
+
+def test_own_weights_through_the_weights_param(tmp_path):
+    """`conjure train story-lm` output is usable with -p weights=DIR (and a bad path is a clear error)."""
+    e = engine.Engine(entry_points=False)
+    s = e.generate("story", "story-lm", 3, {"weights": str(MODEL_DIR)})
+    assert s.title == e.generate("story", "story-lm", 3).title  # the shipped folder, named explicitly
+    with pytest.raises(engine.InputError, match="no weights"):
+        e.generate("story", "story-lm", 3, {"weights": str(tmp_path / "nothing")})
