@@ -35,6 +35,7 @@ hash) followed by the stored records.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import struct
 import sys
@@ -394,8 +395,24 @@ class Journal:
 
     def _load(self, plan: str) -> None:
         size = self.path.stat().st_size
+        if size < 8:
+            raise InputError(f"{self.path}: not a bake journal (delete it or pass --fresh)")
         with open(self.path, "rb") as f:
-            data = f.read()
+            # memory-mapped: a million-asset journal is scanned frame by frame, never read into memory whole
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            pos = self._scan(data, plan)
+        finally:
+            data.close()
+        if pos < size:  # a torn or corrupt tail: drop it, those chunks are baked again
+            with open(self.path, "r+b") as f:
+                f.truncate(pos)
+                f.flush()
+                os.fsync(f.fileno())
+        self.dropped = size - pos
+
+    def _scan(self, data, plan: str) -> int:
+        """Check the header, collect the intact frames; return where the intact part ends."""
         if data[:4] != JOURNAL_MAGIC or len(data) < 8:
             raise InputError(f"{self.path}: not a bake journal (delete it or pass --fresh)")
         (hlen,) = struct.unpack_from("<I", data, 4)
@@ -415,12 +432,7 @@ class Journal:
                 break
             self.frames.append(fr)
             pos += fr.size
-        if pos < size:  # a torn or corrupt tail: drop it, those chunks are baked again
-            with open(self.path, "r+b") as f:
-                f.truncate(pos)
-                f.flush()
-                os.fsync(f.fileno())
-        self.dropped = size - pos
+        return pos
 
     def append(self, frame_bytes: bytes) -> Frame:
         with self._lock:
