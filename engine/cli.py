@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--format", help="importer id, overriding the extension")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true", help="packs: also read every record and check its hash")
 
     p = sub.add_parser("train", help="train a learned generator on your data")
     p.add_argument("generator")
@@ -210,6 +211,9 @@ def cmd_info(args) -> int:
                 print(json.dumps(r.summary(), indent=2, default=repr))
         else:
             print("\n".join(info_lines(args.path)))
+        if args.verify:  # the header, index and manifest are always checked; this reads every record too
+            with open_pack(args.path) as r:
+                print(f"verified {r.check()} records", file=sys.stderr if args.json else sys.stdout)
         return 0
     eng = _engine()
     content = eng.load(args.path, args.format)
