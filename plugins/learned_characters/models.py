@@ -303,6 +303,21 @@ def _adam_loop(params, steps: int, lr: float, loss_fn, progress, label: str) -> 
     return float(np.mean(hist[:k])), float(np.mean(hist[-k:])), hist
 
 
+def _epoch_batches(n: int, batch: int, seed: int):
+    """(steps per epoch, ``indices(step)``): minibatches that walk a fresh seeded permutation each epoch."""
+    per_epoch = max(1, math.ceil(n / batch))
+    g = torch.Generator().manual_seed(seed)
+    perm: list[torch.Tensor] = []
+
+    def indices(step: int) -> torch.Tensor:
+        e, b = divmod(step, per_epoch)
+        while e >= len(perm):
+            perm.append(torch.randperm(n, generator=g))
+        return perm[e][b * batch:(b + 1) * batch]
+
+    return per_epoch, indices
+
+
 def train_names(names: dict[str, list[str]], out: Path, epochs: int, seed: int, tiny: bool, progress_factory):
     styles = sorted(names)
     config = TINY["names"] if tiny else {"hidden": 128, "emb": 32, "style_emb": 16, "dropout": 0.25}
@@ -313,19 +328,13 @@ def train_names(names: dict[str, list[str]], out: Path, epochs: int, seed: int, 
     val = [flat[i] for i in order[:n_val]]
     trn = [flat[i] for i in order[n_val:]]
     model = NameLM(len(styles), **config)
-    batch = 64
-    steps_per_epoch = max(1, math.ceil(len(trn) / batch))
-    steps = epochs * steps_per_epoch
+    per_epoch, batch_at = _epoch_batches(len(trn), 64, seed)
+    steps = epochs * per_epoch
     inp, tgt = encode_names([n for n, _ in trn])
     sty = torch.tensor([s for _, s in trn], dtype=torch.long)
-    g = torch.Generator().manual_seed(seed)
-    perm: list[torch.Tensor] = []
 
     def loss_fn(step):
-        e, b = divmod(step, steps_per_epoch)
-        if e >= len(perm):
-            perm.append(torch.randperm(len(trn), generator=g))
-        ix = perm[e][b * batch:(b + 1) * batch]
+        ix = batch_at(step)
         logits = model(inp[ix], sty[ix])
         return F.cross_entropy(logits.reshape(-1, model.vocab), tgt[ix].reshape(-1), ignore_index=-100)
 
@@ -351,17 +360,11 @@ def train_stats(roles: list[str], rows: np.ndarray, out: Path, epochs: int, seed
     model = StatsMixture(len(ROLE_NAMES), **config)
     r = torch.tensor([ROLE_NAMES.index(x) for x in roles], dtype=torch.long)
     y = torch.from_numpy(alr(rows))
-    batch = 128
-    per_epoch = max(1, math.ceil(len(r) / batch))
+    per_epoch, batch_at = _epoch_batches(len(r), 128, seed)
     steps = epochs * per_epoch
-    g = torch.Generator().manual_seed(seed)
-    perm: list[torch.Tensor] = []
 
     def loss_fn(step):
-        e, b = divmod(step, per_epoch)
-        if e >= len(perm):
-            perm.append(torch.randperm(len(r), generator=g))
-        ix = perm[e][b * batch:(b + 1) * batch]
+        ix = batch_at(step)
         return model.nll(r[ix], y[ix])
 
     with progress_factory(steps, "stats") as p:
