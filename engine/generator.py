@@ -116,6 +116,17 @@ class Exporter:
         return [atomic_write(path, self.dumps(content, options))]
 
 
+def int_option(options: dict, name: str, default: int, lo: int, hi: int, fmt: str) -> int:
+    """An exporter's integer option (``-O name=VALUE``), checked: an InputError names the format and option.
+    (Unknown option names are refused by the engine from the exporter's ``options``.)"""
+    from .errors import InputError
+
+    v = options.get(name, default)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise InputError(f"{fmt} option {name}: expected an int in {lo}..{hi}, got {v!r}")
+    return v
+
+
 def describe_generator(gen: Any) -> dict[str, Any]:
     return {"id": gen.id, "kind": gen.kind, "version": gen.version,
             "description": getattr(gen, "description", ""),

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import Exporter, hookimpl
+from engine.generator import int_option
 from engine.content import Cast, Character, Content
 from engine.errors import InputError
 from engine.serialize import atomic_write
@@ -32,13 +33,6 @@ from engine.serialize import atomic_write
 APP = "conjure"
 ATLAS_VERSION = "1.0"
 JSON_EXT, SHEET_EXT = ".atlas.json", ".sheet.png"
-
-
-def _int_option(options: dict, name: str, default: int, lo: int, hi: int) -> int:
-    v = options.get(name, default)
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise InputError(f"atlas option {name}: expected an int in {lo}..{hi}, got {v!r}")
-    return v
 
 
 def build(content: Content, image_name: str, scale: int = 1, padding: int = 1) -> tuple[bytes, dict]:
@@ -108,8 +102,8 @@ def pair_paths(path: Path) -> tuple[Path, Path]:
 
 def write(content: Content, json_path: Path, png_path: Path, options: dict | None = None) -> list[Path]:
     options = options or {}
-    scale = _int_option(options, "scale", 1, 1, 16)
-    padding = _int_option(options, "padding", 1, 0, 16)
+    scale = int_option(options, "scale", 1, 1, 16, "atlas")
+    padding = int_option(options, "padding", 1, 0, 16, "atlas")
     png, atlas = build(content, png_path.name, scale, padding)
     text = json.dumps(atlas, indent=1, ensure_ascii=False) + "\n"
     return [atomic_write(png_path, png), atomic_write(json_path, text.encode("utf-8"))]

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine import Exporter, hookimpl
+from engine.generator import int_option
 from engine.content import Content, KINDS
-from engine.errors import InputError
 from engine.serialize import dumps, loads, read_bytes
 
 
@@ -35,12 +35,8 @@ class PngPreview(Exporter):
     def dumps(self, content: Content, options: dict) -> bytes:
         from .preview import png_bytes
 
-        ts = options.get("tile_size", 8)
-        scale = options.get("scale", 4)
-        for name, v in (("tile_size", ts), ("scale", scale)):
-            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 64:
-                raise InputError(f"png option {name}: expected an int in 1..64, got {v!r}")
-        return png_bytes(content, tile_size=ts, scale=scale)
+        return png_bytes(content, tile_size=int_option(options, "tile_size", 8, 1, 64, "png"),
+                         scale=int_option(options, "scale", 4, 1, 64, "png"))
 
     def export(self, content: Content, path: Path, options: dict) -> list[Path]:
         """The preview; for characters also the sprite sheet + TexturePacker atlas beside it

@@ -29,6 +29,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from engine import hookimpl
+from engine.generator import int_option
 from engine.content import Entity, Level, Region, TileDef, Tileset
 from engine.errors import ContentError, InputError
 from engine.serialize import atomic_write, decode, read_bytes
@@ -80,16 +81,6 @@ def unescape_name(name: str) -> str:
 
 
 # ============================================================================================ shared helpers
-def _check_tile_size(options: dict, fmt: str) -> int:
-    ts = options.get("tile_size", 16)
-    if not isinstance(ts, int) or isinstance(ts, bool) or not 1 <= ts <= 256:
-        raise InputError(f"{fmt} option tile_size: expected an int in 1..256, got {ts!r}")
-    unknown = sorted(set(options) - {"tile_size"})
-    if unknown:
-        raise InputError(f"{fmt}: unknown option {unknown[0]!r} (known: tile_size)")
-    return ts
-
-
 def _prop(name: str, value: Any) -> dict:
     """A typed Tiled property from a Conjure scalar."""
     if isinstance(value, bool):
@@ -325,7 +316,7 @@ class TiledFormat:
     def export(self, content: Level, path: Path, options: dict) -> list[Path]:
         if not isinstance(content, Level):
             raise InputError(f"{self.id} export takes levels, not {type(content).__name__}")
-        ts = _check_tile_size(options, self.id)
+        ts = int_option(options, "tile_size", 16, 1, 256, self.id)
         path = Path(path)
         model, rgba = _map_model(content, "", ts, self.id)
         png = _png(rgba)
