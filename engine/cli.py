@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from .content import Cast, Character, Content, Level, Story, KINDS
 from .errors import ConjureError, InputError
@@ -55,66 +55,11 @@ def summary(content: Content) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The whole ``conjure`` parser, built from :data:`COMMANDS` (the one table of commands)."""
     ap = argparse.ArgumentParser(prog="conjure", description="Generate game content with plugins.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("list", help="list generators, exporters or plugins")
-    p.add_argument("what", nargs="?", default="generators", choices=("generators", "exporters", "plugins"))
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = sub.add_parser("generate", help="generate a level, character or story")
-    p.add_argument("kind", choices=KINDS)
-    p.add_argument("-g", "--generator", help="generator id (default: the kind's default)")
-    p.add_argument("-s", "--seed", default="0", help="an int or a string (default 0)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a generator parameter")
-    p.add_argument("-o", "--output", help="file to write (format from the extension); '-' for stdout")
-    p.add_argument("--format", help="exporter id, overriding the extension (see `conjure list exporters`)")
-    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an exporter option, e.g. -O tile_size=16 (ints and floats are converted)")
-    p.add_argument("--context", action="append", default=[], metavar="PATH",
-                   help="content to generate for (a level, a cast, a story); repeatable")
-    p.add_argument("--tries", type=int, default=None, help="attempts before giving up on invalid content")
-
-    p = sub.add_parser("info", help="describe a content file")
-    p.add_argument("path")
-    p.add_argument("--format", help="importer id, overriding the extension")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--verify", action="store_true", help="packs: also read every record and check its hash")
-
-    p = sub.add_parser("train", help="train a learned generator on your data")
-    p.add_argument("generator")
-    p.add_argument("--data", action="append", required=True, metavar="PATH",
-                   help="training files or folders (VGLC text, Tiled maps, packs, text...); repeatable")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("-s", "--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="folder for the weights and model card (default trained/GENERATOR)")
-    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a training option of the generator (e.g. -O tiny=1); numbers are converted")
-
-    p = sub.add_parser("evaluate", help="measure a generator's output quality and write a report")
-    p.add_argument("generator")
-    p.add_argument("--count", type=int, default=100, help="samples to generate")
-    p.add_argument("-s", "--seed", default="0", help="first seed (sample i uses derive(seed, i))")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--report", default=None, metavar="DIR", help="write report.md and PNGs here")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-
-    p = sub.add_parser("demo", help="generate a level, a cast and a story with previews into a folder")
-    p.add_argument("-o", "--out", default="out", help="output folder (default: out)")
-    p.add_argument("-s", "--seed", default="7")
-
-    from . import bake as _bake  # content packs: the logic lives in engine/bake.py
-
-    _bake.add_arguments(sub.add_parser("bake", help="bake many assets from a TOML spec into a content pack"))
-    _bake.add_extract_arguments(sub.add_parser("extract", help="write a content pack's assets to files"))
-
-    p = sub.add_parser("plugins", help="tools for plugin authors (conjure plugins new NAME)")
-    psub = p.add_subparsers(dest="plugins_command", required=True, metavar="SUBCOMMAND")
-    q = psub.add_parser("new", help="write a working plugin package conjure-NAME/ to start from")
-    q.add_argument("name", help="plugin name: lowercase letters, digits, dashes (e.g. caves)")
-    q.add_argument("--kind", default="level", choices=("level", "character", "story"),
-                   help="the kind of generator to start with (default: level)")
-    q.add_argument("--dir", default=".", metavar="PATH", help="folder to create conjure-NAME/ in (default: .)")
+    for name, command in COMMANDS.items():
+        command.arguments(sub.add_parser(name, help=command.help))
     return ap
 
 
@@ -127,6 +72,11 @@ def _engine():
             print(f"conjure: warning: plugin {info.name!r} is broken: {info.errors[0] if info.errors else '?'} "
                   "(see `conjure list plugins`)", file=sys.stderr)
     return eng
+
+
+def _list_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", nargs="?", default="generators", choices=("generators", "exporters", "plugins"))
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def cmd_list(args) -> int:
@@ -180,6 +130,20 @@ def _number(text: str):
     return text
 
 
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("-g", "--generator", help="generator id (default: the kind's default)")
+    p.add_argument("-s", "--seed", default="0", help="an int or a string (default 0)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a generator parameter")
+    p.add_argument("-o", "--output", help="file to write (format from the extension); '-' for stdout")
+    p.add_argument("--format", help="exporter id, overriding the extension (see `conjure list exporters`)")
+    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an exporter option, e.g. -O tile_size=16 (ints and floats are converted)")
+    p.add_argument("--context", action="append", default=[], metavar="PATH",
+                   help="content to generate for (a level, a cast, a story); repeatable")
+    p.add_argument("--tries", type=int, default=None, help="attempts before giving up on invalid content")
+
+
 def cmd_generate(args) -> int:
     eng = _engine()
     params = parse_assignments(args.param)
@@ -197,6 +161,13 @@ def cmd_generate(args) -> int:
     else:
         print("\n".join(summary(content)))
     return 0
+
+
+def _info_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path")
+    p.add_argument("--format", help="importer id, overriding the extension")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true", help="packs: also read every record and check its hash")
 
 
 def cmd_info(args) -> int:
@@ -227,6 +198,17 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("generator")
+    p.add_argument("--data", action="append", required=True, metavar="PATH",
+                   help="training files or folders (VGLC text, Tiled maps, packs, text...); repeatable")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("-s", "--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for the weights and model card (default trained/GENERATOR)")
+    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training option of the generator (e.g. -O tiny=1); numbers are converted")
+
+
 def cmd_train(args) -> int:
     from .training import train
 
@@ -238,6 +220,15 @@ def cmd_train(args) -> int:
         print(f"wrote {args.out or 'trained/' + args.generator}/{w['file']} ({w['bytes']} bytes)")
     print(f"model card: {card['command']}")
     return 0
+
+
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("generator")
+    p.add_argument("--count", type=int, default=100, help="samples to generate")
+    p.add_argument("-s", "--seed", default="0", help="first seed (sample i uses derive(seed, i))")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--report", default=None, metavar="DIR", help="write report.md and PNGs here")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
 def cmd_evaluate(args) -> int:
@@ -254,6 +245,11 @@ def cmd_evaluate(args) -> int:
         if args.report:
             print(f"report: {Path(args.report) / 'report.md'}")
     return 0
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    p.add_argument("-s", "--seed", default="7")
 
 
 def cmd_demo(args) -> int:
@@ -277,8 +273,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "generate": cmd_generate, "info": cmd_info, "demo": cmd_demo, "train": cmd_train,
-            "evaluate": cmd_evaluate}
+def _plugins_arguments(p: argparse.ArgumentParser) -> None:
+    psub = p.add_subparsers(dest="plugins_command", required=True, metavar="SUBCOMMAND")
+    q = psub.add_parser("new", help="write a working plugin package conjure-NAME/ to start from")
+    q.add_argument("name", help="plugin name: lowercase letters, digits, dashes (e.g. caves)")
+    q.add_argument("--kind", default="level", choices=("level", "character", "story"),
+                   help="the kind of generator to start with (default: level)")
+    q.add_argument("--dir", default=".", metavar="PATH", help="folder to create conjure-NAME/ in (default: .)")
 
 
 def cmd_plugins(args) -> int:
@@ -293,28 +294,86 @@ def cmd_plugins(args) -> int:
     return 0
 
 
-COMMANDS["plugins"] = cmd_plugins
+def _bake_arguments(p: argparse.ArgumentParser) -> None:
+    from .packs import CODECS
+
+    p.add_argument("spec", help="bake spec (TOML): [[job]] tables with kind, generator, count, seed, params")
+    p.add_argument("-o", "--output", required=True, help="pack to write (.cpk)")
+    p.add_argument("-w", "--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--executor", choices=("process", "dask"), default="process",
+                   help="process: local processes; dask: a Dask cluster (extra 'cluster')")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786 (default: a LocalCluster)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted bake from its journal")
+    p.add_argument("--fresh", action="store_true", help="discard an existing journal and start over")
+    p.add_argument("--chunk-size", type=int, default=None, help="assets per chunk (default: ~100 ms of work)")
+    p.add_argument("--compression", choices=tuple(CODECS), default=None, help="override [pack].compression")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def cmd_bake(args) -> int:
-    from .bake import run
+    """``conjure bake SPEC -o PACK``: the logic lives in :mod:`engine.bake`."""
+    from .bake import bake
 
-    return run(args)
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise InputError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    if args.scheduler and args.executor != "dask":
+        raise InputError("--scheduler needs --executor dask")
+    res = bake(args.spec, args.output, workers=args.workers, executor=args.executor, scheduler=args.scheduler,
+               resume=args.resume, fresh=args.fresh, chunk_size=args.chunk_size, compression=args.compression,
+               progress=not args.quiet)
+    if res.get("already_complete"):
+        print(f"{res['path']}: already complete for this spec ({res['count']} assets); nothing to resume")
+        return 0
+    rate = res["count"] / res["seconds"] if res["seconds"] > 0 else 0.0
+    print(f"wrote {res['path']}: {res['count']} assets, {res['bytes']:,} bytes "
+          f"({res['new_chunks']} chunks baked now, {res['seconds']:.1f}s, {rate:,.0f} assets/s)")
+    return 0
+
+
+def _extract_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pack", help="a .cpk content pack")
+    p.add_argument("-o", "--out", required=True, help="folder to write into")
+    p.add_argument("--format", default="msgpack", help="exporter id (tmj, png, json, msgpack, ...)")
+    p.add_argument("--ids", nargs="+", default=None, metavar="ID", help="asset ids (default: all)")
+    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="exporter option")
 
 
 def cmd_extract(args) -> int:
-    from .bake import run_extract
+    from .bake import extract
 
-    return run_extract(args)
+    options = {k: _number(v) for k, v in parse_assignments(args.option).items()}
+    paths = extract(args.pack, args.out, args.format, args.ids, options=options)
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
 
 
-COMMANDS.update(bake=cmd_bake, extract=cmd_extract)
+class Command(NamedTuple):
+    """A row of :data:`COMMANDS`."""
+
+    handler: Callable[[argparse.Namespace], int]  #: runs the command, returns the exit code
+    help: str  #: the line ``conjure --help`` shows
+    arguments: Callable[[argparse.ArgumentParser], None]  #: adds the command's arguments to its subparser
+
+
+#: Every ``conjure`` command, in ``--help`` order: the parser and :func:`main` are built from this table alone.
+#: A new command is its ``_NAME_arguments`` and ``cmd_NAME`` functions above and one row here.
+COMMANDS: dict[str, Command] = {
+    "list": Command(cmd_list, "list generators, exporters or plugins", _list_arguments),
+    "generate": Command(cmd_generate, "generate a level, character or story", _generate_arguments),
+    "info": Command(cmd_info, "describe a content file", _info_arguments),
+    "train": Command(cmd_train, "train a learned generator on your data", _train_arguments),
+    "evaluate": Command(cmd_evaluate, "measure a generator's output quality and write a report", _evaluate_arguments),
+    "demo": Command(cmd_demo, "generate a level, a cast and a story with previews into a folder", _demo_arguments),
+    "bake": Command(cmd_bake, "bake many assets from a TOML spec into a content pack", _bake_arguments),
+    "extract": Command(cmd_extract, "write a content pack's assets to files", _extract_arguments),
+    "plugins": Command(cmd_plugins, "tools for plugin authors (conjure plugins new NAME)", _plugins_arguments),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command].handler(args)
     except ConjureError as e:
         print(f"conjure: error: {e}", file=sys.stderr)
         return e.exit_code
