@@ -318,3 +318,119 @@ def write_report(folder: Path, generator: Any, metrics: dict, levels: list[Level
     out = folder / "report.md"
     out.write_text("\n".join(lines), encoding="utf-8")
     return out
+
+
+# --------------------------------------------------------------------------------------------- vs a corpus
+def pattern_set(grids: list[np.ndarray], k: int, base: int = 256) -> set[int]:
+    """Every ``k×k`` window (as one code) occurring in ``grids``."""
+    return set(pattern_counts(grids, k, base))
+
+
+def pattern_fidelity(grids: list[np.ndarray], reference: set[int], k: int, base: int = 256) -> float:
+    """Share of the ``k×k`` windows of ``grids`` that occur in ``reference`` (a :func:`pattern_set`)."""
+    c = pattern_counts(grids, k, base)
+    total = sum(c.values())
+    if not total:
+        return float("nan")
+    return sum(n for p, n in c.items() if p in reference) / total
+
+
+def grid_diversity(grids: list[np.ndarray], rng: np.random.Generator | None = None) -> float:
+    """Mean pairwise normalised Hamming distance of grids (each pair on their common top-left crop)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    n = len(grids)
+    if n < 2:
+        return float("nan")
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    if len(pairs) > MAX_PAIRS:
+        pairs = [pairs[int(k)] for k in rng.choice(len(pairs), MAX_PAIRS, replace=False)]
+    d = []
+    for i, j in pairs:
+        a, b = grids[i], grids[j]
+        h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        d.append(float((a[:h, :w] != b[:h, :w]).mean()))
+    return float(np.mean(d))
+
+
+def _novelty(grids: list[np.ndarray], train: list[np.ndarray], classes: int) -> tuple[float, float, float]:
+    """(share of grids equal to no training level or same-size section of one, share farther than
+    COPY_DISTANCE from every such section, mean nearest distance)."""
+    exact, far, dist = [], [], []
+    by_shape: dict[tuple[int, int], np.ndarray] = {}
+    for g in grids:
+        h, w = g.shape
+        if (h, w) not in by_shape:
+            wins = [_windows(t, h, w, 1, 1) for t in train]
+            wins = [x for x in wins if len(x)]
+            if sum(len(x) for x in wins) > 20000:  # very many sections: every other one (and the exact test below)
+                wins = [x[::2] for x in wins]
+            by_shape[(h, w)] = np.concatenate(wins) if wins else np.zeros((0, h, w), np.uint8)
+        cw = by_shape[(h, w)]
+        if not len(cw):
+            exact.append(True)
+            far.append(True)
+            dist.append(1.0)
+            continue
+        dmin = float(nearest_distances(g[None], cw, classes)[0])
+        exact.append(dmin > 0)
+        far.append(dmin > COPY_DISTANCE)
+        dist.append(dmin)
+    return float(np.mean(exact)), float(np.mean(far)), float(np.mean(dist))
+
+
+def corpus_figures(grids: list[np.ndarray], corpus: Any, *, train: list[int] | None = None,
+                   held: list[int] | None = None, seed: int = 0) -> dict:
+    """Output grids (ids into ``corpus.tileset``) against a corpus: the model's figures and the corpus's own.
+
+    ``corpus`` is any object with ``grids`` (uint8 arrays) and ``tileset`` (a :class:`Tileset`), and
+    ``split(holdout, seed)`` unless ``train``/``held`` are given (by default ``corpus.split()``). Returns::
+
+        {"model":  {fidelity_2, fidelity_3, kl_2x2, kl_3x3, kl_2x2_train, kl_3x3_train, diversity,
+                    novelty, novelty_far, novelty_mean_distance},
+         "corpus": {same keys: the held-out levels measured against the training levels},
+         "tiles":  [{"id", "char", "name", "model", "corpus"}, ...],   # shares per tile kind
+         "split":  {"train": n, "held_out": n}}
+
+    fidelity_k: share of k×k windows found in the *training* levels; kl_kxk: KL(held-out ‖ output) of
+    k×k patterns (``kl_kxk_train``: KL(train ‖ output)), smoothed as in :func:`kl_divergence`; diversity:
+    :func:`grid_diversity`; novelty: share of outputs equal to no training level or same-size section of
+    one (``novelty_far``: none within COPY_DISTANCE), with the mean nearest distance. The corpus's own
+    figures measure its held-out levels the same way (its held-out KL is KL(held-out ‖ train); its diversity
+    is over all its levels).
+    """
+    if train is None or held is None:
+        train, held = corpus.split()
+    cg = [np.asarray(g) for g in corpus.grids]
+    tr = [cg[i] for i in train]
+    ho = [cg[i] for i in held] or tr
+    classes = max(len(corpus.tileset.tiles), 1 + max((int(g.max()) for g in grids if g.size), default=0))
+    base = max(classes, 2)
+    rng = np.random.default_rng(seed)
+
+    def figures(gs: list[np.ndarray], own: bool) -> dict:
+        out: dict[str, Any] = {}
+        for k in (2, 3):
+            out[f"fidelity_{k}"] = round(pattern_fidelity(gs, pattern_set(tr, k, base), k, base), 4)
+            ref_h = pattern_counts(ho, k, base)
+            ref_t = pattern_counts(tr, k, base)
+            got = pattern_counts(gs, k, base)
+            out[f"kl_{k}x{k}"] = round(kl_divergence(ref_h, ref_t if own else got), 4)
+            out[f"kl_{k}x{k}_train"] = round(kl_divergence(ref_t, got), 4)
+        out["diversity"] = round(grid_diversity(cg if own else gs, rng), 4)
+        ex, far, md = _novelty(gs, tr, classes)
+        out.update(novelty=round(ex, 4), novelty_far=round(far, 4), novelty_mean_distance=round(md, 4))
+        return out
+
+    model = figures([np.asarray(g) for g in grids], False)
+    own = figures(ho, True) if held else {}
+
+    def shares(gs):
+        n = np.zeros(classes)
+        for g in gs:
+            n += np.bincount(np.asarray(g).ravel(), minlength=classes)[:classes]
+        return n / max(1.0, n.sum())
+
+    sm, sc = shares(grids), shares(cg)
+    tiles = [{"id": t.id, "char": t.char, "name": t.name, "model": round(float(sm[t.id]), 5),
+              "corpus": round(float(sc[t.id]), 5)} for t in corpus.tileset.tiles if t.id < classes]
+    return {"model": model, "corpus": own, "tiles": tiles, "split": {"train": len(train), "held_out": len(held)}}

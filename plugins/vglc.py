@@ -22,7 +22,8 @@ live only in the legend).
 A user's own VGLC level with a plain VGLC legend (``{"tiles": {char: [tags]}}``, no ``conjure`` part) imports too:
 tile ids follow the legend's order, the name is the first tag that is not a generic flag (``solid``,
 ``passable``, ``hazard``…; failing that, the first besides ``solid``/``passable``), every other tag becomes a
-``True`` property, and no entities are made (VGLC's
+``True`` property, the whole tag list is kept in property ``tags`` (``|``-joined, so export writes the legend
+back exactly), and no entities are made (VGLC's
 enemies stay tiles, as in the corpus). Unknown characters are an error naming the file, line and column.
 """
 from __future__ import annotations
@@ -51,6 +52,10 @@ FALLBACK_CHARS = "EMNOPQRUVYZabcdefghijmpqrstuvxyz0123456789&%+=;:"
 FLAG_TAGS = frozenset({"solid", "passable", "impassable", "hazard", "damaging", "moving", "collectable",
                        "breakable", "climbable", "walkable", "enemy", "empty"})
 BASIC_TAGS = frozenset({"solid", "passable", "impassable"})
+#: A tile read from a plain VGLC legend keeps its tag list, in order, in this property (``|``-joined: tile
+#: properties are scalars), so VGLC export writes the legend back as it was.
+TAGS_PROP = "tags"
+TAG_SEP = "|"
 _SUFFIXES = (".vglc.txt", ".vglc", ".txt")
 
 
@@ -81,6 +86,9 @@ def _entity_chars(level: Level) -> dict[str, str]:
 
 
 def _tags(t: TileDef) -> list[str]:
+    kept = t.properties.get(TAGS_PROP)
+    if isinstance(kept, str) and kept:  # a tile read from a VGLC legend: its own tags, in its own order
+        return kept.split(TAG_SEP)
     tags = [t.name] + [k for k, v in t.properties.items() if v is True and k != t.name]
     if not t.properties.get("solid") and "passable" not in tags:
         tags.append("passable")
@@ -182,6 +190,7 @@ def _plain_tileset(tiles_doc: Any, lp: Path) -> tuple[Tileset, dict[str, int]]:
             name = f"{name} ({char})"
         names.add(name)
         props = {t: True for t in tags if t != name}
+        props[TAGS_PROP] = TAG_SEP.join(tags)
         tiles.append(TileDef(i, name, char, _color_for(name), props))
         ids[char] = i
     return Tileset(lp.name.split(".")[0] or "vglc", tiles), ids

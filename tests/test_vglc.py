@@ -96,14 +96,18 @@ def test_a_users_vglc_level_with_a_plain_legend(eng, tmp_path):
     level = eng.load(tmp_path / "room.vglc.txt")
     assert [(t.id, t.char, t.name) for t in level.tileset.tiles] == [
         (0, "W", "wall"), (1, "F", "floor"), (2, ".", "empty"), (3, "D", "door"), (4, "k", "key")]
-    assert level.tileset["wall"].properties == {"solid": True}
-    assert level.tileset["key"].properties == {"collectable": True, "passable": True}
+    assert level.tileset["wall"].properties == {"solid": True, "tags": "solid|wall"}
+    assert level.tileset["key"].properties == {"collectable": True, "passable": True,
+                                               "tags": "key|collectable|passable"}
     assert level.shape == (4, 7) and level.tiles[2, 3] == 4 and level.tiles[1, 2] == 2
     assert level.entities == [] and level.metadata == {"source": "vglc"}
     # it exports back to the same text
     eng.export(level, tmp_path / "again.vglc.txt")
     assert (tmp_path / "again.vglc.txt").read_text() == HANDMADE
     assert eng.load(tmp_path / "again.vglc.txt") == level
+    # the legend's own tags come back, in their order
+    again = json.loads((tmp_path / "again.legend.json").read_text())["tiles"]
+    assert again["W"] == ["solid", "wall"] and again["k"] == ["key", "collectable", "passable"]
 
 
 def test_a_vglc_corpus_level_with_a_shared_legend(eng, tmp_path):
@@ -119,7 +123,8 @@ def test_a_vglc_corpus_level_with_a_shared_legend(eng, tmp_path):
     names = [t.name for t in level.tileset.tiles]
     assert names == ["ground", "breakable", "empty", "question block", "enemy", "top-left pipe",
                      "top-right pipe", "left pipe", "right pipe"]
-    assert level.tileset["enemy"].properties == {"damaging": True, "hazard": True, "moving": True}
+    assert level.tileset["enemy"].properties == {"damaging": True, "hazard": True, "moving": True,
+                                                    "tags": "enemy|damaging|hazard|moving"}
     (tmp_path / "legend.json").write_text(json.dumps(legend["tiles"]))  # a bare {char: tags} map
     again = eng.load(tmp_path / "mario-1-1.txt", format="vglc")
     assert again.tileset.name == "legend" and level.tileset.name == "smb"  # named after the legend file

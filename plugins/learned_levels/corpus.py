@@ -1,78 +1,746 @@
-"""Training corpora: reading levels, turning them into model classes, cutting windows, augmenting.
+"""Training corpora as users bring them: reading, legends and tags, one unified tileset, skip reasons.
 
-Levels are read through the engine's importers (``engine.load``: VGLC text with its legend, Tiled maps,
-content packs when ``engine.packs`` is there).
+:func:`load_corpus` reads every level under the given paths and returns a :class:`Corpus`:
 
-A *model class* grid is a level's tile layer with the entities the model learns (enemies, treasure, coins)
-written over the tiles as extra classes, as VGLC does with its enemy glyphs.
+- **VGLC text** (``*.txt``, ``*.vglc``, or any text file; one character per tile): the legend is, in order,
+  the one given (``legend=`` / ``--legend``), ``NAME.legend.json`` beside the file, ``legend.json`` beside it,
+  else the nearest JSON file *that is a legend* (``{"tiles": {char: [tags]}}`` or a bare ``{char: [tags]}``)
+  in the file's folder or up to three folders above it, under any name (VGLC keeps ``smb.json`` in the game
+  folder, one above ``Processed/``). Any height and width.
+- **Tiled maps** (``.tmj``/``.tmx``, embedded or external tilesets, several tile layers: the topmost
+  non-empty tile of each cell wins) through the engine's importers; tile tags are the tile's true boolean
+  properties (or its ``tags`` property, ``|``-joined).
+- **Content packs** (``engine.packs``): every level record.
+
+Other files (READMEs, images, room-graph JSON, scripts) are skipped with their reason; so are levels that
+cannot be read (a character missing from the legend, ragged lines, a height unlike the rest of a side-view
+corpus). Nothing is read from file names beyond the extension.
+
+**One tileset.** Every tile of every level becomes a tile of the corpus tileset, keyed by its (glyph, name);
+the glyph is kept (a clash gets a free glyph). A TileDef carries the corpus glyph in ``char``, its name, a
+color, and its tags: each tag as a ``True`` property, and the ordered list in ``properties["tags"]``
+(``|``-joined, because tile properties are scalars; :func:`tile_tags` gives the list).
+
+**Entities** (those of Tiled objects and of Conjure's VGLC legends: spawn, exit, key, enemy, coin…) become
+tiles of the corpus drawn over their cell, as VGLC draws Mario's enemies: glyph from the level's legend or
+``plugins.vglc.ENTITY_CHARS``, tags ``["entity", KIND, role…]``. A generated level turns them back into
+entities standing on the corpus's most common tile under that kind (:meth:`Corpus.level_from_grid`), so
+entity-like tiles stay what the corpus made them: VGLC enemies stay tiles, Tiled objects stay objects.
+
+**Roles** come from tags (:func:`roles_of`, documented in ``docs/learned-levels.md``); a mapping file
+(``mapping=`` / ``--mapping``) replaces the tags of the tiles it names and may fix ``view`` and ``room``.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from engine.content import Level
-from engine.errors import InputError
+from engine.content import Entity, Level, TileDef, Tileset
+from engine.errors import ConjureError, InputError
 
 VGLC_SUFFIX = ".vglc.txt"
 LEGEND_SUFFIX = ".legend.json"
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 LEVELS_ROOT = DATA_ROOT / "levels"
+CORPORA_ROOT = DATA_ROOT / "corpora"
 MODELS_ROOT = DATA_ROOT / "models"
+
+TAGS_PROP = "tags"
+TAG_SEP = "|"
+MAX_LEVELS = 10_000
+MAX_FILES = 20_000
+LEGEND_SEARCH_DEPTH = 3
+
+#: Roles a tile can have, and the tag words that give them (a tag matches when it equals one of the words or
+#: one of its words does: ``"top-left pipe"`` is a pipe). ``passable`` in the tags always wins over solid.
+ROLE_WORDS: dict[str, frozenset[str]] = {
+    "solid": frozenset({"solid", "impassable", "wall", "unwalkable"}),
+    "void": frozenset({"void", "outside", "nothing"}),
+    "enemy": frozenset({"enemy", "monster", "enemies"}),
+    "collectable": frozenset({"collectable", "collectible", "coin", "treasure", "pickup", "powerup"}),
+    "hazard": frozenset({"hazard", "damaging", "spike", "spikes", "lava", "deadly"}),
+    "door": frozenset({"door", "doorway"}),
+    "locked": frozenset({"locked", "lock"}),
+    "key": frozenset({"key"}),
+    "start": frozenset({"start", "spawn", "entrance", "player"}),
+    "goal": frozenset({"goal", "exit", "flag", "finish", "triforce"}),
+    "stairs": frozenset({"stair", "stairs", "staircase"}),
+    "pipe": frozenset({"pipe"}),
+    "block": frozenset({"block", "brick", "breakable", "question"}),
+    "climbable": frozenset({"climbable", "ladder", "vine"}),
+    "entity": frozenset({"entity"}),
+}
+ROLES = tuple(ROLE_WORDS)
+
+TEXT_EXTS = (".txt", ".vglc", ".lvl", ".level", "")
+TILED_EXTS = (".tmj", ".tmx", ".json")
+SKIP_EXTS = {".png": "an image", ".jpg": "an image", ".jpeg": "an image", ".gif": "an image", ".bmp": "an image",
+             ".py": "a script", ".pyc": "compiled Python", ".md": "documentation", ".pdf": "a document",
+             ".tsx": "a Tiled tileset (read through the maps that use it)",
+             ".tsj": "a Tiled tileset (read through the maps that use it)",
+             ".zip": "an archive (unpack it first)", ".gz": "an archive (unpack it first)",
+             ".safetensors": "model weights", ".csv": "a table"}
+README_RE = re.compile(r"^(readme|license|licence|changelog|copying|notes?)\b", re.I)
+
+
+# --------------------------------------------------------------------------------------------- tags
+def tile_tags(t: TileDef) -> list[str]:
+    """A tile's tags as a list: ``properties["tags"]`` (``|``-joined) when present, else its name and its
+    true boolean properties."""
+    kept = t.properties.get(TAGS_PROP)
+    if isinstance(kept, str) and kept:
+        return kept.split(TAG_SEP)
+    return [t.name] + [k for k, v in t.properties.items() if v is True and k != t.name]
+
+
+def _words(tag: str) -> set[str]:
+    t = tag.strip().lower()
+    return {t} | set(w for w in re.split(r"[\s_\-/.,:]+", t) if w)
+
+
+def roles_of(tags: Iterable[str]) -> set[str]:
+    """The roles (:data:`ROLES`) that a tile's tags give it."""
+    words: set[str] = set()
+    exact = {t.strip().lower() for t in tags}
+    for t in tags:
+        words |= _words(t)
+    out = {r for r, ws in ROLE_WORDS.items() if words & ws}
+    if "passable" in exact or "walkable" in exact:
+        out.discard("solid")
+    if "unlocked" in exact:
+        out.discard("locked")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- Corpus
+@dataclass
+class Corpus:
+    """Levels read from a user's data, as grids of ids into one unified tileset.
+
+    ``grids[i]`` is ``levels[i]``'s single tile layer (several Tiled layers merged, entities drawn in as their
+    tiles), uint8. ``view`` is ``"side"`` (gravity: platformers) or ``"top"`` (top-down); ``room`` the
+    top-down room size ``(h, w)`` when the maps are grids of equal rooms (VGLC Zelda: 11×16), else None.
+    ``files`` are the level *and legend* files used, with their SHA-256; ``skipped`` every file not used,
+    with the reason. ``entity_under[id]`` is the tile id an entity tile stands on (for turning it back)."""
+
+    levels: list[Level]
+    grids: list[np.ndarray]
+    tileset: Tileset
+    view: str
+    files: list[tuple[str, str]]
+    skipped: list[tuple[str, str]]
+    level_files: list[str] = field(default_factory=list)
+    legends: list[str] = field(default_factory=list)
+    room: tuple[int, int] | None = None
+    entity_under: dict[int, int] = field(default_factory=dict)
+    entity_kind: dict[int, str] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ views of the tileset
+    @property
+    def tags(self) -> list[list[str]]:
+        """Tags per tile id."""
+        return [tile_tags(t) for t in self.tileset.tiles]
+
+    @property
+    def classes(self) -> int:
+        return len(self.tileset.tiles)
+
+    def role_mask(self, role: str) -> np.ndarray:
+        """A bool table over tile ids: True where the tile has ``role``."""
+        return np.array([role in roles_of(tile_tags(t)) for t in self.tileset.tiles], dtype=bool)
+
+    def frequencies(self, idx: Iterable[int] | None = None) -> np.ndarray:
+        """Share of each tile id over the chosen levels (all by default)."""
+        gs = [self.grids[i] for i in (range(len(self.grids)) if idx is None else idx)]
+        n = np.zeros(self.classes, dtype=np.float64)
+        for g in gs:
+            n += np.bincount(g.ravel(), minlength=self.classes)[:self.classes]
+        return n / max(1.0, n.sum())
+
+    def split(self, holdout: float = 0.15, seed: int = 0) -> tuple[list[int], list[int]]:
+        """(train, held-out) level indices: ``round(n * holdout)`` whole levels held out (at least one when
+        there are two or more levels and ``holdout > 0``), chosen by ``seed``."""
+        n = len(self.grids)
+        if not 0 <= holdout < 1:
+            raise InputError(f"holdout: expected a share in 0..1, got {holdout}")
+        k = int(round(n * holdout))
+        if holdout > 0 and n >= 2:
+            k = max(1, k)
+        k = min(k, n - 1) if n else 0
+        perm = np.random.default_rng(seed).permutation(n)
+        held = sorted(int(i) for i in perm[:k])
+        train = sorted(int(i) for i in perm[k:])
+        return train, held
+
+    def describe(self) -> dict:
+        """A JSON summary (for model cards and reports)."""
+        sizes = sorted({(int(g.shape[0]), int(g.shape[1])) for g in self.grids})
+        return {"levels": len(self.grids), "view": self.view, "room": list(self.room) if self.room else None,
+                "heights": sorted({h for h, _ in sizes}),
+                "widths": [min(w for _, w in sizes), max(w for _, w in sizes)] if sizes else [],
+                "tiles": {t.char: tile_tags(t) for t in self.tileset.tiles},
+                "skipped": len(self.skipped)}
+
+    # ------------------------------------------------------------------ back to levels
+    def level_from_grid(self, grid: np.ndarray, metadata: dict | None = None, regions: list | None = None) -> Level:
+        """A :class:`Level` in the corpus tileset from a grid of corpus ids; entity tiles (tag ``entity``)
+        become entities standing on the corpus's usual tile for them."""
+        return level_from_grid(grid, self.tileset, self.entity_under, self.entity_kind, metadata, regions)
+
+    def tileset_dict(self) -> dict:
+        """What a weights file carries to generate in this tileset (see :func:`tileset_from_dict`)."""
+        return {"tileset": self.tileset.to_dict(), "view": self.view, "room": list(self.room) if self.room else None,
+                "entity_under": {str(k): v for k, v in sorted(self.entity_under.items())},
+                "entity_kind": {str(k): v for k, v in sorted(self.entity_kind.items())}}
+
+
+def tileset_from_dict(d: Any, where: str) -> tuple[Tileset, dict, dict]:
+    """(tileset, entity_under, entity_kind) from :meth:`Corpus.tileset_dict`, checked (it is untrusted)."""
+    from engine.errors import ContentError
+
+    if not isinstance(d, dict):
+        raise InputError(f"{where}: expected a map")
+    try:
+        ts = Tileset.from_dict(d.get("tileset"), f"{where}.tileset")
+    except ContentError as e:
+        raise InputError(str(e)) from None
+    p = ts.problems(f"{where}.tileset")
+    if p:
+        raise InputError(p[0])
+    ids = {t.id for t in ts.tiles}
+    if sorted(ids) != list(range(len(ids))):
+        raise InputError(f"{where}.tileset: tile ids must be 0..{len(ids) - 1}")
+    under, kind = {}, {}
+    for k, v in (d.get("entity_under") or {}).items():
+        if not (str(k).isdigit() and int(k) in ids and isinstance(v, int) and v in ids):
+            raise InputError(f"{where}.entity_under.{k}: expected tile id -> tile id")
+        under[int(k)] = v
+    for k, v in (d.get("entity_kind") or {}).items():
+        if not (str(k).isdigit() and int(k) in ids and isinstance(v, str) and v):
+            raise InputError(f"{where}.entity_kind.{k}: expected tile id -> kind")
+        kind[int(k)] = v
+    return ts, under, kind
+
+
+def level_from_grid(grid: np.ndarray, tileset: Tileset, entity_under: dict, entity_kind: dict,
+                    metadata: dict | None = None, regions: list | None = None) -> Level:
+    tiles = np.asarray(grid).astype(np.uint8).copy()
+    ents: list[Entity] = []
+    counts: dict[str, int] = {}
+    for tid, under in sorted(entity_under.items()):
+        kind = entity_kind.get(tid, "entity")
+        for y, x in np.argwhere(tiles == tid):
+            counts[kind] = counts.get(kind, 0) + 1
+            eid = kind if kind in ("spawn", "exit", "goal") and counts[kind] == 1 else f"{kind}-{counts[kind]}"
+            ents.append(Entity(eid, kind, int(x), int(y), {}))
+            tiles[y, x] = under
+    ents.sort(key=lambda e: (e.y, e.x, e.id))
+    return Level({"tiles": tiles}, tileset, ents, list(regions or []), dict(metadata or {}))
 
 
 # --------------------------------------------------------------------------------------------- reading
 def reader_engine() -> Any:
-    """A small engine with just the VGLC and Tiled importers, for reading corpora outside ``conjure train``."""
+    """A small engine with the Tiled and VGLC importers, for reading corpora outside ``conjure train``."""
     from engine import Engine
 
-    return Engine(load=["plugins.vglc", "plugins.tiled", "plugins.formats"], entry_points=False)
+    mods = ["plugins.vglc", "plugins.formats"]
+    import importlib.util
+
+    for m in ("plugins.tiled",):
+        if importlib.util.find_spec(m) is not None:
+            mods.append(m)
+    return Engine(load=mods, entry_points=False)
 
 
-SKIP_SUFFIXES = (LEGEND_SUFFIX, ".py", ".md", ".png", ".tsx", ".pyc")
+def _sha(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
 
 
-def load_levels(paths: Iterable[Path], engine: Any = None, genre: str | None = None) -> list[Level]:
-    """Read every level in ``paths`` through the engine's importers (VGLC text, Tiled maps, content packs
-    when the engine has them); legend files, scripts and images are skipped. Keeps levels whose tileset is
-    ``genre``."""
-    engine = engine if engine is not None else reader_engine()
-    out: list[Level] = []
+def _expand(paths: Iterable[Any]) -> tuple[list[Path], list[tuple[str, str]]]:
+    out, bad = [], []
     for p in map(Path, paths):
-        if p.name.lower().endswith(SKIP_SUFFIXES):
-            continue
-        out += [lv for lv in _engine_load(engine, p) if genre is None or lv.tileset.name == genre]
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file()
+                          and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        elif p.is_file():
+            out.append(p)
+        else:
+            bad.append((str(p), "no such file or folder"))
+    if len(out) > MAX_FILES:
+        raise InputError(f"--data: {len(out)} files is over the limit of {MAX_FILES}")
+    return out, bad
+
+
+def _legend_doc(p: Path, cache: dict) -> dict | None:
+    """The ``{char: [tags]}`` map of a legend file, or None when the file is not a legend."""
+    key = str(p)
+    if key in cache:
+        return cache[key]
+    doc = None
+    try:
+        if p.stat().st_size <= 4 * 1024 * 1024:
+            raw = json.loads(p.read_bytes().decode("utf-8-sig"))
+            tiles = raw.get("tiles") if isinstance(raw, dict) and isinstance(raw.get("tiles"), dict) else raw
+            if isinstance(tiles, dict) and tiles and all(isinstance(k, str) and len(k) == 1 and k not in "\r\n"
+                                                         for k in tiles) \
+                    and all(isinstance(v, (list, str)) for v in tiles.values()):
+                doc = {k: ([v] if isinstance(v, str) else [str(t) for t in v]) for k, v in tiles.items()}
+                if isinstance(raw, dict) and isinstance(raw.get("conjure"), dict):
+                    doc = {"__conjure__": raw["conjure"], **doc}
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError, AttributeError):
+        doc = None
+    cache[key] = doc
+    return doc
+
+
+def _find_legend(f: Path, roots: list[Path], cache: dict) -> Path | None:
+    """The legend for VGLC text ``f``: ``NAME.legend.json`` or ``legend.json`` beside it, else the nearest
+    JSON legend in its folder or up to LEGEND_SEARCH_DEPTH folders above (never above a ``--data`` root's
+    parent); several in one folder: the one covering the most of the file's characters, then by name."""
+    from plugins.vglc import legend_path
+
+    for cand in (legend_path(f), f.parent / "legend.json"):
+        if cand.is_file() and _legend_doc(cand, cache) is not None:
+            return cand
+    chars = None
+    d = f.parent
+    for _ in range(LEGEND_SEARCH_DEPTH + 1):
+        cands = sorted(c for c in d.glob("*.json") if c.is_file() and _legend_doc(c, cache) is not None)
+        if cands:
+            if len(cands) == 1:
+                return cands[0]
+            if chars is None:
+                try:
+                    chars = set(f.read_bytes()[:1 << 20].decode("utf-8", "replace")) - {"\n", "\r"}
+                except OSError:
+                    chars = set()
+            return max(cands, key=lambda c: (len(chars & set(_legend_doc(c, cache))), -cands.index(c)))
+        if d.parent == d:
+            break
+        d = d.parent
+    return None
+
+
+def _read_mapping(mapping: Any) -> dict:
+    if mapping is None or mapping == "":
+        return {}
+    if isinstance(mapping, dict):
+        doc = mapping
+        where = "mapping"
+    else:
+        where = str(mapping)
+        p = Path(mapping)
+        if not p.is_file():
+            raise InputError(f"--mapping {p}: no such file")
+        try:
+            doc = json.loads(p.read_bytes().decode("utf-8-sig"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise InputError(f"--mapping {p}: not JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: expected a JSON object")
+    out: dict = {"tiles": {}}
+    tiles = doc.get("tiles", {k: v for k, v in doc.items() if k not in ("view", "room")})
+    if not isinstance(tiles, dict):
+        raise InputError(f"{where}: tiles: expected a map of character or tile name -> tags")
+    for k, v in tiles.items():
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(t, str) and t for t in v):
+            raise InputError(f"{where}: tiles.{k}: expected a list of tags")
+        out["tiles"][k] = list(v)
+    if "view" in doc:
+        if doc["view"] not in ("side", "top"):
+            raise InputError(f"{where}: view: expected 'side' or 'top', got {doc['view']!r}")
+        out["view"] = doc["view"]
+    if "room" in doc:
+        r = doc["room"]
+        if r is not None and not (isinstance(r, list) and len(r) == 2 and all(type(v) is int and 3 <= v <= 256 for v in r)):
+            raise InputError(f"{where}: room: expected [height, width] in tiles (3..256), or null")
+        out["room"] = tuple(r) if r else None
     return out
 
 
-def _engine_load(engine: Any, p: Path) -> list[Level]:
-    """Levels from one file through the engine (importers, or a content pack when the engine has packs)."""
+class _Unifier:
+    """Builds the corpus tileset: one id per (glyph, name), glyphs kept when free."""
+
+    def __init__(self, mapping: dict):
+        self.key_to_id: dict[tuple[str, str], int] = {}
+        self.tiles: list[TileDef] = []
+        self.chars: set[str] = set()
+        self.mapping = mapping.get("tiles", {})
+        self.entity_under_counts: dict[int, dict[int, int]] = {}
+        self.entity_kind: dict[int, str] = {}
+
+    def _free_char(self, want: str) -> str:
+        if want and len(want) == 1 and want not in self.chars and want not in "\r\n":
+            return want
+        from plugins.vglc import FALLBACK_CHARS
+
+        for c in FALLBACK_CHARS + "ABCDFGHIJKLTWX#*^~":
+            if c not in self.chars:
+                return c
+        for i in range(161, 1000):
+            if chr(i) not in self.chars and chr(i).isprintable():
+                return chr(i)
+        raise InputError("corpus: more distinct tiles than glyphs")
+
+    def tile(self, t: TileDef, tags: list[str]) -> int:
+        key = (t.char, t.name)
+        if key in self.key_to_id:
+            return self.key_to_id[key]
+        if len(self.tiles) >= 255:
+            raise InputError("corpus: more than 255 distinct tiles across the data")
+        over = self.mapping.get(t.char, self.mapping.get(t.name))
+        if over is not None:
+            tags = list(over)
+        c = self._free_char(t.char)
+        self.chars.add(c)
+        props: dict[str, Any] = {k: True for k in tags if k and k != t.name and k != TAGS_PROP}
+        props[TAGS_PROP] = TAG_SEP.join(tags)
+        tid = len(self.tiles)
+        self.tiles.append(TileDef(tid, t.name, c, tuple(int(v) for v in t.color), props))
+        self.key_to_id[key] = tid
+        return tid
+
+    def entity(self, kind: str, char: str | None) -> int:
+        from plugins.vglc import ENTITY_CHARS
+
+        name = f"{kind}"
+        key = ("\0entity", kind)
+        if key in self.key_to_id:
+            return self.key_to_id[key]
+        tags = ["entity", kind]
+        role = {"spawn": "start", "player": "start", "exit": "goal", "goal": "goal", "coin": "collectable",
+                "treasure": "collectable"}.get(kind)
+        if role:
+            tags.append(role)
+        over = self.mapping.get(char or "", self.mapping.get(kind))
+        if over is not None:
+            tags = ["entity", kind] + [x for x in over if x not in ("entity", kind)]
+        c = self._free_char(char or ENTITY_CHARS.get(kind, ""))
+        self.chars.add(c)
+        from plugins.vglc import _color_for
+
+        props: dict[str, Any] = {k: True for k in tags if k != name}
+        props[TAGS_PROP] = TAG_SEP.join(tags)
+        tid = len(self.tiles)
+        self.tiles.append(TileDef(tid, name if name not in {t.name for t in self.tiles} else f"{name} entity",
+                                  c, _color_for(kind), props))
+        self.key_to_id[key] = tid
+        self.entity_kind[tid] = kind
+        return tid
+
+    def grid(self, level: Level, ent_chars: dict[str, str]) -> np.ndarray:
+        """The level as one layer of corpus ids (layers merged top-most non-empty, entities drawn in)."""
+        layers = list(level.layers.values())
+        ts = level.tileset
+        lut = np.zeros(256, dtype=np.int64)
+        empty = np.zeros(256, dtype=bool)
+        for t in ts.tiles:
+            tags = tile_tags(t)
+            lut[t.id] = self.tile(t, tags)
+            empty[t.id] = t.name == "empty" and not t.properties.get("solid")
+        out = lut[layers[0]]
+        for lay in layers[1:]:
+            out = np.where(empty[lay], out, lut[lay])
+        for e in level.entities:
+            if not (0 <= e.y < out.shape[0] and 0 <= e.x < out.shape[1]):
+                continue
+            tid = self.entity(e.kind, ent_chars.get(e.kind))
+            below = int(out[e.y, e.x])
+            if below in self.entity_kind:  # two entities on one cell: keep the first
+                continue
+            c = self.entity_under_counts.setdefault(tid, {})
+            c[below] = c.get(below, 0) + 1
+            out[e.y, e.x] = tid
+        return out.astype(np.uint8)
+
+    def under(self) -> dict[int, int]:
+        return {k: max(v, key=lambda t: (v[t], -t)) for k, v in self.entity_under_counts.items()}
+
+
+def _read_text_level(f: Path, legend: Path) -> Level:
+    from plugins.vglc import read_vglc
+
+    return read_vglc(f, legend)
+
+
+def _engine_levels(engine: Any, f: Path) -> list[Level]:
+    """Levels from a Tiled map or a pack. Raises InputError with the reason otherwise."""
     try:
-        c = engine.load(p)
-    except InputError:
-        c = None
-    if isinstance(c, Level):
-        return [c]
-    if c is not None:
-        return []
-    try:  # a content pack (engine/packs.py, when present)
         from engine import packs  # type: ignore[attr-defined]
+
+        if packs.is_pack(f):
+            with packs.open_pack(f) as r:
+                got = [x for x in r if isinstance(x, Level)]
+            if not got:
+                raise InputError("a content pack holding no levels")
+            return got
     except ImportError:
-        return []
-    reader = getattr(packs, "read_pack", None) or getattr(packs, "open_pack", None)
-    if reader is None:
-        return []
+        pass
+    c = engine.load(f)
+    if not isinstance(c, Level):
+        raise InputError(f"holds a {type(c).__name__.lower()}, not a level")
+    return [c]
+
+
+def _json_kind(f: Path) -> str | None:
+    """``"tmj"`` for a Tiled map saved as .json, ``"json"`` for a Conjure level, else None."""
     try:
-        pack = reader(p)
-        items = list(pack) if not hasattr(pack, "items") else list(pack.items())
-    except Exception:
+        if f.stat().st_size > 64 * 1024 * 1024:
+            return None
+        doc = json.loads(f.read_bytes().decode("utf-8-sig"))
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(doc, dict) and "layers" in doc and "tilewidth" in doc:
+        return "tmj"
+    if isinstance(doc, dict) and str(doc.get("schema", "")).startswith("conjure.level"):
+        return "json"
+    return None
+
+
+def _vglc_entity_chars(legend_doc: dict | None) -> dict[str, str]:
+    conj = (legend_doc or {}).get("__conjure__")
+    if isinstance(conj, dict) and isinstance(conj.get("entity_chars"), dict):
+        return {v["kind"]: c for c, v in conj["entity_chars"].items() if isinstance(v, dict) and "kind" in v}
+    return {}
+
+
+def _reason(e: Exception, f: Path) -> str:
+    msg = str(e)
+    for pre in (f"{f}: ", f"{f.name}: "):
+        if msg.startswith(pre):
+            msg = msg[len(pre):]
+    return msg.splitlines()[0] if msg else type(e).__name__
+
+
+def detect_view(grids: list[np.ndarray], solid: np.ndarray) -> str:
+    """``"side"`` when the maps have gravity (bottom rows much more solid than top rows; ``solid`` marks solid
+    and void tiles), else ``"top"``."""
+    if not grids:
+        return "top"
+    top = float(np.mean([solid[g[0]].mean() for g in grids]))
+    bottom = float(np.mean([solid[g[-1]].mean() for g in grids]))
+    return "side" if bottom - top > 0.25 else "top"
+
+
+def detect_room(grids: list[np.ndarray], border: np.ndarray) -> tuple[int, int] | None:
+    """The room size of top-down maps made of equal rooms (the smallest ``h×w``, both ≥ 5, dividing every
+    map, whose room edges are ≥ 85% wall/void/door), else None."""
+    gh = gw = 0
+    for g in grids:
+        gh, gw = math.gcd(gh, g.shape[0]), math.gcd(gw, g.shape[1])
+    hs = [d for d in range(5, gh + 1) if gh % d == 0]
+    ws = [d for d in range(5, gw + 1) if gw % d == 0]
+    best = None
+    for rh in hs:
+        for rw in ws:
+            if all(g.shape == (rh, rw) for g in grids) and len(grids) > 0:
+                continue  # every map is one room of this size: no grid of rooms to find
+            b = [border[g] for g in grids]
+            edge = []
+            for m in b:
+                H, W = m.shape
+                rows = np.zeros(H, bool)
+                rows[0::rh] = True
+                rows[rh - 1::rh] = True
+                cols = np.zeros(W, bool)
+                cols[0::rw] = True
+                cols[rw - 1::rw] = True
+                sel = rows[:, None] | cols[None, :]
+                edge.append(m[sel].mean())
+            score = float(np.mean(edge))
+            if score >= 0.85 and (best is None or rh * rw < best[0]):
+                best = (rh * rw, (rh, rw))
+    return best[1] if best else None
+
+
+def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False) -> Corpus:
+    """Read a corpus (see the module docstring). Raises :class:`InputError` listing every file's reason
+    when no level could be read. ``verbose`` prints every skipped file to stderr (else a count)."""
+    import sys
+
+    files, skipped = _expand(paths if isinstance(paths, (list, tuple)) else [paths])
+    mp = _read_mapping(mapping)
+    legend_path_given = None
+    if legend:
+        legend_path_given = Path(legend)
+        cache: dict = {}
+        if not legend_path_given.is_file():
+            raise InputError(f"--legend {legend_path_given}: no such file")
+        if _legend_doc(legend_path_given, cache) is None:
+            raise InputError(f"--legend {legend_path_given}: not a legend (expected {{\"tiles\": {{CHAR: [TAGS]}}}} "
+                             "or a {CHAR: [TAGS]} map)")
+    cache = {}
+    roots = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+    eng = engine
+    uni = _Unifier(mp)
+    read: list[tuple[Path, Level, np.ndarray, Path | None]] = []
+    for f in files:
+        name = f.name.lower()
+        ext = f.suffix.lower()
+        if legend_path_given is not None and f.resolve() == legend_path_given.resolve():
+            continue
+        if ext in SKIP_EXTS:
+            skipped.append((str(f), f"not a level: {SKIP_EXTS[ext]}"))
+            continue
+        if README_RE.match(name):
+            skipped.append((str(f), "not a level: a README/notes file"))
+            continue
+        try:
+            if ext in (".tmj", ".tmx"):
+                if eng is None:
+                    eng = reader_engine()
+                levels = _engine_levels(eng, f)
+                for lv in levels:
+                    read.append((f, lv, None, None))
+                continue
+            if ext == ".json":
+                if _legend_doc(f, cache) is not None:
+                    continue  # a legend: listed with the files used when a level uses it
+                fmt = _json_kind(f)
+                if fmt is None:
+                    skipped.append((str(f), "not a level: JSON that is neither a legend, a Tiled map nor a "
+                                            "Conjure level"))
+                    continue
+                if eng is None:
+                    eng = reader_engine()
+                c = eng.load(f, fmt)
+                if not isinstance(c, Level):
+                    raise InputError(f"holds a {type(c).__name__.lower()}, not a level")
+                read.append((f, c, None, None))
+                continue
+            if ext in (".cpk", ".pack", ".msgpack"):
+                if eng is None:
+                    eng = reader_engine()
+                for lv in _engine_levels(eng, f):
+                    read.append((f, lv, None, None))
+                continue
+            try:
+                from engine import packs  # type: ignore[attr-defined]
+
+                if packs.is_pack(f):
+                    for lv in _engine_levels(eng or reader_engine(), f):
+                        read.append((f, lv, None, None))
+                    continue
+            except ImportError:
+                pass
+            # VGLC text (any extension)
+            try:
+                head = f.read_bytes()[:4096]
+            except OSError as e:
+                raise InputError(f"cannot read ({e.strerror})") from None
+            if b"\0" in head:
+                skipped.append((str(f), "not a level: a binary file"))
+                continue
+            lp = legend_path_given or _find_legend(f, roots, cache)
+            if lp is None:
+                skipped.append((str(f), "no legend: none given (--legend) and no legend JSON beside the file or in "
+                                f"the {LEGEND_SEARCH_DEPTH} folders above it"))
+                continue
+            lv = _read_text_level(f, lp)
+            read.append((f, lv, None, lp))
+        except ConjureError as e:
+            skipped.append((str(f), _reason(e, f)))
+    # side view or top down, from the levels' structure (or the mapping)
+    grids = []
+    keep: list[tuple[Path, Level, Path | None]] = []
+    for f, lv, _, lp in read:
+        if len(keep) >= MAX_LEVELS:
+            skipped.append((str(f), f"over the limit of {MAX_LEVELS} levels"))
+            continue
+        ent_chars = _vglc_entity_chars(_legend_doc(lp, cache)) if lp is not None else {}
+        try:
+            grids.append(uni.grid(lv, ent_chars))
+            keep.append((f, lv, lp))
+        except InputError as e:
+            skipped.append((str(f), _reason(e, f)))
+    tileset = Tileset(_tileset_name(keep), list(uni.tiles))
+    solid = np.array([bool(roles_of(tile_tags(t)) & {"solid", "void"}) for t in tileset.tiles] + [False], dtype=bool)
+    view = mp.get("view") or detect_view(grids, solid)
+    if view == "side" and grids:  # one height: a model of 14-row levels cannot learn 16-row ones
+        heights: dict[int, int] = {}
+        for g in grids:
+            heights[g.shape[0]] = heights.get(g.shape[0], 0) + 1
+        h0 = max(heights, key=lambda h: (heights[h], -h))
+        kept_g, kept = [], []
+        for g, k in zip(grids, keep):
+            if g.shape[0] != h0:
+                skipped.append((str(k[0]), f"{g.shape[0]} rows high, but the corpus's side-view levels are {h0} "
+                                           f"rows (found {heights[h0]} of them); split mixed heights into separate corpora"))
+            else:
+                kept_g.append(g)
+                kept.append(k)
+        grids, keep = kept_g, kept
+    if not grids:
+        lines = "\n".join(f"  {p}: {r}" for p, r in skipped[:50])
+        more = f"\n  ... and {len(skipped) - 50} more" if len(skipped) > 50 else ""
+        raise InputError(f"no level could be read from {', '.join(map(str, roots))} "
+                         f"({len(skipped)} file(s) skipped):\n{lines}{more}")
+    room = None
+    if view == "top":
+        border = np.array([bool(roles_of(tile_tags(t)) & {"solid", "void", "door", "locked"})
+                           for t in tileset.tiles], dtype=bool)
+        room = mp["room"] if "room" in mp else detect_room(grids, border)
+    used_legends = sorted({str(lp) for _, _, lp in keep if lp is not None})
+    used = []
+    seen = set()
+    for f, _, _ in keep:
+        if str(f) not in seen:
+            seen.add(str(f))
+            used.append(str(f))
+    file_hashes = [(p, _sha(Path(p))) for p in used + used_legends]
+    if verbose:
+        for p, r in skipped:
+            print(f"skipped {p}: {r}", file=sys.stderr)
+    sources, count = [], {}
+    for f, _, _ in keep:
+        count[str(f)] = count.get(str(f), 0) + 1
+    nth: dict[str, int] = {}
+    for f, _, _ in keep:
+        k = str(f)
+        nth[k] = nth.get(k, 0) + 1
+        sources.append(k if count[k] == 1 else f"{k}#{nth[k]}")
+    return Corpus([lv for _, lv, _ in keep], grids, tileset, view, file_hashes, skipped, used, used_legends, room,
+                  uni.under(), dict(uni.entity_kind), sources)
+
+
+def _tileset_name(keep) -> str:
+    names = {lv.tileset.name for _, lv, _ in keep}
+    return names.pop() if len(names) == 1 else "corpus"
+
+
+def skipped_summary(corpus: Corpus, verbose: bool = False, limit: int = 10) -> list[str]:
+    """Lines describing the skipped files (all with ``verbose``, else the first ``limit`` and a count)."""
+    sk = corpus.skipped
+    if not sk:
         return []
-    return [x for x in items if isinstance(x, Level)]
+    show = sk if verbose else sk[:limit]
+    out = [f"skipped {p}: {r}" for p, r in show]
+    if len(sk) > len(show):
+        out.append(f"... {len(sk) - len(show)} more skipped (--verbose lists them all)")
+    return out
 
 
-# --------------------------------------------------------------------------------------------- classes
+# --------------------------------------------------------------------------------------------- old helpers
+def load_levels(paths: Iterable[Path], engine: Any = None, genre: str | None = None) -> list[Level]:
+    """Levels (as read) from ``paths`` whose tileset is named ``genre`` (the shipped corpora's readers)."""
+    c = load_corpus(list(paths), engine=engine)
+    return [lv for lv in c.levels if genre is None or lv.tileset.name == genre]
+
+
 def to_classes(level: Level, entity_classes: dict[str, int]) -> np.ndarray:
     """The level's tile ids as int64 classes, entities in ``entity_classes`` written over their cell."""
     g = level.tiles.astype(np.int64).copy()
