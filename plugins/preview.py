@@ -1,38 +1,13 @@
-"""PNG previews of levels, characters, casts and stories (Pillow, imported on first use)."""
+"""PNG previews of levels, characters, casts and stories (Pillow, imported on first use); the level and sprite
+pictures come from :mod:`engine.images`."""
 from __future__ import annotations
 
-import io
 import textwrap
 
-import numpy as np
-
 from engine.content import Cast, Character, Content, Level, Story
-
-#: Marker colors for entity kinds on level previews (others get ENTITY_DEFAULT).
-ENTITY_COLORS = {
-    "spawn": (40, 220, 60), "exit": (250, 250, 250), "goal": (250, 250, 250), "key": (255, 215, 0),
-    "enemy": (220, 30, 30), "treasure": (255, 160, 0), "coin": (255, 220, 60), "npc": (60, 140, 255),
-}
-ENTITY_DEFAULT = (200, 0, 200)
-
-
-def level_rgb(level: Level, tile_size: int = 8, entities: bool = True) -> np.ndarray:
-    """The level as an (h*ts, w*ts, 3) uint8 image: tile colors, then entity markers."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    for t in level.tileset.tiles:
-        lut[t.id] = t.color
-    layers = list(level.layers.values())
-    img = lut[layers[0]]
-    for a in layers[1:]:
-        img = np.where((a != 0)[..., None], lut[a], img)
-    img = np.repeat(np.repeat(img, tile_size, axis=0), tile_size, axis=1)
-    if entities and tile_size >= 3:
-        m = max(1, tile_size // 4)
-        for e in level.entities:
-            c = ENTITY_COLORS.get(e.kind, ENTITY_DEFAULT)
-            y0, x0 = e.y * tile_size, e.x * tile_size
-            img[y0 + m:y0 + tile_size - m, x0 + m:x0 + tile_size - m] = c
-    return np.ascontiguousarray(img)
+# the pictures themselves live in engine.images; these names stay importable from here
+from engine.images import (ENTITY_COLORS, ENTITY_DEFAULT, level_rgb, level_sheet, png_bytes,  # noqa: F401
+                           sprite_strip)
 
 
 def level_image(level: Level, tile_size: int = 8, entities: bool = True):
@@ -41,54 +16,15 @@ def level_image(level: Level, tile_size: int = 8, entities: bool = True):
     return Image.fromarray(level_rgb(level, tile_size, entities))
 
 
-def level_sheet(levels, tile_size: int = 4, columns: int = 4, gap: int = 2,
-                background: tuple[int, int, int] = (24, 22, 30), entities: bool = True):
-    """A grid of level previews (row-major, ``columns`` per row) as one ``PIL.Image`` (RGB).
-
-    Every cell is as large as the largest level; smaller levels sit at their cell's top-left corner on
-    ``background``, with ``gap`` pixels between cells and around the sheet. No engine is needed: evaluation
-    reports pass any list of :class:`Level` (e.g. a batch from one generator) and save the image, e.g. with
-    :func:`image_png` for deterministic bytes.
-    """
-    from PIL import Image
-
-    levels = list(levels)
-    for name, v, lo in (("tile_size", tile_size, 1), ("columns", columns, 1), ("gap", gap, 0)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise ValueError(f"level_sheet {name}: expected an int >= {lo}, got {v!r}")
-    if not levels:
-        return Image.new("RGB", (2 * gap + 1, 2 * gap + 1), background)
-    cw = max(lv.width for lv in levels) * tile_size
-    ch = max(lv.height for lv in levels) * tile_size
-    cols = min(columns, len(levels))
-    rows = -(-len(levels) // cols)
-    sheet = np.empty((gap + rows * (ch + gap), gap + cols * (cw + gap), 3), dtype=np.uint8)
-    sheet[:] = background
-    for i, lv in enumerate(levels):
-        r, c = divmod(i, cols)
-        y0, x0 = gap + r * (ch + gap), gap + c * (cw + gap)
-        img = level_rgb(lv, tile_size, entities)
-        sheet[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img
-    return Image.fromarray(sheet)
-
-
-def image_png(img) -> bytes:
-    """PNG bytes of a PIL image with no timestamps or text chunks: same image -> same bytes."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
+#: PNG bytes of a PIL image (the same picture gives the same bytes); the name the previews have always used.
+image_png = png_bytes
 
 
 def sprite_image(ch: Character, scale: int = 4):
     """All frames of a character's sprite side by side, scaled, on a transparent background."""
     from PIL import Image
 
-    if ch.sprite is None or not ch.sprite.frames:
-        return Image.new("RGBA", (16 * scale, 16 * scale), (0, 0, 0, 0))
-    frames = [ch.sprite.rgba(n) for n in ch.sprite.frames]
-    strip = np.concatenate(frames, axis=1)
-    strip = np.repeat(np.repeat(strip, scale, axis=0), scale, axis=1)
-    return Image.fromarray(np.ascontiguousarray(strip))
+    return Image.fromarray(sprite_strip(ch, scale))
 
 
 def _card(title: str, lines: list[str], width: int = 520):

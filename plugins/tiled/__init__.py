@@ -24,6 +24,8 @@ from engine import hookimpl
 from engine.content import Level
 from engine.errors import InputError
 from engine.generator import int_option
+from engine.images import png_bytes
+from engine.images import tileset_sheet as tileset_image  # noqa: F401  (its name here before engine/images.py)
 from engine.serialize import atomic_write
 
 # every name the single module had, so ``from plugins.tiled import X`` keeps working
@@ -32,7 +34,7 @@ from .names import (DEFAULT_CHARS, ENTITY_LAYER, FIRSTGID, FLIP_BITS, INT32, JSO
                     RESERVED_TILE_PROPS, SCHEMA, SCHEMA_PROP, TILED_EDITOR_VERSION, TILED_VERSION, _hex_color,
                     _parse_color, _prop, _props, escape_name, unescape_name)
 from .read import _Importer, _Src, load_map  # noqa: F401
-from .write import _map_model, _png, _tmj_bytes, _tmx_bytes, image_name, tileset_image  # noqa: F401
+from .write import _map_model, _tmj_bytes, _tmx_bytes, image_name  # noqa: F401
 
 
 class TiledFormat:
@@ -54,7 +56,7 @@ class TiledFormat:
         ts = int_option(options, "tile_size", 16, 1, 256, self.id)
         path = Path(path)
         model, rgba = _map_model(content, "", ts, self.id)
-        png = _png(rgba)
+        png = png_bytes(rgba)
         name = image_name(path, png)
         model["tilesets"][0]["image"] = name
         data = _tmj_bytes(model) if self.id == "tmj" else _tmx_bytes(model)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -10,56 +9,13 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from engine.content import Level, Tileset
+from engine.content import Level
 from engine.errors import ContentError, InputError
+from engine.images import tileset_sheet
 
 from .names import (ENTITY_LAYER, FIRSTGID, INT32, JSON_KEYS_PROP, REGION_LAYER, REGION_NAME_PROP,
                     RESERVED_TILE_PROPS, SCHEMA, SCHEMA_PROP, TILED_EDITOR_VERSION, TILED_VERSION, _XML_BAD,
                     _hex_color, _prop, _props, escape_name)
-
-
-def tileset_image(tileset: Tileset, tile_size: int) -> tuple[np.ndarray, int, int]:
-    """The tileset image as an RGBA array, with its column count and tile count.
-
-    Tile ``id`` sits at slot ``id`` (row-major, up to 16 columns): filled with the tile's color, a darker
-    1-pixel border and, from 8 pixels up, the id's 8 bits as dots, so equal colors stay distinguishable.
-    Slots of ids the tileset does not define are transparent.
-    """
-    count = max(t.id for t in tileset.tiles) + 1
-    cols = min(count, 16)
-    rows = -(-count // cols)
-    ts = tile_size
-    img = np.zeros((rows * ts, cols * ts, 4), dtype=np.uint8)
-    for t in tileset.tiles:
-        c = np.array(t.color, dtype=np.float64)
-        lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
-        dark = np.round(c * 0.6).astype(np.uint8)
-        mark = dark if lum > 110 else np.round(c + (255 - c) * 0.6).astype(np.uint8)
-        tile = np.empty((ts, ts, 4), dtype=np.uint8)
-        tile[..., :3] = np.asarray(t.color, dtype=np.uint8)
-        tile[..., 3] = 255
-        if ts >= 4:
-            tile[0, :, :3] = tile[-1, :, :3] = tile[:, 0, :3] = tile[:, -1, :3] = dark
-        if ts >= 8:
-            pitch = (ts - 2) / 4
-            size = max(1, round(pitch / 2))
-            top = 1 + round((ts - 2) / 2 - pitch)
-            for bit in range(8):
-                if t.id >> bit & 1:
-                    x0 = 1 + round((bit % 4) * pitch + pitch / 4)
-                    y0 = top + round((bit // 4) * pitch + pitch / 4)
-                    tile[y0:y0 + size, x0:x0 + size, :3] = mark
-        y, x = divmod(t.id, cols)
-        img[y * ts:(y + 1) * ts, x * ts:(x + 1) * ts] = tile
-    return img, cols, count
-
-
-def _png(rgba: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
 
 
 def image_name(map_path: Path, png: bytes) -> str:
@@ -80,7 +36,7 @@ def _map_model(level: Level, image: str, tile_size: int, fmt: str) -> tuple[dict
         raise InputError(f"{fmt} export: {e}") from None
     if len(level.layers) > 1000:
         raise InputError(f"{fmt} export: {len(level.layers)} layers is too many")
-    rgba, cols, count = tileset_image(level.tileset, tile_size)
+    rgba, cols, count = tileset_sheet(level.tileset, tile_size)
     tiles = []
     for i, t in enumerate(level.tileset.tiles):
         clash = [k for k in t.properties if k in RESERVED_TILE_PROPS]
