@@ -200,7 +200,7 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: int | str, params
 
 def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Character], by_role: dict,
                   attrs: tuple[str, ...], confusion: dict, seed: Any, params: dict) -> None:
-    from PIL import Image
+    from .images import png_bytes
 
     folder.mkdir(parents=True, exist_ok=True)
     scale, cols = 4, 10
@@ -217,7 +217,7 @@ def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Chara
             px = c.sprite.rgba("idle")
             grid[y:y + h, x:x + w] = np.where(px[..., 3:] > 0, px, grid[y:y + h, x:x + w])
         big = np.repeat(np.repeat(grid, scale, 0), scale, 1)
-        buf = _png(Image.fromarray(big))
+        buf = png_bytes(big)
         atomic_write(folder / "sprites.png", buf)
         walkers = [c for c in shown if {"walk1", "walk2"} <= set(c.sprite.frames)][:8]
         if walkers:
@@ -228,7 +228,7 @@ def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Chara
                     px = c.sprite.rgba(f)
                     strip[y:y + h, x:x + w] = np.where(px[..., 3:] > 0, px, strip[y:y + h, x:x + w])
             big_strip = np.repeat(np.repeat(strip, scale, 0), scale, 1)
-            atomic_write(folder / "walk.png", _png(Image.fromarray(big_strip)))
+            atomic_write(folder / "walk.png", png_bytes(big_strip))
     lines = [f"# Character report: `{generator.id}` (version {generator.version})", "",
              f"{metrics['count']} characters, seeds derive({seed!r}, i), params {params or '{}'}.", "",
              "| metric | value |", "|---|---|"]
@@ -255,11 +255,3 @@ def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Chara
         lines += ["", "## Sprites", "", "![idle frames](sprites.png)", "", "Walk cycle (idle, walk1, walk2):", "",
                   "![walk](walk.png)"]
     atomic_write(folder / "report.md", ("\n".join(lines) + "\n").encode("utf-8"))
-
-
-def _png(img) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pygame
 
-from plugins.preview import level_rgb
+from engine.images import level_rgb
 
 from .content import TILE_SIZE
 from .play import FloorState

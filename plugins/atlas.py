@@ -18,7 +18,6 @@ and its animations ``<character id>/<animation>``. The anchor sits at the feet (
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from engine import Exporter, hookimpl
 from engine.generator import int_option
 from engine.content import Cast, Character, Content
 from engine.errors import InputError
+from engine.images import png_bytes
 from engine.serialize import atomic_write
 
 APP = "conjure"
@@ -37,8 +37,6 @@ JSON_EXT, SHEET_EXT = ".atlas.json", ".sheet.png"
 
 def build(content: Content, image_name: str, scale: int = 1, padding: int = 1) -> tuple[bytes, dict]:
     """The sheet (PNG bytes) and the atlas (a dict) for a Character or a Cast."""
-    from PIL import Image
-
     if isinstance(content, Cast):
         chars, prefixed = content.characters, True
     elif isinstance(content, Character):
@@ -74,15 +72,13 @@ def build(content: Content, image_name: str, scale: int = 1, padding: int = 1) -
             }
         for anim, names in ch.sprite.animations.items():
             animations[prefix + anim] = [prefix + n for n in names if n in ch.sprite.frames]
-    buf = io.BytesIO()
-    Image.fromarray(sheet).save(buf, format="PNG", optimize=False, compress_level=6)
     atlas = {
         "frames": frames,
         "animations": animations,
         "meta": {"app": APP, "version": ATLAS_VERSION, "image": image_name, "format": "RGBA8888",
                  "size": {"w": width, "h": height}, "scale": "1"},
     }
-    return buf.getvalue(), atlas
+    return png_bytes(sheet), atlas
 
 
 def pair_paths(path: Path) -> tuple[Path, Path]:
