@@ -173,37 +173,14 @@ def corpus_provider(engine: Any, gen: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- images
-def _level_rgb(level: Level, ts: int) -> np.ndarray:
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    for t in level.tileset.tiles:
-        lut[t.id] = t.color
-    img = np.repeat(np.repeat(lut[level.tiles], ts, 0), ts, 1)
-    colors = {"spawn": (40, 220, 60), "exit": (250, 250, 250), "goal": (250, 250, 250), "key": (255, 215, 0),
-              "enemy": (220, 30, 30), "treasure": (255, 160, 0), "coin": (255, 220, 60)}
-    m = max(1, ts // 4)
-    for e in level.entities:
-        y0, x0 = e.y * ts, e.x * ts
-        img[y0 + m:y0 + ts - m, x0 + m:x0 + ts - m] = colors.get(e.kind, (200, 0, 200))
-    return img
-
-
 def sample_sheet(levels: list[Level], path: Path, cols: int = 4, ts: int = 4) -> Path:
-    from PIL import Image
+    from .images import grid, level_rgb, png_bytes
+    from .serialize import atomic_write
 
-    levels = levels[:cols * 4]
-    imgs = [_level_rgb(lv, ts) for lv in levels]
-    ch = max(i.shape[0] for i in imgs)
-    cw = max(i.shape[1] for i in imgs)
-    if cw > 4 * ch:  # long platformer levels: one per row
+    imgs = [level_rgb(lv, ts) for lv in levels[:cols * 4]]
+    if max(i.shape[1] for i in imgs) > 4 * max(i.shape[0] for i in imgs):  # long platformer levels: one per row
         cols = 1
-    rows = -(-len(imgs) // cols)
-    pad = 4
-    sheet = np.full((rows * (ch + pad) + pad, cols * (cw + pad) + pad, 3), 30, dtype=np.uint8)
-    for i, im in enumerate(imgs):
-        r, c = divmod(i, cols)
-        y, x = pad + r * (ch + pad), pad + c * (cw + pad)
-        sheet[y:y + im.shape[0], x:x + im.shape[1]] = im
-    Image.fromarray(sheet).save(path)
+    atomic_write(path, png_bytes(grid(imgs, cols, gap=4, background=(30, 30, 30))))
     return path
 
 
