@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -14,6 +15,9 @@ from .seeds import Seed, check_seed
 
 #: The generator each kind uses when none is named.
 DEFAULT_GENERATORS = {"level": "dungeon", "character": "classic-character", "story": "grammar-story"}
+#: The level generator :meth:`Engine.world` streams when none is named (any :class:`~engine.generator.Chunked`
+#: generator can be named instead).
+DEFAULT_WORLD_GENERATOR = "terrain"
 #: What a generator of each kind may return.
 RESULT_TYPES: dict[str, tuple[type, ...]] = {"level": (Level,), "character": (Character, Cast), "story": (Story,)}
 DEFAULT_TRIES = 20
@@ -39,6 +43,9 @@ class Engine:
         self._exporters = self.host.exporters()
         self.tries = tries
         self.defaults = dict(DEFAULT_GENERATORS)
+        self.world_default = DEFAULT_WORLD_GENERATOR
+        self._runtime: Any = None  # the runtime service (engine.runtime.Runtime), made by runtime() on first use
+        self._runtime_lock = threading.Lock()
 
     # ------------------------------------------------------------------ registries
     def generators(self, kind: str | None = None) -> list[Any]:
@@ -90,8 +97,13 @@ class Engine:
                  params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
                  tries: int | None = None) -> Content:
         """Generate one valid piece of content; resample until it validates or ``tries`` run out."""
-        req = self.request(kind, generator, seed, params, context)
-        return self._finish(req, None, tries)
+        return self.generate_request(self.request(kind, generator, seed, params, context), tries)
+
+    def generate_request(self, request: Request, tries: int | None = None) -> Content:
+        """Generate one valid piece of content for a request made by :meth:`request` (checked params):
+        resample until it validates or ``tries`` (default: the engine's) run out. The runtime service and
+        anything else that builds requests ahead of generating them call this."""
+        return self._finish(request, None, tries)
 
     def generate_batch(self, kind: str, generator: str | None = None, seeds: Iterable[Seed] = (),
                        params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
@@ -275,10 +287,18 @@ class Engine:
 
     # ------------------------------------------------------------------ runtime service and packs
     def runtime(self, workers: int | None = None, cache_items: int | None = None):
-        """The background generation service (:class:`engine.runtime.Runtime`), made on first use."""
-        from .runtime import engine_runtime
+        """The background generation service (:class:`engine.runtime.Runtime`) this engine owns, made on first
+        use (thread-safe; ``workers`` and ``cache_items`` count only then) and again after :meth:`close`."""
+        rt = self._runtime
+        if rt is not None and not rt.closed:
+            return rt
+        from .runtime import DEFAULT_CACHE_ITEMS, DEFAULT_WORKERS, Runtime
 
-        return engine_runtime(self, workers, cache_items)
+        with self._runtime_lock:
+            if self._runtime is None or self._runtime.closed:
+                self._runtime = Runtime(self, workers or DEFAULT_WORKERS,
+                                        DEFAULT_CACHE_ITEMS if cache_items is None else cache_items)
+            return self._runtime
 
     def submit(self, kind: str, generator: str | None = None, seed: Seed = 0,
                params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
@@ -288,8 +308,9 @@ class Engine:
         return self.runtime().submit(kind, generator, seed, params, context, tries)
 
     def world(self, seed: Seed, chunk_size: int = 64, params: Mapping[str, Any] | None = None,
-              generator: str = "terrain", prefetch: int = 1):
-        """A streaming world of seamless chunks (:class:`engine.runtime.World`)."""
+              generator: str | None = None, prefetch: int = 1):
+        """A streaming world of seamless chunks (:class:`engine.runtime.World`) of a
+        :class:`~engine.generator.Chunked` level generator (default :attr:`world_default`, ``terrain``)."""
         return self.runtime().world(seed, chunk_size, params, generator, prefetch)
 
     def open_pack(self, path: str | os.PathLike, verify: bool = True, validate: bool = False):
@@ -300,6 +321,7 @@ class Engine:
 
     def close(self) -> None:
         """Stop the runtime's threads (if it was started)."""
-        rt = self.__dict__.pop("_runtime", None)
+        with self._runtime_lock:
+            rt, self._runtime = self._runtime, None
         if rt is not None:
             rt.close()

@@ -13,6 +13,17 @@ A **generator** is an object with::
 
 Subclass :class:`Generator` for defaults (``generate_batch`` loops, ``validate`` finds nothing).
 
+A generator may also take part in **optional protocols**, each declared below as a ``typing.Protocol``
+(``isinstance(gen, Trainable)`` tells whether a generator implements one) and listed in :data:`PROTOCOLS`:
+
+- :class:`Trainable`: ``train(job)`` and ``train_options`` -- ``conjure train``.
+- :class:`CorpusLevels`: ``corpus_levels()``, ``genre``, ``window``, ``augment`` -- the level corpus that
+  ``conjure evaluate`` measures novelty and tile-pattern KL against.
+- :class:`ReferenceNames`: ``reference_names(weights)`` -- the names a character generator learned from, for
+  the novelty of its names in ``conjure evaluate``.
+- :class:`Chunked`: ``chunking`` (a :class:`Chunking`) -- seamless chunks of an endless world for
+  ``engine.world(...)`` (:class:`engine.runtime.World`).
+
 An **exporter** writes content to a file format (and may read it back)::
 
     id: str                        # e.g. "msgpack", "tmj", "png"
@@ -31,7 +42,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -114,6 +125,83 @@ class Exporter:
         from .serialize import atomic_write
 
         return [atomic_write(path, self.dumps(content, options))]
+
+
+# --------------------------------------------------------------------------------------------- optional protocols
+@runtime_checkable
+class Trainable(Protocol):
+    """A generator ``conjure train GENERATOR --data ...`` can train (:func:`engine.training.train`).
+
+    ``train(job)`` gets an :class:`engine.training.TrainJob` (data files, ``job.out`` -- a fresh folder to write
+    the weights into --, epochs or None for its default, seed, the engine for reading data through importers,
+    ``job.options`` and ``job.progress(total, description)``) and returns a dict: ``"weights"`` (the file
+    names it wrote into ``job.out``) and optionally ``"epochs"``, ``"metrics"``, ``"config"``, ``"data"``
+    (``(path, sha256)`` of the files it used), ``"device"`` and ``"card"`` (more model-card fields).
+    ``train_options`` names the ``-O KEY=VALUE`` options it takes (others are refused); leave it out (None)
+    to take any.
+    """
+
+    train_options: tuple[str, ...] | None
+
+    def train(self, job: Any) -> dict: ...
+
+
+@runtime_checkable
+class CorpusLevels(Protocol):
+    """A level generator that was fitted to a corpus, for evaluation (``conjure evaluate``).
+
+    ``corpus_levels()`` returns the training levels; ``genre`` names the kind of level (a generator of the
+    same ``genre`` without a corpus is measured against this one's); ``window`` is the ``(height, width)`` of
+    the tile windows compared (novelty, tile-pattern KL); ``augment`` is how the corpus windows are
+    augmented first: ``"hflip"`` (mirror left-right, side views) or ``"d4"`` (all 8 rotations and mirrors,
+    top-down maps).
+    """
+
+    genre: str
+    window: tuple[int, int]
+    augment: str
+
+    def corpus_levels(self) -> list[Any]: ...
+
+
+@runtime_checkable
+class ReferenceNames(Protocol):
+    """A character generator that learned names from corpora: ``reference_names(weights="")`` returns
+    ``{corpus name: [names]}`` it was trained on (for the weights named by its ``weights`` param, "" for the
+    shipped ones), so ``conjure evaluate`` measures how many generated names are copies."""
+
+    def reference_names(self, weights: str = "") -> dict[str, list[str]]: ...
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """How a level generator makes seamless chunks of an endless world: the names of its params for the
+    chunk's size in tiles and its position in chunks. Chunk ``(cx, cy)`` of size ``n`` covers world tiles
+    ``[cx*n, (cx+1)*n)`` in x and the same in y, and adjacent chunks must join without a seam."""
+
+    width: str = "width"
+    height: str = "height"
+    x: str = "chunk_x"
+    y: str = "chunk_y"
+
+    def names(self) -> tuple[str, str, str, str]:
+        return (self.width, self.height, self.x, self.y)
+
+    def params(self, size: int, cx: int, cy: int) -> dict[str, int]:
+        """The params of chunk ``(cx, cy)`` of ``size`` x ``size`` tiles."""
+        return {self.width: size, self.height: size, self.x: int(cx), self.y: int(cy)}
+
+
+@runtime_checkable
+class Chunked(Protocol):
+    """A level generator that streams as a world (``engine.world(seed, generator=ID)``): it declares
+    ``chunking = Chunking(...)`` naming its size and position params (all four must be among its params)."""
+
+    chunking: Chunking
+
+
+#: The optional protocols a generator may implement (documented in docs/plugins.md, checked by its test).
+PROTOCOLS: tuple[type, ...] = (Trainable, CorpusLevels, ReferenceNames, Chunked)
 
 
 def int_option(options: dict, name: str, default: int, lo: int, hi: int, fmt: str) -> int:

@@ -18,11 +18,16 @@ module-level tables are read-only, and ``noise``'s C functions keep no state; ``
 byte-compares 8 threads against 1. Third-party generators must be too (no shared mutable state in
 ``generate``).
 
-**Streaming worlds.** ``engine.world(seed, chunk_size=64)`` gives a :class:`World` of ``terrain`` chunks:
+**Streaming worlds.** ``engine.world(seed, chunk_size=64, generator=None)`` gives a :class:`World` of the
+chunks of any level generator that declares the chunked protocol (:class:`engine.generator.Chunked`: a
+``chunking`` attribute naming its size and position params; ``terrain`` by default):
 ``world.chunk(cx, cy)`` (blocking), ``world.chunk_future(cx, cy)``, ``world.around(x, y, radius)`` (the
 chunks around world tile ``(x, y)``, prefetching the next ring in the background) and
 ``world.ready(x, y, radius)`` (only what is already generated, never blocks). Terrain evaluates its noise at
 world coordinates, so chunk borders join without a seam.
+
+The :class:`~engine.core.Engine` owns its runtime (``engine.runtime()`` makes it on first use,
+``engine.close()`` stops it); the runtime generates through the public ``engine.generate_request``.
 """
 from __future__ import annotations
 
@@ -36,13 +41,13 @@ from typing import Any, Mapping
 import msgpack
 
 from .content import CONTENT_TYPES, Content
-from .errors import InputError
+from .errors import InputError, PluginError
+from .generator import Chunking
 from .serialize import dumps
 
 DEFAULT_WORKERS = 2
 DEFAULT_CACHE_ITEMS = 512
 DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
-_ENGINE_LOCK = threading.Lock()  # guards lazy creation of an Engine's runtime
 
 
 def _plain_key(value: Any) -> bytes | None:
@@ -182,7 +187,7 @@ class Runtime:
         return self.submit(*args, **kwargs).result(timeout)
 
     def _make(self, req: Any, tries: int | None) -> Content:
-        return self.engine._finish(req, None, tries)
+        return self.engine.generate_request(req, tries)
 
     def _run_uncached(self, req: Any, tries: int | None, out: Future) -> None:
         if not out.set_running_or_notify_cancel():
@@ -212,7 +217,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ worlds
     def world(self, seed: Any, chunk_size: int = 64, params: Mapping[str, Any] | None = None,
-              generator: str = "terrain", prefetch: int = 1) -> "World":
+              generator: str | None = None, prefetch: int = 1) -> "World":
         return World(self, seed, chunk_size, params, generator, prefetch)
 
     def close(self, wait: bool = True) -> None:
@@ -248,31 +253,51 @@ def _relay(shared: Future, out: Future) -> None:
         out.set_result(decode(shared.result()))
 
 
+def chunking_of(engine: Any, generator: str) -> Chunking:
+    """The :class:`~engine.generator.Chunking` a level generator declares; InputError when it declares none,
+    PluginError when it names params the generator does not have."""
+    gen = engine.generator(generator, "level")
+    chunking = getattr(gen, "chunking", None)
+    if not isinstance(chunking, Chunking):
+        chunked = ", ".join(g.id for g in engine.generators("level")
+                            if isinstance(getattr(g, "chunking", None), Chunking)) or "none"
+        raise InputError(f"generator {gen.id!r} does not make world chunks (it declares no `chunking`; "
+                         f"chunked generators: {chunked})")
+    names = {p.name for p in gen.params}
+    missing = [n for n in chunking.names() if n not in names]
+    if missing:
+        raise PluginError(f"chunking names {missing[0]!r}, which is not one of its params", engine.plugin_of(gen.id),
+                          gen.id)
+    return chunking
+
+
 class World:
-    """Seamless chunks of a generated world (``terrain`` by default), streamed around a position.
+    """Seamless chunks of a generated world, streamed around a position, from any level generator that
+    declares the chunked protocol (:class:`engine.generator.Chunked`; the engine's ``world_default``,
+    ``terrain``, when none is named).
 
     Chunk ``(cx, cy)`` covers world tiles ``[cx*chunk_size, (cx+1)*chunk_size)`` x the same in y.
     """
 
     def __init__(self, runtime: Runtime, seed: Any, chunk_size: int = 64, params: Mapping[str, Any] | None = None,
-                 generator: str = "terrain", prefetch: int = 1):
+                 generator: str | None = None, prefetch: int = 1):
         self.runtime = runtime
         self.seed = seed
         self.chunk_size = int(chunk_size)
-        self.generator = generator
+        self.generator = generator or runtime.engine.world_default
+        self.chunking = chunking_of(runtime.engine, self.generator)
         self.params = dict(params or {})
         self.prefetch = max(0, int(prefetch))
-        for k in ("width", "height", "chunk_x", "chunk_y"):
+        for k in self.chunking.names():
             if k in self.params:
                 raise InputError(f"world params: {k!r} is set by the world (use chunk_size and positions)")
         self._futures: dict[tuple[int, int], Future] = {}
         self._lock = threading.Lock()
         self.prefetching: list[Future] = []
-        runtime.engine.request("level", generator, seed, self.chunk_params(0, 0))
+        runtime.engine.request("level", self.generator, seed, self.chunk_params(0, 0))
 
     def chunk_params(self, cx: int, cy: int) -> dict:
-        return {**self.params, "width": self.chunk_size, "height": self.chunk_size, "chunk_x": int(cx),
-                "chunk_y": int(cy)}
+        return {**self.params, **self.chunking.params(self.chunk_size, cx, cy)}
 
     def chunk_of(self, x: float, y: float) -> tuple[int, int]:
         """The chunk holding world tile ``(x, y)``."""
@@ -344,17 +369,3 @@ class World:
         cx, cy = self.chunk_of(x, y)
         level = self.chunk(cx, cy)
         return int(level.layers[layer][int(y) - cy * self.chunk_size, int(x) - cx * self.chunk_size])
-
-
-def engine_runtime(engine: Any, workers: int | None = None, cache_items: int | None = None) -> Runtime:
-    """The Engine's runtime, made on first use (thread-safe)."""
-    rt = engine.__dict__.get("_runtime")
-    if rt is not None and not rt.closed:
-        return rt
-    with _ENGINE_LOCK:
-        rt = engine.__dict__.get("_runtime")
-        if rt is None or rt.closed:
-            rt = Runtime(engine, workers or DEFAULT_WORKERS,
-                         DEFAULT_CACHE_ITEMS if cache_items is None else cache_items)
-            engine.__dict__["_runtime"] = rt
-        return rt

@@ -198,3 +198,70 @@ def test_close_cancels_work_not_started_instead_of_hanging():
     assert any(f.cancelled() for f in futures)
     with pytest.raises(engine.InputError, match="closed"):
         rt.submit("level", "terrain", seed=1)
+
+
+class _Strips(engine.Generator):
+    """A chunked generator whose size and position params have their own names: row ``y`` of the world is
+    all tile ``y % 2``, so chunks join by construction."""
+
+    id = "strips"
+    kind = "level"
+    params = (engine.Param("w", "int", 8, min=1, max=64), engine.Param("h", "int", 8, min=1, max=64),
+              engine.Param("col", "int", 0, min=-99, max=99), engine.Param("row", "int", 0, min=-99, max=99))
+    chunking = engine.generator.Chunking(width="w", height="h", x="col", y="row")
+
+    def generate(self, request):
+        p = request.params
+        ys = np.arange(p["h"]) + p["row"] * p["h"]
+        tiles = np.repeat((ys % 2).astype(np.uint8)[:, None], p["w"], axis=1)
+        ts = engine.Tileset("strips", [engine.TileDef(0, "a", "."), engine.TileDef(1, "b", "#")])
+        return engine.Level({"tiles": tiles}, ts)
+
+
+class _Plain(_Strips):
+    id = "plain"
+    chunking = None
+
+
+class _Broken(_Strips):
+    id = "broken-chunks"
+    chunking = engine.generator.Chunking(width="w", height="h", x="col", y="nope")
+
+
+class _ChunkPlugin:
+    @engine.hookimpl
+    def register_level_generators(self, register):
+        register(_Strips())
+        register(_Plain())
+        register(_Broken())
+
+
+def test_world_streams_any_generator_that_declares_chunking():
+    e = engine.Engine([_ChunkPlugin()], load=[], entry_points=False)
+    try:
+        world = e.world(seed=3, chunk_size=4, generator="strips")
+        col = np.vstack([world.chunk(0, cy).tiles for cy in (-1, 0, 1)])
+        assert col[:, 0].tolist() == [(y % 2) for y in range(-4, 8)]
+        assert world.chunk(2, 1).metadata["params"] == {"w": 4, "h": 4, "col": 2, "row": 1}
+        with pytest.raises(InputError, match="'row' is set by the world"):
+            e.world(seed=3, chunk_size=4, generator="strips", params={"row": 2})
+        with pytest.raises(InputError, match="'plain' does not make world chunks.*chunked generators: .*strips"):
+            e.world(seed=3, generator="plain")
+        with pytest.raises(engine.PluginError, match="'nope'"):
+            e.world(seed=3, generator="broken-chunks")
+    finally:
+        e.close()
+
+
+def test_generate_request_is_the_public_path_and_the_engine_owns_its_runtime(eng, reference):
+    req = eng.request("level", "dungeon", 0, {"width": 24, "height": 24, "rooms": 4})
+    assert serialize.dumps(eng.generate_request(req)) == reference[0]
+    seen = []
+    public = eng.generate_request
+    eng.generate_request = lambda r, tries=None: (seen.append(r), public(r, tries))[1]
+    rt = eng.runtime()
+    assert eng.runtime() is rt
+    got = eng.submit("level", "dungeon", 1, {"width": 24, "height": 24, "rooms": 4}).result(60)
+    assert serialize.dumps(got) == reference[1] and [r.seed for r in seen] == [1]  # the runtime's only way in
+    eng.close()
+    assert rt.closed and eng.runtime() is not rt
