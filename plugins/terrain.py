@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import Entity, Generator, Level, Param, Region, TileDef, Tileset, hookimpl
+from engine.generator import Chunking
 
 from .words import region_name
 
@@ -209,6 +210,8 @@ class Terrain(Generator):
         Param("chunk_y", "int", 0, min=-100000, max=100000, help="chunk row in the world"),
         Param("towns", "int", 3, min=0, max=64, help="towns to place on land"),
     )
+    #: the chunked-world protocol (engine.generator.Chunked): engine.world() streams these params' chunks
+    chunking = Chunking(width="width", height="height", x="chunk_x", y="chunk_y")
 
     def fields(self, request) -> tuple[np.ndarray, np.ndarray]:
         """Height and moisture in [0, 1] for the requested chunk (depends on the seed, not the attempt)."""
