@@ -207,6 +207,10 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="folder for the weights and model card (default trained/GENERATOR)")
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a training option of the generator (e.g. -O tiny=1); numbers are converted")
+    p.add_argument("--legend", default=None, metavar="FILE", help="legend for VGLC text levels (char -> tags)")
+    p.add_argument("--mapping", default=None, metavar="FILE", help="tags overriding the legend's (docs/learned-levels.md)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="where to train (default cpu)")
+    p.add_argument("--verbose", action="store_true", help="list every skipped data file with its reason")
 
 
 def cmd_train(args) -> int:
@@ -214,7 +218,8 @@ def cmd_train(args) -> int:
 
     options = {k: _number(v) for k, v in parse_assignments(args.option).items()}
     card = train(_engine(), args.generator, args.data, epochs=args.epochs, seed=args.seed, out=args.out,
-                 show_progress=True, **options)
+                 show_progress=True, legend=args.legend, mapping=args.mapping, verbose=args.verbose,
+                 device=args.device, **options)
     print(f"trained {card['generator']} in {card['seconds']} s; metrics: {json.dumps(card['metrics'])}")
     for w in card["weights"]:
         print(f"wrote {args.out or 'trained/' + args.generator}/{w['file']} ({w['bytes']} bytes)")
@@ -229,13 +234,17 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--report", default=None, metavar="DIR", help="write report.md and PNGs here")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--data", action="append", default=None, metavar="PATH",
+                   help="evaluate against this corpus (default: the one the generator's weights were trained on)")
+    p.add_argument("--legend", default=None, metavar="FILE", help="legend for --data's VGLC text levels")
 
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
     metrics = evaluate(_engine(), args.generator, count=args.count, seed=parse_seed(args.seed),
-                       params=parse_assignments(args.param), report=args.report)
+                       params=parse_assignments(args.param), report=args.report, data=args.data,
+                       legend=args.legend)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

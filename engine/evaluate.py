@@ -17,7 +17,10 @@ MODULES = {"level": "engine.eval_levels", "character": "engine.eval_characters",
 
 
 def evaluate(engine: Any, gen_id: str, *, count: int = 100, seed: int | str = 0, params: dict | None = None,
-             report: str | os.PathLike | None = None) -> dict:
+             report: str | os.PathLike | None = None, data: list | None = None,
+             legend: str | os.PathLike | None = None) -> dict:
+    """Evaluate ``gen_id``; ``data`` (``--data``, with ``legend``) names a corpus to measure against instead
+    of the one the generator declares (level generators only)."""
     gen = engine.generator(gen_id)
     if not 1 <= count <= 1_000_000:
         raise InputError(f"--count must be in 1..1000000, got {count}")
@@ -25,5 +28,11 @@ def evaluate(engine: Any, gen_id: str, *, count: int = 100, seed: int | str = 0,
         mod = importlib.import_module(MODULES[gen.kind])
     except ModuleNotFoundError:
         raise InputError(f"no evaluation is available for {gen.kind} generators yet") from None
+    extra = {}
+    if data or legend:
+        if gen.kind != "level":
+            raise InputError(f"--data/--legend: only level generators are evaluated against a corpus, "
+                             f"{gen_id!r} makes {gen.kind}s")
+        extra = {"data": list(data or []), "legend": legend}
     return mod.evaluate(engine, gen, count=count, seed=seed, params=dict(params or {}),
-                        report=Path(report) if report is not None else None)
+                        report=Path(report) if report is not None else None, **extra)

@@ -5,13 +5,20 @@ A trainable generator has a ``train(job: TrainJob) -> dict`` method and may decl
 calls it, and writes the **model card** (``model.json`` beside the weights): generator id and version, the
 data files with their SHA-256, config, seed, epochs, wall time, metrics, the weight files with their SHA-256
 and the exact ``conjure train`` command that reproduces them. ``train`` returns a dict with at least
-``weights`` (file names written into ``job.out``), and optionally ``config``, ``metrics`` and ``epochs``.
+``weights`` (file names written into ``job.out``), and optionally ``config``, ``metrics``, ``epochs``,
+``data`` (``[(path, sha256)]``: exactly the files it used, which the card then lists instead of every file
+under ``--data``), ``device`` and ``card`` (more entries for the card: split, fitted rules, per-epoch
+history…). ``job.out`` is a temporary folder; the engine moves the files into ``--out`` only on success, so
+a failed run leaves nothing behind. NaN/inf in the card become null (it is strict JSON).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +44,22 @@ class TrainJob:
     engine: Any = None
     show_progress: bool = True
     options: dict = field(default_factory=dict)
+    #: the ``--data`` paths as given (folders unexpanded: corpus readers look for legends around them)
+    paths: list[Path] = field(default_factory=list)
+    #: ``--legend`` (a legend file for VGLC text), ``--mapping`` (tags overriding the legend's), or None
+    legend: Path | None = None
+    mapping: Path | None = None
+    #: ``--verbose``: list every skipped file, not only a count
+    verbose: bool = False
+    #: ``--device``: ``cpu`` (default), ``cuda`` or ``auto`` (see ``plugins.learned_common.resolve_device``)
+    device: str = "cpu"
+
+    def say(self, line: str) -> None:
+        """A line for the person training (stderr; hidden when progress is off)."""
+        if self.show_progress:
+            import sys
+
+            print(line, file=sys.stderr)
 
     def progress(self, total: int, description: str) -> Progress:
         return Progress(total, description, enabled=self.show_progress)
@@ -67,8 +90,13 @@ def _rel(p: Path) -> str:
 
 
 def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: int | None = None, seed: int = 0,
-          out: str | os.PathLike | None = None, show_progress: bool = True, **options: Any) -> dict:
-    """Train ``gen_id`` on ``data``; write weights and ``model.json`` into ``out``; return the model card."""
+          out: str | os.PathLike | None = None, show_progress: bool = True, legend: str | os.PathLike | None = None,
+          mapping: str | os.PathLike | None = None, verbose: bool = False, device: str = "cpu",
+          **options: Any) -> dict:
+    """Train ``gen_id`` on ``data``; write weights and ``model.json`` into ``out``; return the model card.
+
+    The generator writes into a fresh temporary folder beside ``out``; only when it succeeds are its files
+    moved into ``out`` (created then), so a failed run leaves no folder behind and earlier weights intact."""
     gen = engine.generator(gen_id)
     if not callable(getattr(gen, "train", None)):
         trainable = ", ".join(g.id for g in engine.generators() if callable(getattr(g, "train", None))) or "none"
@@ -81,10 +109,43 @@ def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: in
         if unknown:
             raise InputError(f"generator {gen_id!r} has no training option {unknown[0]!r} "
                              f"(its options: {', '.join(known) or 'none'})")
+    for flag, p in (("--legend", legend), ("--mapping", mapping)):
+        if p is not None and not Path(p).is_file():
+            raise InputError(f"{flag} {p}: no such file")
+    if device not in ("cpu", "cuda", "auto"):
+        raise InputError(f"--device: expected cpu, cuda or auto, got {device!r}")
     files = expand_data(data)
     out_dir = Path(out) if out is not None else Path("trained") / gen_id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    job = TrainJob(files, out_dir, epochs, seed, engine, show_progress, dict(options))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.training-", dir=out_dir.parent))
+    job = TrainJob(files, tmp, epochs, seed, engine, show_progress, dict(options), [Path(p) for p in data],
+                   Path(legend) if legend is not None else None, Path(mapping) if mapping is not None else None,
+                   verbose, device)
+    try:
+        card = _run(engine, gen, gen_id, job, data, epochs, seed, out_dir, options, legend, mapping)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out_dir / f.name)
+        atomic_write(out_dir / "model.json", (json.dumps(card, indent=2, allow_nan=False) + "\n").encode())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return card
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: NaN/inf become None (a model card is strict JSON)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _run(engine, gen, gen_id, job, data, epochs, seed, out_dir, options, legend, mapping) -> dict:
     t0 = time.time()
     try:
         result = gen.train(job)
@@ -93,7 +154,7 @@ def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: in
     except Exception as e:
         raise PluginError(f"train raised {type(e).__name__}: {e}", engine.plugin_of(gen_id), gen_id) from e
     seconds = time.time() - t0
-    weights = [out_dir / w for w in result.get("weights", [])]
+    weights = [job.out / w for w in result.get("weights", [])]
     for w in weights:
         if not w.is_file():
             raise PluginError(f"train said it wrote {w.name} but it is not in {out_dir}", engine.plugin_of(gen_id),
@@ -101,16 +162,25 @@ def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: in
     cmd = ["conjure", "train", gen_id]
     for f in data:
         cmd += ["--data", _rel(Path(f))]
+    if legend is not None:
+        cmd += ["--legend", _rel(Path(legend))]
+    if mapping is not None:
+        cmd += ["--mapping", _rel(Path(mapping))]
     if result.get("epochs") is not None:
         cmd += ["--epochs", str(result["epochs"])]
     cmd += ["--seed", str(seed), "--out", _rel(out_dir)]
     for k in sorted(options):  # the card's command must reproduce these weights exactly
         cmd += ["-O", f"{k}={options[k]}"]
+    if "data" in result:  # the generator says exactly which files it used
+        used = [{"path": _rel(Path(p)), "sha256": h, "bytes": Path(p).stat().st_size} for p, h in result["data"]]
+    else:
+        used = [{"path": _rel(f), "sha256": file_digest(f), "bytes": f.stat().st_size} for f in job.data]
     card = {
         "generator": gen_id,
         "generator_version": gen.version,
         "command": shlex.join(cmd),
-        "data": [{"path": _rel(f), "sha256": file_digest(f), "bytes": f.stat().st_size} for f in files],
+        "device": result.get("device", "cpu"),
+        "data": used,
         "seed": seed,
         "epochs": result.get("epochs", epochs),
         "seconds": round(seconds, 1),
@@ -118,5 +188,6 @@ def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: in
         "metrics": result.get("metrics", {}),
         "weights": [{"file": w.name, "sha256": file_digest(w), "bytes": w.stat().st_size} for w in weights],
     }
-    atomic_write(out_dir / "model.json", (json.dumps(card, indent=2) + "\n").encode())
-    return card
+    for k, v in (result.get("card") or {}).items():  # more a generator documents (split, rules, history...)
+        card.setdefault(k, v)
+    return _clean(card)
