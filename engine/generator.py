@@ -137,11 +137,9 @@ class Trainable(Protocol):
     ``job.options`` and ``job.progress(total, description)``) and returns a dict: ``"weights"`` (the file
     names it wrote into ``job.out``) and optionally ``"epochs"``, ``"metrics"``, ``"config"``, ``"data"``
     (``(path, sha256)`` of the files it used), ``"device"`` and ``"card"`` (more model-card fields).
-    ``train_options`` names the ``-O KEY=VALUE`` options it takes (others are refused); leave it out (None)
-    to take any.
+    An optional attribute ``train_options: tuple[str, ...]`` names the ``-O KEY=VALUE`` options it takes
+    (others are refused before training starts); without it any option is passed through.
     """
-
-    train_options: tuple[str, ...] | None
 
     def train(self, job: Any) -> dict: ...
 

@@ -126,3 +126,76 @@ def test_docs_name_the_helpers_that_exist():
     for phrase in ("never pickle", "importlib.resources", "request.torch_generator()", "request.rng()",
                    "CONJURE_TRACE_PLUGINS", "generate_batch", "version"):
         assert phrase in TEXT, phrase
+
+
+# --------------------------------------------------------------------------------------------- optional protocols
+def _protocol_members() -> dict[str, list[str]]:
+    """{protocol: its member lines exactly as written in engine/generator.py} (``def ...: ...``, ``name: type``)."""
+    from engine.generator import PROTOCOLS
+
+    src = (ROOT / "engine" / "generator.py").read_text(encoding="utf-8")
+    wanted = {p.__name__ for p in PROTOCOLS}
+    out = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.ClassDef) and node.name in wanted:
+            out[node.name] = [ast.get_source_segment(src, n).strip() for n in node.body
+                              if isinstance(n, (ast.FunctionDef, ast.AnnAssign))]
+    assert set(out) == wanted
+    return out
+
+
+PROTOCOL_SECTION = TEXT[TEXT.index("## Optional generator protocols"):TEXT.index("## The exporter contract")]
+
+
+@pytest.mark.parametrize("name", sorted(_protocol_members()))
+def test_every_optional_protocol_is_documented_with_its_exact_members(name):
+    members = _protocol_members()[name]
+    assert members, f"{name} declares no members"
+    part = PROTOCOL_SECTION.split(f"### `{name}`", 1)
+    assert len(part) == 2, f"docs/plugins.md has no heading for the protocol {name}"
+    body = part[1].split("\n### ", 1)[0]
+    for line in members:
+        assert line in body, f"docs/plugins.md: {name} lacks `{line}`"
+
+
+def test_no_documented_protocol_that_does_not_exist():
+    assert sorted(re.findall(r"^### `(\w+)`", PROTOCOL_SECTION, re.M)) == sorted(_protocol_members())
+
+
+def _member_names() -> set[str]:
+    from engine.generator import PROTOCOLS
+
+    names = {"id", "kind", "version", "description", "params", "generate", "generate_batch", "validate",
+             "train_options"}  # the contract, and Trainable's documented optional attribute
+    for p in PROTOCOLS:
+        names |= {n for n in vars(p) if not n.startswith("_")} | set(getattr(p, "__annotations__", {}))
+    return names
+
+
+GENERATOR_NAMES = {"gen", "generator", "g", "other", "provider"}
+
+
+def test_the_engine_looks_up_no_undeclared_generator_attribute():
+    """Every ``getattr(gen, "NAME", ...)`` in engine/ names the contract or a declared protocol member, so a
+    modder finds every ability the engine looks for in engine/generator.py and here."""
+    known = _member_names()
+    hidden = []
+    for path in sorted((ROOT / "engine").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("getattr", "hasattr")
+                    and len(node.args) >= 2 and isinstance(node.args[0], ast.Name)
+                    and node.args[0].id in GENERATOR_NAMES and isinstance(node.args[1], ast.Constant)
+                    and node.args[1].value not in known):
+                hidden.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.args[1].value}")
+    assert not hidden, "undeclared generator attributes (declare them in engine/generator.py): " + ", ".join(hidden)
+
+
+def test_built_in_generators_implement_whole_protocols(eng):
+    from engine.generator import PROTOCOLS
+
+    for gen in eng.generators():
+        for proto in PROTOCOLS:
+            members = {n for n in vars(proto) if not n.startswith("_")} | set(getattr(proto, "__annotations__", {}))
+            has = {m for m in members if getattr(gen, m, None) is not None}
+            assert not has or isinstance(gen, proto), f"{gen.id} implements only {sorted(has)} of {proto.__name__}"
