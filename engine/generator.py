@@ -23,6 +23,8 @@ A generator may also take part in **optional protocols**, each declared below as
   the novelty of its names in ``conjure evaluate``.
 - :class:`Chunked`: ``chunking`` (a :class:`Chunking`) -- seamless chunks of an endless world for
   ``engine.world(...)`` (:class:`engine.runtime.World`).
+- :class:`StoryReference`: ``story_reference(params)`` -- a story generator's training lines and names, for
+  copies and contradictions in ``conjure evaluate``.
 
 An **exporter** writes content to a file format (and may read it back)::
 
@@ -198,8 +200,18 @@ class Chunked(Protocol):
     chunking: Chunking
 
 
+@runtime_checkable
+class StoryReference(Protocol):
+    """A story generator's reference for ``conjure evaluate`` (:mod:`engine.eval_stories`):
+    ``story_reference(params)`` returns ``{"training_lines": [...], "names": [...]}`` -- the lines the weights
+    in use (``params["weights"]``) were trained on, placeholders such as ``{place}`` kept (a generated line
+    that copies one of more than 8 words is not new), and names a story could wrongly use (items, places)."""
+
+    def story_reference(self, params: dict) -> dict: ...
+
+
 #: The optional protocols a generator may implement (documented in docs/plugins.md, checked by its test).
-PROTOCOLS: tuple[type, ...] = (Trainable, CorpusLevels, ReferenceNames, Chunked)
+PROTOCOLS: tuple[type, ...] = (Trainable, CorpusLevels, ReferenceNames, Chunked, StoryReference)
 
 
 def int_option(options: dict, name: str, default: int, lo: int, hi: int, fmt: str) -> int:
