@@ -356,6 +356,18 @@ def cmd_extract(args) -> int:
     return 0
 
 
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    from .serve import add_arguments  # light: the web stack is imported only by cmd_serve
+
+    add_arguments(p)
+
+
+def cmd_serve(args) -> int:
+    from .serve import run  # starlette + uvicorn: the optional 'serve' extra
+
+    return run(args)
+
+
 class Command(NamedTuple):
     """A row of :data:`COMMANDS`."""
 
@@ -376,6 +388,8 @@ COMMANDS: dict[str, Command] = {
     "bake": Command(cmd_bake, "bake many assets from a TOML spec into a content pack", _bake_arguments),
     "extract": Command(cmd_extract, "write a content pack's assets to files", _extract_arguments),
     "plugins": Command(cmd_plugins, "tools for plugin authors (conjure plugins new NAME)", _plugins_arguments),
+    "serve": Command(cmd_serve, "serve generators, packs and the web playground over HTTP (localhost)",
+                     _serve_arguments),
 }
 
 

@@ -109,11 +109,11 @@ def cli_bytes(tmp_path, name, *args):
 
 
 # ---------------------------------------------------------------------------------------------- API
-def test_generators_health_version(client):
+def test_generators_health_version(client, eng):
     gens = {g["id"]: g for g in client.get("/api/generators").json()}
     d = gens["dungeon"]
     assert d["kind"] == "level" and d["default"] and "json" in d["formats"] and "tmj" in d["formats"]
-    assert {p["name"]: p for p in d["params"]}["width"]["min"] == 16
+    assert d["params"] == json.loads(json.dumps(eng.describe("dungeon")["params"]))  # the schema, as JSON
     assert "blend" in {p["name"] for p in gens["dungeon-vae"]["params"]}
     assert client.get("/api/health").json()["status"] == "ok"
     v = client.get("/api/version").json()
@@ -277,7 +277,7 @@ def test_conjure_serve_runs_uvicorn(pack_path):
     import httpx
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "engine.serve", "--port", str(port), "--pack", str(pack_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--pack", str(pack_path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
     try:
         url = f"http://127.0.0.1:{port}"
@@ -296,3 +296,18 @@ def test_conjure_serve_runs_uvicorn(pack_path):
         out, err = proc.communicate(timeout=30)
     assert b"Traceback" not in err, err.decode()
     assert f"http://127.0.0.1:{port}/".encode() in out
+
+
+def test_serve_cli_errors(tmp_path):
+    """Bad input to `conjure serve` is one line and exit 2, before anything listens."""
+    with socket.socket() as s:  # a port that is taken
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", str(taken)], cwd=ROOT,
+                           capture_output=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.decode().strip() == (
+        f"conjure: error: cannot listen on 127.0.0.1:{taken} (Address already in use)")
+    r = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", "0", "--pack", str(tmp_path / "no.cpk")],
+                       cwd=ROOT, capture_output=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.decode().count("\n") == 1 and "no.cpk: no such file" in r.stderr.decode()

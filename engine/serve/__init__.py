@@ -64,6 +64,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="proxies trusted for X-Forwarded-* headers (default 127.0.0.1)")
 
 
+def _check_bind(host: str, port: int) -> None:
+    """Fail early, in one line, when the address cannot be listened on (uvicorn would exit with a log line)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise InputError(f"--host {host}: cannot resolve ({e.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise InputError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """``conjure serve``: build the app and run uvicorn until interrupted."""
     _need_web()
@@ -77,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--port: {args.port} is not a port (0..65535)")
     if args.workers < 1:
         raise InputError(f"--workers: must be at least 1, got {args.workers}")
+    _check_bind(args.host, args.port)
     eng = Engine()
     for info in eng.plugins():
         if info.status == "broken":

@@ -10,19 +10,22 @@ import json
 import logging
 import re
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from ..errors import ConjureError, GenerationError, InputError, PluginError
 from .service import Service, query_seed
 
 log = logging.getLogger("conjure.serve")
+STATIC = Path(__file__).with_name("static")  # the playground: index.html, playground.js, playground.css
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_PENDING = 64
@@ -86,6 +89,7 @@ class ServeApp:
         self._render_pool = ThreadPoolExecutor(max_workers=service.runtime.workers,
                                                thread_name_prefix="conjure-render")
         routes = [
+            Route("/", self.index),
             Route("/api/health", self.health),
             Route("/api/version", self.version),
             Route("/api/generators", self.generators),
@@ -94,6 +98,7 @@ class ServeApp:
             Route("/api/packs", self.packs),
             Route("/api/packs/{pack}", self.pack_summary),
             Route("/api/packs/{pack}/{asset:path}", self.pack_asset),
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
         handlers = {HTTPException: self._http_error, Exception: self._internal_error}
         self.app = Starlette(routes=routes, exception_handlers=handlers, lifespan=self._lifespan)
@@ -172,6 +177,9 @@ class ServeApp:
             raise Busy(f"the request ran past its time budget of {self.timeout:g} s") from None
 
     # ------------------------------------------------------------------ routes
+    async def index(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "pending": self.pending, "max_pending": self.max_pending,
                              "served": self.served, "uptime_s": round(time.time() - self.started, 1),
@@ -290,10 +298,11 @@ def _json_query(request: Request, name: str) -> dict | None:
 
 
 def _query_doc(request: Request) -> dict:
-    """``GET /api/generate?kind=..&generator=..&seed=..&format=..&params={json}&options={json}&version=..``"""
+    """``GET /api/generate?kind=..&generator=..&seed=..&format=..&params={json}&options={json}&context={json}``
+    (and ``version``, ``tries``): the POST body as a query, for links, ``<img src>`` and HTTP caches."""
     q = request.query_params
     doc: dict[str, Any] = {}
-    allowed = ("kind", "generator", "seed", "format", "params", "options", "version", "tries")
+    allowed = ("kind", "generator", "seed", "format", "params", "options", "context", "version", "tries")
     unknown = sorted(k for k in q.keys() if k not in allowed)
     if unknown:
         raise InputError(f"query: unknown parameter {unknown[0]!r} (known: {', '.join(allowed)})")
@@ -304,7 +313,7 @@ def _query_doc(request: Request) -> dict:
         doc["seed"] = query_seed(q["seed"])
     if "tries" in q:
         doc["tries"] = _int_query(request, "tries", 0)
-    for k in ("params", "options"):
+    for k in ("params", "options", "context"):
         v = _json_query(request, k)
         if v is not None:
             doc[k] = v

@@ -37,6 +37,8 @@ HASH_RE = re.compile(r"^[0-9a-f]{32}$")
 CONTEXT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 PACK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_TRIES = 100
+#: Params never taken over HTTP: they name files on the server (a learned generator's ``weights``).
+LOCAL_ONLY_PARAMS = ("weights",)
 MAX_OPTIONS = 16
 MAX_CONTEXT_ITEMS = 8
 MAX_CAST_REFS = 64
@@ -156,6 +158,7 @@ class Service:
             d = self.engine.describe(g.id)
             d["formats"] = [f["id"] for f in self.formats_for(g.kind)]
             d["default"] = self.engine.defaults.get(g.kind) == g.id
+            d["local_only"] = [p["name"] for p in d["params"] if p["name"] in LOCAL_ONLY_PARAMS]
             rows.append(d)
         return rows
 
@@ -205,6 +208,10 @@ class Service:
         if kind is None:
             kind = self.engine.generator(spec["generator"]).kind
         context = self.resolve_context(spec.get("context") or {})
+        for name in LOCAL_ONLY_PARAMS:
+            if name in (spec.get("params") or {}):
+                raise InputError(f"parameter {name!r} names a file on the server and is not taken over HTTP "
+                                 "(use the CLI or the Python API for your own weights)")
         req = self.engine.request(kind, spec.get("generator"), spec["seed"], spec.get("params"), context)
         want = spec.get("version")
         gen = self.engine.generator(req.generator)
