@@ -37,7 +37,12 @@ chromium:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } || \
 	  echo "chromium could not be installed: the playground browser test will be skipped"
 
-test: $(VENV)/.test chromium
+# inkjs (compiler + runtime) for the Ink tests: node packages pinned by tests/js/package-lock.json
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(VENV)/.test chromium tests/js/node_modules/.installed
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 bench: $(VENV)/.demo

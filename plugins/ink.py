@@ -76,7 +76,8 @@ _ESC_ANY = re.compile(r"([\\#{}|\[\]~])")
 def _escape(text: str) -> str:
     """Escape Ink markup in plain text: ``\\`` before any character makes it literal."""
     t = _ESC_ANY.sub(r"\\\1", clean(text))
-    t = t.replace("->", "\\->").replace("<>", "\\<>").replace("//", "\\//").replace("/*", "\\/*")
+    # Ink strips comments before it reads escapes: no two slashes (or slash-star) may stay adjacent
+    t = t.replace("->", "\\->").replace("<>", "\\<>").replace("/", "\\/")
     if t[:1] in ("*", "+", "-", "=", "(", ")"):
         t = "\\" + t
     return t

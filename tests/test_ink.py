@@ -1,6 +1,11 @@
 """Ink export: compiled JSON (inkVersion 21) played along every branch in two runtimes (bink, inkcpp-py),
 the lines seen compared with the story graph; Ink source and markdown renderings."""
 import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +62,32 @@ def inkcpp_play(json_path, path: list[int], tmp_path):
     return lines, offered, glob
 
 
+JS = Path(__file__).resolve().parent / "js"
+
+
+def inkjs_play(story: Story, paths: list[list[int]], compiled: str | None = None):
+    """Compile the story's ``.ink`` source with inkjs's compiler and play ``paths`` in the inkjs runtime, and the
+    compiled JSON (ours) too when given: {"source": [run...], "compiled": [run...]} with run = {lines, offered,
+    flags, globalTags}. node and tests/js/node_modules (``make test`` runs ``npm ci`` there) are required."""
+    if shutil.which("node") is None:
+        pytest.fail("node is not installed: the inkjs checks need node >= 18 and `npm ci` in tests/js")
+    if not (JS / "node_modules" / "inkjs").is_dir():
+        pytest.fail("inkjs is not installed: run `make test` (or `npm ci --prefix tests/js`)")
+    _, flags = inkx.names(story)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump({"source": inkx.ink_source(story), "compiled": compiled, "paths": paths,
+                   "flags": list(flags.values())}, f)
+    try:
+        r = subprocess.run(["node", str(JS / "ink_play.js"), f.name], capture_output=True, text=True, timeout=120)
+    finally:
+        os.unlink(f.name)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["errors"] == [], out["errors"]
+    assert out["warnings"] == [], out["warnings"]
+    return out["runs"]
+
+
 def branches(story: Story):
     """Every path from start to an ending: (choice indices, expected lines, expected offers, flags set)."""
     out = []
@@ -96,6 +127,15 @@ def check_all_branches(story: Story, json_path, tmp_path):
         assert got_offers == offers
         for f in all_flags:
             assert getattr(glob, flag_names[f]).as_bool() is (f in flags), (path, f)
+    # inkjs: the .ink source through inkjs's compiler, and our compiled JSON, play every branch the same way
+    runs = inkjs_play(story, [p for p, _, _, _ in paths], text)
+    tags = inkx.quest_tags(story)
+    for which in ("source", "compiled"):
+        for (path, lines, offers, flags), run in zip(paths, runs[which]):
+            assert run["lines"] == lines, (which, path, run["lines"], lines)
+            assert run["offered"] == offers, (which, path)
+            assert run["flags"] == {flag_names[f]: f in flags for f in all_flags}, (which, path)
+            assert run["globalTags"] == tags, which
     return paths
 
 
@@ -193,9 +233,22 @@ def test_ink_source_and_markdown(eng, tmp_path):
         assert b.text in md
 
 
-def test_second_runtime_installed():
-    if inkcpp_py is None:
-        pytest.skip("inkcpp-py is not installed: branches were played in bink only")
+def test_all_three_runtimes_are_installed():
+    """`make test` installs bink, inkcpp-py (built from source) and inkjs (npm ci in tests/js): no runtime may
+    be silently missing from the branch checks."""
+    assert inkcpp_py is not None, "inkcpp-py is not installed (make test builds it; see docs/stories.md)"
+    assert shutil.which("node") and (JS / "node_modules" / "inkjs").is_dir(), "inkjs: run npm ci --prefix tests/js"
+
+
+def test_inkjs_compiles_every_kind_of_story_source(eng):
+    """inkjs's compiler takes the `.ink` export of grammar-story and story-lm stories, with and without context."""
+    level = eng.generate("level", "dungeon", seed=2)
+    cast = eng.generate("character", seed=2, context={"level": level})
+    for gen in ("grammar-story", "story-lm"):
+        for ctx in ({}, {"level": level, "cast": cast}):
+            story = eng.generate("story", gen, seed=6, context=ctx)
+            runs = inkjs_play(story, [[0]])
+            assert runs["source"][0]["lines"][:1] == [inkx.clean(story.node(story.start).lines[0])]
 
 
 def test_quest_beats_are_global_tags(eng, tmp_path):
