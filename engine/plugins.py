@@ -28,6 +28,7 @@ from .content import KINDS
 from .errors import PluginError
 from .generator import ID_RE
 from .params import check_schema
+from .resources import conjure_version
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.formats",
@@ -36,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.platformer",
     "plugins.dungeon_vae",
     "plugins.platformer_gan",
+    "plugins.level_lm",
     "plugins.classic_character",
     "plugins.character_ml",
     "plugins.atlas",
@@ -82,13 +84,6 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(p in (name, short) for p in patterns)
 
 
-def _conjure_version() -> str:
-    try:
-        return importlib.metadata.version("conjure")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
-
-
 class PluginHost:
     """A fresh pluggy manager with Conjure's hookspecs, the loaded plugins and their registries."""
 
@@ -114,7 +109,7 @@ class PluginHost:
                 return False
             return True
 
-        version = _conjure_version()
+        version = conjure_version()
         for modname in DEFAULT_PLUGINS:
             if wanted(modname):
                 self._add(modname, "built-in", version, lambda m=modname: importlib.import_module(m))
@@ -243,9 +238,8 @@ class PluginHost:
 
     def process(self, kind: str, content: Any, request: Any) -> None:
         """Run the post-processing hook for ``kind``; a plugin that raises is named in a PluginError."""
-        hook = PROCESS_HOOKS[kind]
-        arg = {"level": "level", "character": "character", "story": "story"}[kind]
-        for name, result in self.call_each(hook, **{arg: content, "request": request}):
+        hook = PROCESS_HOOKS[kind]  # its content argument is named after the kind: process_level(level, request)
+        for name, result in self.call_each(hook, **{kind: content, "request": request}):
             if isinstance(result, Exception):
                 raise PluginError(f"{hook} raised {type(result).__name__}: {result}", plugin=name,
                                   generator=request.generator) from result

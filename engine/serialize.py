@@ -34,7 +34,8 @@ def dumps(content: Content, fmt: str = "msgpack") -> bytes:
     raise InputError(f"unknown native format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
-def _refuse_ext(code: int, data: bytes) -> Any:
+def refuse_ext(code: int, data: bytes) -> Any:
+    """msgpack's ``ext_hook`` for every untrusted read (content files, packs): extension types are refused."""
     raise InputError(f"msgpack extension type {code} is not allowed in content files")
 
 
@@ -44,7 +45,7 @@ def decode(data: bytes, fmt: str, source: str = "<bytes>") -> Any:
         raise InputError(f"{source}: {len(data)} bytes is over the {MAX_FILE_BYTES}-byte limit")
     if fmt == "msgpack":
         try:
-            return msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext,
+            return msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=refuse_ext,
                                    use_list=True)
         except InputError as e:
             raise InputError(f"{source}: {e}") from None

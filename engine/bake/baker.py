@@ -195,7 +195,8 @@ def _jobs_manifest(spec: Spec) -> list:
 
 def _pack_matches(spec: Spec, out: Path) -> bool:
     """True when ``out`` is a finished pack of exactly this spec (``--resume`` after a completed bake)."""
-    from ..packs import FORMAT_VERSION, conjure_version, open_pack
+    from ..packs import FORMAT_VERSION, open_pack
+    from ..resources import conjure_version
 
     try:
         with open_pack(out) as r:

@@ -173,7 +173,8 @@ def resolve_spec(engine: Any, spec: Spec) -> Spec:
 
 def plan_hash(spec: Spec) -> str:
     """What the pack's bytes depend on: resume refuses a journal made for a different plan."""
-    from ..packs import FORMAT_VERSION, conjure_version
+    from ..packs import FORMAT_VERSION
+    from ..resources import conjure_version
 
     doc = [FORMAT_VERSION, conjure_version(), spec.compression,
            [j.manifest(0) for j in spec.jobs]]
