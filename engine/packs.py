@@ -33,7 +33,9 @@ import msgpack
 
 from .content import CONTENT_TYPES, Content
 from .errors import ConjureError, ContentError, InputError
+from .resources import conjure_version  # noqa: F401  (re-exported: bake and serve import it from here)
 from .serialize import file_errors, from_plain
+from .serialize import refuse_ext as _refuse_ext
 
 MAGIC = b"\x89CPK\r\n\x1a\n"
 FORMAT = "conjure.pack"
@@ -59,15 +61,6 @@ def record_hash(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=HASH_SIZE).digest()
 
 
-def conjure_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("conjure")
-    except Exception:  # pragma: no cover - running from a tree that is not installed
-        return "0+unknown"
-
-
 _zstd_local = threading.local()
 
 
@@ -91,9 +84,15 @@ def compress(raw: bytes, codec: int) -> bytes:
 def decompress(stored: bytes | memoryview, codec: int, raw_len: int) -> bytes:
     if codec == CODEC_RAW:
         return bytes(stored)
+    zstd = _zstd()
+    # python-zstandard allocates a frame's *declared* content size and ignores max_output_size when the
+    # header carries one: read the header first, so a 64 KB record cannot claim (and get) gigabytes.
+    declared = zstd.frame_content_size(stored)
+    if declared >= 0 and declared != raw_len:  # -1: size not in the header (max_output_size then holds)
+        raise ValueError(f"zstd frame declares {declared} bytes, the index says {raw_len}")
     d = getattr(_zstd_local, "d", None)
     if d is None:
-        d = _zstd_local.d = _zstd().ZstdDecompressor()
+        d = _zstd_local.d = zstd.ZstdDecompressor()
     return d.decompress(stored, max_output_size=raw_len)
 
 
@@ -230,10 +229,6 @@ def write_pack(path: str | os.PathLike, contents: list[Content] | dict[str, Cont
 
 
 # --------------------------------------------------------------------------------------------- reading
-def _refuse_ext(code: int, data: bytes) -> Any:
-    raise ValueError(f"msgpack extension type {code} is not allowed")
-
-
 class PackReader:
     """Random access to a pack: ``len(r)``, ``r[i]``, ``r.get("asset-id")``, iteration, :meth:`read_all`.
 
