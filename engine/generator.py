@@ -11,6 +11,16 @@ A **generator** is an object with::
     def generate_batch(self, requests: list[Request]) -> list[Content]   # optional
     def validate(self, content: Content, request: Request) -> list[str]  # optional, problems found
 
+Learned level generators may also declare (all optional; ``conjure evaluate`` reads them, see
+``engine/eval_levels.py``; ``Corpus``/``Rules`` are ``plugins.learned_levels.corpus.Corpus``/``.rules.Rules``
+or any objects with the same attributes: ``grids``, ``tileset``, ``split()``, ``grid_of(level)``;
+``problems(grid)``, ``describe()``)::
+
+    def corpus(self, params: dict) -> Corpus                  # the corpus params["weights"] were trained on
+    def rules(self, params: dict) -> Rules                    # the playability rules fitted on it
+    def corpus_split(self, params: dict, corpus) -> tuple[list[int], list[int]]  # its (train, held-out) levels
+    def read_corpus(self, paths: list, legend=None) -> Corpus  # read a user's corpus (``evaluate --data``)
+
 Subclass :class:`Generator` for defaults (``generate_batch`` loops, ``validate`` finds nothing).
 
 A generator may also take part in **optional protocols**, each declared below as a ``typing.Protocol``
