@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.errors import InputError
+from engine.resources import data_path
 
-DATA_ROOT = Path(__file__).resolve().parent / "data"
+DATA_ROOT = data_path("plugins", "data")
 MODELS_ROOT = DATA_ROOT / "models"
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str, str], Any] = {}
