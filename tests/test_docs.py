@@ -199,3 +199,53 @@ def test_built_in_generators_implement_whole_protocols(eng):
             members = {n for n in vars(proto) if not n.startswith("_")} | set(getattr(proto, "__annotations__", {}))
             has = {m for m in members if getattr(gen, m, None) is not None}
             assert not has or isinstance(gen, proto), f"{gen.id} implements only {sorted(has)} of {proto.__name__}"
+
+
+# --------------------------------------------------------------------------------------------- the map of the house
+def _on_disk() -> tuple[set[str], set[str]]:
+    """(every module and folder of engine/ as ``x.py``/``x/``, every folder of plugins/ as ``x/``)."""
+    def names(folder: Path, files: bool) -> set[str]:
+        out = set()
+        for p in folder.iterdir():
+            if p.name.startswith((".", "__pycache__")) or p.name.endswith(".egg-info"):
+                continue
+            if p.is_dir():
+                out.add(p.name + "/")
+            elif files and p.suffix == ".py":
+                out.add(p.name)
+        return out
+
+    return names(ROOT / "engine", True), names(ROOT / "plugins", False)
+
+
+def _listed(block: str, top: str) -> set[str]:
+    """Names listed (indented, first word) under ``top`` in a layout block, up to the next top-level line."""
+    out, inside = set(), False
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            inside = line.split()[0] == top
+        elif inside:
+            out.add(line.split()[0])
+    return out
+
+
+def test_every_engine_module_and_plugins_folder_is_on_the_map():
+    import engine
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Repository layout"):]
+    block = re.search(r"```\n(.*?)```", section, re.S).group(1)
+    doc = engine.__doc__
+    engine_doc = doc[doc.index("The modules of ``engine/``"):doc.index("The folders of ``plugins/``")]
+    plugins_doc = doc[doc.index("The folders of ``plugins/``"):]
+    engine_files, plugin_folders = _on_disk()
+    for where, got_engine, got_plugins in (
+            ("README.md's layout section", _listed(block, "engine/"), _listed(block, "plugins/")),
+            ("engine/__init__.py's docstring", {ln.split()[0] for ln in engine_doc.splitlines()[2:] if ln.strip()},
+             {ln.split()[0] for ln in plugins_doc.splitlines()[2:] if ln.strip()})):
+        assert not engine_files - got_engine, f"{where} lacks engine/ {sorted(engine_files - got_engine)}"
+        assert not got_engine - engine_files, f"{where} lists engine/ {sorted(got_engine - engine_files)}, gone"
+        assert not plugin_folders - got_plugins, f"{where} lacks plugins/ {sorted(plugin_folders - got_plugins)}"
+        assert not got_plugins - plugin_folders, f"{where} lists plugins/ {sorted(got_plugins - plugin_folders)}"
