@@ -106,6 +106,27 @@ def test_eight_threads_equal_one_thread(reference):
             assert serialize.dumps(f.result()) == reference[i], REQUESTS[i]
 
 
+def _learned_requests(e) -> list:
+    """A request for every learned (trainable) generator registered, found by protocol, not by id."""
+    from engine.generator import Trainable
+
+    return [(g.kind, g.id, 3, {}) for g in e.generators() if isinstance(g, Trainable)]
+
+
+def test_learned_generators_eight_threads_equal_one_thread():
+    """The learned generators (shared models, torch) under 8 pool threads, cache off, each request three
+    times at once and interleaved with the others: the bytes one thread makes, one request at a time."""
+    e = engine.Engine(entry_points=False)
+    requests = _learned_requests(e)
+    assert {k for k, *_ in requests} == {"level", "character", "story"}, requests  # every kind has one
+    one = [serialize.dumps(e.generate(k, g, s, p)) for k, g, s, p in requests]
+    with Runtime(e, workers=8, cache_items=0) as rt:
+        futures = [(i, rt.submit(k, g, s, p)) for _ in range(3) for i, (k, g, s, p) in enumerate(requests)]
+        wait([f for _, f in futures], timeout=300)
+        for i, f in futures:
+            assert serialize.dumps(f.result()) == one[i], requests[i]
+
+
 def test_raw_threads_share_one_engine(reference):
     """8 plain threads calling Engine.generate on one engine at the same time."""
     e = engine.Engine(entry_points=False)
