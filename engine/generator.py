@@ -35,6 +35,8 @@ A generator may also take part in **optional protocols**, each declared below as
   ``engine.world(...)`` (:class:`engine.runtime.World`).
 - :class:`StoryReference`: ``story_reference(params)`` -- a story generator's training lines and names, for
   copies and contradictions in ``conjure evaluate``.
+- :class:`CharacterReference`: ``character_reference(params)`` -- a character generator's name corpora, game
+  rules and sprite corpus (trained on / held out), for ``conjure evaluate``.
 
 An **exporter** writes content to a file format (and may read it back)::
 
@@ -220,8 +222,19 @@ class StoryReference(Protocol):
     def story_reference(self, params: dict) -> dict: ...
 
 
+@runtime_checkable
+class CharacterReference(Protocol):
+    """A character generator's reference for ``conjure evaluate`` (:mod:`engine.eval_characters`, which lists
+    the keys): ``character_reference(params)`` returns a dict with any of ``name_corpora`` (style -> names),
+    ``training_names``, ``rules`` (attributes, min, max), ``sprite_frames`` (the down and side idle frame
+    names), ``training_sprites`` / ``heldout_sprites`` (palette-index grids and roles) and ``max_colors``."""
+
+    def character_reference(self, params: dict) -> dict: ...
+
+
 #: The optional protocols a generator may implement (documented in docs/plugins.md, checked by its test).
-PROTOCOLS: tuple[type, ...] = (Trainable, CorpusLevels, ReferenceNames, Chunked, StoryReference)
+PROTOCOLS: tuple[type, ...] = (Trainable, CorpusLevels, ReferenceNames, Chunked, StoryReference,
+                               CharacterReference)
 
 
 def int_option(options: dict, name: str, default: int, lo: int, hi: int, fmt: str) -> int:
