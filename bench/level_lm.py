@@ -1,0 +1,135 @@
+"""level-lm speed (ratios measured in one run, one thread):
+
+- one 14×150 side-view level, batch of one, on one thread: median of ``--repeat`` levels, with the KV cache
+  (as shipped) and without it (every step recomputes the whole ``ctx``-strip window) — goal ≤ 50 ms;
+- levels/s end to end through the engine (``generate_batch`` of 64 vs 64 ``generate`` calls, validation
+  included) — goal ≥ 8×.
+
+Run: ``.venv/bin/python bench/level_lm.py [--json] [--repeat N] [--weights DIR]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+class NoCache:
+    """The same network without a KV cache: each step re-runs the full window of the last ``ctx`` strips
+    (the reference the cache is measured against; rows are computed one by one)."""
+
+    def __init__(self, net):
+        self.net, self.cfg, self.vbig = net, net.cfg, net.vbig
+        self.hist = None
+
+    def new_cache(self, n):
+        self.hist = np.zeros((n, 4096, self.net.h), dtype=np.int64)
+        return None
+
+    def step(self, strips, attrs, cache, rows, pos):
+        out = []
+        for k, (r, p) in enumerate(zip(rows, pos)):
+            self.hist[r, p] = strips[k]
+            lo = max(0, p - self.net.ctx + 1)
+            out.append(self.net.window(self.hist[r:r + 1, lo:p + 1], attrs[k:k + 1])[0])
+        return np.stack(out)
+
+
+def one_level_ms(m, width: int, seed: int, cached: bool) -> float:
+    from engine.generator import Request
+    from plugins.level_lm import LevelLM, load
+
+    gen = LevelLM()
+    req = Request("level", "level-lm", seed, _params(width))
+    from plugins.learned_level_lm import sampler
+
+    net = m.net if cached else NoCache(m.net)
+    orig = sampler.run
+
+    def run(_net, patterns, jobs):
+        return orig(net, patterns, jobs)
+
+    t0 = time.perf_counter()
+    sampler.run = run
+    try:
+        from plugins.learned_level_lm.infer import blas_one_thread
+
+        with blas_one_thread():
+            gen._make(load(), [req])
+    finally:
+        sampler.run = orig
+    return (time.perf_counter() - t0) * 1000
+
+
+def _params(width: int) -> dict:
+    from plugins.level_lm import LevelLM
+
+    p = {x.name: x.default for x in LevelLM.params}
+    p["width"] = width
+    return p
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args(argv)
+    import engine
+    from plugins.level_lm import load
+
+    m = load()
+    for s in range(2):  # warm-up: pattern tables, caches
+        one_level_ms(m, 150, 1000 + s, True)
+    cached = [one_level_ms(m, 150, s, True) for s in range(args.repeat)]
+    nocache = [one_level_ms(m, 150, s, False) for s in range(max(3, args.repeat // 3))]
+    res = {"model": {k: m.cfg[k] for k in ("d", "layers", "heads", "ctx", "h")},
+           "one_level_14x150_ms_median": round(statistics.median(cached), 1),
+           "one_level_14x150_ms_min": round(min(cached), 1),
+           "no_cache_ms_median": round(statistics.median(nocache), 1)}
+    res["cache_speedup"] = round(res["no_cache_ms_median"] / res["one_level_14x150_ms_median"], 1)
+    res["goal_50ms_met"] = res["one_level_14x150_ms_median"] <= 50
+    eng = engine.Engine(load=["plugins.level_lm", "plugins.formats"], entry_points=False)
+    seeds = list(range(10_000, 10_000 + args.batch))
+    eng.generate_batch("level", "level-lm", seeds[:2])  # warm-up
+    t0 = time.perf_counter()
+    eng.generate_batch("level", "level-lm", seeds)
+    tb = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for s in seeds:
+        eng.generate("level", "level-lm", s)
+    t1 = time.perf_counter() - t0
+    res["levels_per_s_batch"] = round(args.batch / tb, 1)
+    res["levels_per_s_single"] = round(args.batch / t1, 1)
+    res["batch_speedup"] = round(t1 / tb, 1)
+    res["goal_8x_met"] = res["batch_speedup"] >= 8
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"level-lm {res['model']}, one thread")
+        print(f"  one 14x150 level: {res['one_level_14x150_ms_median']} ms median (min "
+              f"{res['one_level_14x150_ms_min']}), no cache {res['no_cache_ms_median']} ms "
+              f"(x{res['cache_speedup']}); goal <= 50 ms: {res['goal_50ms_met']}")
+        print(f"  end to end: {res['levels_per_s_batch']} levels/s in batches of {args.batch}, "
+              f"{res['levels_per_s_single']} one at a time (x{res['batch_speedup']}; goal >= 8x: "
+              f"{res['goal_8x_met']})")
+    return res
+
+
+def level_lm() -> dict:
+    """For bench/run.py: one-level latency (cache vs none) and batch-vs-single throughput."""
+    return main([])
+
+
+FIGURES = [level_lm]
+
+
+if __name__ == "__main__":
+    main()

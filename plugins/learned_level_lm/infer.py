@@ -1,0 +1,143 @@
+"""level-lm inference in numpy (no torch at generation time): the same network as :mod:`.model`, float32,
+with a KV cache kept in a ring of ``ctx + BACKTRACK`` slots per row (so the sampler can step a row back up
+to ``BACKTRACK`` strips and still find the keys of the strips before it).
+
+numpy's per-call overhead is a few microseconds against torch's tens, which is most of the cost of one
+strip at batch 1; BLAS runs on one thread (``threadpoolctl``) as the engine's latency paths do.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BACKTRACK = 32
+N_BUCKET = 5
+SQRT_2_PI = math.sqrt(2.0 / math.pi)
+
+
+def _ln(x, w, b):
+    m = x.mean(-1, keepdims=True)
+    xc = x - m
+    v = (xc * xc).mean(-1, keepdims=True)
+    return xc / np.sqrt(v + 1e-5) * w + b
+
+
+def _gelu(x):
+    return 0.5 * x * (1.0 + np.tanh(SQRT_2_PI * (x + 0.044715 * x * x * x)))
+
+
+class Net:
+    """The network's weights as float32 numpy arrays, and its cached step."""
+
+    def __init__(self, tensors: dict, cfg: dict):
+        self.cfg = cfg
+        self.h, self.K, self.d = cfg["h"], cfg["K"], cfg["d"]
+        self.V = self.K - 1
+        self.nh = cfg["heads"]
+        self.hd = self.d // self.nh
+        self.ctx = cfg["ctx"]
+        self.ring = self.ctx + BACKTRACK
+        n_attr = max(1, cfg["n_attr"])
+
+        def t(name):
+            a = tensors.get("net." + name)
+            if a is None:
+                from engine.errors import InputError
+
+                raise InputError(f"level-lm weights: tensor net.{name} missing")
+            return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+
+        self.emb = t("emb.weight").reshape(self.h * self.K, self.d)
+        self.attr = t("attr.weight").reshape(n_attr * N_BUCKET, self.d)
+        self.row_off = np.arange(self.h) * self.K
+        self.attr_off = np.arange(n_attr) * N_BUCKET
+        self.layers = []
+        for i in range(cfg["layers"]):
+            p = f"blocks.{i}."
+            self.layers.append({
+                "ln1w": t(p + "ln1.weight"), "ln1b": t(p + "ln1.bias"),
+                "ln2w": t(p + "ln2.weight"), "ln2b": t(p + "ln2.bias"),
+                "qkv": t(p + "qkv.weight").T.copy(), "qkvb": t(p + "qkv.bias"),
+                "proj": t(p + "proj.weight").T.copy(), "projb": t(p + "proj.bias"),
+                "fc": t(p + "fc.weight").T.copy(), "fcb": t(p + "fc.bias"),
+                "out": t(p + "out.weight").T.copy(), "outb": t(p + "out.bias"),
+                "rel": t(p + "rel").reshape(self.nh, self.ctx),
+            })
+        self.lnw, self.lnb = t("ln.weight"), t("ln.bias")
+        self.head = t("head.weight").T.copy()
+        self.headb = t("head.bias")
+        self.vbig = t("vbig").reshape(self.K, self.V)
+        if self.emb.shape[0] != self.h * self.K or self.head.shape != (self.d, self.h * self.V):
+            from engine.errors import InputError
+
+            raise InputError("level-lm weights: tensor shapes do not match the config")
+
+    def new_cache(self, batch: int):
+        shape = (batch, self.ring, self.nh, self.hd)
+        return [(np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in self.layers]
+
+    def embed(self, strips: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+        return self.emb[strips + self.row_off].sum(-2) + self.attr[attrs + self.attr_off].sum(-2)
+
+    def step(self, strips: np.ndarray, attrs: np.ndarray, cache, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Head logits ``(n, h, V)`` for the strips at positions ``pos`` (n,) of cache rows ``rows`` (n,),
+        given the strips before them ``strips`` (n, h) and the control buckets ``attrs`` (n, n_attr)."""
+        n = len(rows)
+        x = self.embed(strips, attrs).astype(np.float32)
+        slot = pos % self.ring
+        dist = np.arange(self.ctx)
+        back = pos[:, None] - dist[None, :]
+        valid = back >= 0
+        win = back % self.ring
+        scale = np.float32(1.0 / math.sqrt(self.hd))
+        for L, (ck, cv) in zip(self.layers, cache):
+            qkv = _ln(x, L["ln1w"], L["ln1b"]) @ L["qkv"] + L["qkvb"]
+            q = qkv[:, :self.d].reshape(n, self.nh, self.hd)
+            ck[rows, slot] = qkv[:, self.d:2 * self.d].reshape(n, self.nh, self.hd)
+            cv[rows, slot] = qkv[:, 2 * self.d:].reshape(n, self.nh, self.hd)
+            keys = ck[rows[:, None], win]  # (n, ctx, nh, hd)
+            vals = cv[rows[:, None], win]
+            att = np.einsum("bhd,bchd->bhc", q, keys) * scale + L["rel"][None]
+            att = np.where(valid[:, None, :], att, np.float32(-1e30))
+            att = np.exp(att - att.max(-1, keepdims=True))
+            att /= att.sum(-1, keepdims=True)
+            y = np.einsum("bhc,bchd->bhd", att, vals).reshape(n, self.d)
+            x = x + (y @ L["proj"] + L["projb"])
+            x = x + (_gelu(_ln(x, L["ln2w"], L["ln2b"]) @ L["fc"] + L["fcb"]) @ L["out"] + L["outb"])
+        return (_ln(x, self.lnw, self.lnb) @ self.head + self.headb).reshape(n, self.h, self.V)
+
+    def window(self, strips: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+        """No cache: the whole window ``strips`` (n, T, h) (T ≤ ctx) recomputed; head logits (n, h, V) of
+        the strip after the window's last (the reference the cache is measured against)."""
+        n, T, _ = strips.shape
+        x = (self.emb[strips + self.row_off].sum(-2) + self.attr[attrs + self.attr_off].sum(-2)[:, None])
+        x = x.astype(np.float32)
+        ar = np.arange(T)
+        dist = ar[:, None] - ar[None, :]
+        ok = dist >= 0
+        scale = np.float32(1.0 / math.sqrt(self.hd))
+        for L in self.layers:
+            qkv = _ln(x, L["ln1w"], L["ln1b"]) @ L["qkv"] + L["qkvb"]
+            q, k, v = (qkv[..., i * self.d:(i + 1) * self.d].reshape(n, T, self.nh, self.hd).transpose(0, 2, 1, 3)
+                       for i in range(3))
+            att = (q @ k.transpose(0, 1, 3, 2)) * scale + L["rel"][:, np.clip(dist, 0, self.ctx - 1)][None]
+            att = np.where(ok[None, None], att, np.float32(-1e30))
+            att = np.exp(att - att.max(-1, keepdims=True))
+            att /= att.sum(-1, keepdims=True)
+            y = (att @ v).transpose(0, 2, 1, 3).reshape(n, T, self.d)
+            x = x + (y @ L["proj"] + L["projb"])
+            x = x + (_gelu(_ln(x, L["ln2w"], L["ln2b"]) @ L["fc"] + L["fcb"]) @ L["out"] + L["outb"])
+        last = x[:, -1]
+        return (_ln(last, self.lnw, self.lnb) @ self.head + self.headb).reshape(n, self.h, self.V)
+
+
+def blas_one_thread():
+    """Context: numpy's BLAS on one thread while it runs (a no-op where threadpoolctl is missing)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a declared dependency
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")

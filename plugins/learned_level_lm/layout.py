@@ -1,0 +1,127 @@
+"""Top-down dungeons for level-lm: a layout graph of rooms on a grid, the per-room door constraints, and the
+assembled map (numpy only).
+
+The layout grows a spanning tree from the start room (each new room joins a random existing room through a
+free side), then adds a loop door between about a quarter of the other adjacent pairs. The goal room is
+the room farthest from the start (breadth-first, through doors). Each room is then decoded by the network
+with its door sides as control tokens; the doors themselves are fixed cells: a side with a door gets the
+corpus's usual door cells (the most common door cells of that side in the corpus's rooms), a side without
+one may hold no door tile in its wall band. Rooms meet wall to wall, as in the corpus's maps.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from engine import Region
+
+STEP = {"n": (-1, 0), "s": (1, 0), "w": (0, -1), "e": (0, 1)}
+OPP = {"n": "s", "s": "n", "w": "e", "e": "w"}
+SIDE_ORDER = ("n", "e", "s", "w")
+
+
+def dungeon_layout(n: int, rng: np.random.Generator, sides=SIDE_ORDER, loops: float = 0.25) -> dict:
+    """``n`` rooms: ``{"rooms": [{"pos": (r, c), "doors": {side: bool}}], "edges": [(i, j)], "start": 0,
+    "goal": k}`` with positions shifted to start at (0, 0)."""
+    sides = [s for s in SIDE_ORDER if s in sides]
+    pos = [(0, 0)]
+    at = {(0, 0): 0}
+    edges: list[tuple[int, int, str]] = []
+    while len(pos) < n:
+        frontier = []
+        for i, (r, c) in enumerate(pos):
+            for s in sides:
+                dr, dc = STEP[s]
+                if (r + dr, c + dc) not in at:
+                    frontier.append((i, s))
+        if not frontier:
+            break
+        i, s = frontier[int(rng.integers(len(frontier)))]
+        dr, dc = STEP[s]
+        p = (pos[i][0] + dr, pos[i][1] + dc)
+        at[p] = len(pos)
+        pos.append(p)
+        edges.append((i, at[p], s))
+    linked = {(a, b) for a, b, _ in edges} | {(b, a) for a, b, _ in edges}
+    for i, (r, c) in enumerate(pos):
+        for s in ("e", "s"):
+            if s not in sides or OPP[s] not in sides:
+                continue
+            dr, dc = STEP[s]
+            j = at.get((r + dr, c + dc))
+            if j is not None and (i, j) not in linked and rng.random() < loops:
+                edges.append((i, j, s))
+                linked |= {(i, j), (j, i)}
+    r0 = min(p[0] for p in pos)
+    c0 = min(p[1] for p in pos)
+    rooms = [{"pos": (p[0] - r0, p[1] - c0), "doors": {s: False for s in SIDE_ORDER}} for p in pos]
+    nbr: list[list[int]] = [[] for _ in pos]
+    for a, b, s in edges:
+        rooms[a]["doors"][s] = True
+        rooms[b]["doors"][OPP[s]] = True
+        nbr[a].append(b)
+        nbr[b].append(a)
+    dist = [-1] * len(pos)
+    dist[0] = 0
+    q = deque([0])
+    while q:
+        i = q.popleft()
+        for j in nbr[i]:
+            if dist[j] < 0:
+                dist[j] = dist[i] + 1
+                q.append(j)
+    goal = max(range(len(pos)), key=lambda i: (dist[i], -i))
+    return {"rooms": rooms, "edges": [(a, b) for a, b, _ in edges], "start": 0, "goal": int(goal)}
+
+
+def door_sides_available(spec) -> list[str]:
+    return [s for s in SIDE_ORDER if spec.doors.get(s)]
+
+
+def room_unary(spec, doors: dict[str, bool]) -> np.ndarray:
+    """``(rh, rw, K)`` allowed symbols per cell of a room with these door sides."""
+    rh, rw = spec.room
+    K, V = spec.K, spec.V
+    t = spec.d.get("wall", 2)
+    u = np.ones((rh, rw, K), dtype=bool)
+    u[:, :, spec.B] = False
+    doorish = np.zeros(K, dtype=bool)
+    doorish[:V] = (spec.masks["door"] | spec.masks["locked"])[:V]
+    bands = {"n": (slice(0, t), slice(None)), "s": (slice(rh - t, rh), slice(None)),
+             "w": (slice(None), slice(0, t)), "e": (slice(None), slice(rw - t, rw))}
+    for s in SIDE_ORDER:
+        u[bands[s]] &= ~doorish
+    for s in SIDE_ORDER:
+        if doors.get(s):
+            for y, x, tile in spec.doors.get(s, []):
+                if 0 <= y < rh and 0 <= x < rw and 0 <= tile < V:
+                    u[y, x] = False
+                    u[y, x, tile] = True
+    return u
+
+
+def fill_tile(spec) -> int:
+    """The tile for map slots without a room: the corpus's void tile, else its first solid one."""
+    for role in ("void", "solid"):
+        ids = np.nonzero(spec.masks[role][:spec.V])[0]
+        if len(ids):
+            return int(ids[0])
+    return 0
+
+
+def assemble(spec, layout: dict, rooms: list[np.ndarray]) -> tuple[np.ndarray, list]:
+    """The dungeon map (uint8, corpus ids) and one region per room."""
+    rh, rw = spec.room
+    R = 1 + max(r["pos"][0] for r in layout["rooms"])
+    C = 1 + max(r["pos"][1] for r in layout["rooms"])
+    grid = np.full((R * rh, C * rw), fill_tile(spec), dtype=np.uint8)
+    regions = []
+    for i, (room, tiles) in enumerate(zip(layout["rooms"], rooms)):
+        r, c = room["pos"]
+        grid[r * rh:(r + 1) * rh, c * rw:(c + 1) * rw] = tiles
+        kind = "start" if i == layout["start"] else ("goal" if i == layout["goal"] else "room")
+        regions.append(Region(f"room-{i + 1}", "room", f"room {i + 1}" + (f" ({kind})" if kind != "room" else ""),
+                              c * rw, r * rh, rw, rh, {"role": kind,
+                                                       "doors": "".join(s for s in SIDE_ORDER if room["doors"][s])}))
+    return grid, regions

@@ -1,0 +1,133 @@
+"""Playability while decoding (numpy/Python only): the corpus-calibrated rules of
+:mod:`plugins.learned_levels.rules`, computed incrementally as strips arrive, so the sampler can backtrack
+as soon as a level can no longer be finished.
+
+Side view: the same jump model as ``Rules`` (rise up to ``jump_height``, move up to ``jump_distance``
+sideways at that height, fall straight down; start = lowest standing cell of the leftmost of the first 5
+columns with one; goal = the same from the right). :class:`SideReach` keeps the set of reachable standing
+cells of the columns decoded so far. Adding columns only re-expands the cells within ``jump_distance`` of
+the old right edge (the only moves a narrower prefix cut off), so a whole level costs about one search.
+*Dead* means no reachable cell lies within ``jump_distance`` of the right edge: no later column can ever be
+reached, whatever is decoded next, so the sampler backs up at once.
+
+Top down: :func:`room_ok` checks that a room's doors and required cells (stairs, keys, goals…) are all in
+one walkable area of the room.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+EDGE_COLS = 5
+
+
+class SideReach:
+    def __init__(self, solid_table: np.ndarray, h: int, jump_height: int, jump_distance: int):
+        self.solid_table = solid_table
+        self.h = h
+        self.jh, self.jd = jump_height, jump_distance
+        self.S: list[list[bool]] = [[] for _ in range(h)]  # row-major solid, one entry per column
+        self.R: list[list[int]] = [[] for _ in range(h)]  # landing row falling from (x, y), -1 = none
+        self.seen: set = set()
+        self.start = None
+        self.w = 0
+        self.snaps: dict[int, tuple] = {0: (set(), None)}
+
+    def _column(self, strip: np.ndarray):
+        solid = self.solid_table[strip].tolist()
+        land = -1  # the standing cell a fall through this column's cells ends on (-1: out of the bottom)
+        rest = [-1] * self.h
+        for y in range(self.h - 1, -1, -1):
+            if solid[y]:
+                land = y - 1
+            else:
+                rest[y] = land
+        for y in range(self.h):
+            self.S[y].append(solid[y])
+            self.R[y].append(rest[y])
+        return solid
+
+    def _search(self, seeds: list):
+        S, R, jh, jd, w = self.S, self.R, self.jh, self.jd, self.w
+        seen = self.seen
+        todo = list(seeds)
+        while todo:
+            x, y = todo.pop()
+            for rise in range(jh + 1):
+                yy = y - rise
+                if yy < 0 or S[yy][x]:
+                    break
+                row_s, row_r = S[yy], R[yy]
+                for step in (-1, 1):
+                    nx = x
+                    for _ in range(jd):
+                        nx += step
+                        if not 0 <= nx < w or row_s[nx]:
+                            break
+                        ly = row_r[nx]
+                        if ly >= 0 and (nx, ly) not in seen:
+                            seen.add((nx, ly))
+                            todo.append((nx, ly))
+
+    def add(self, strip: np.ndarray) -> None:
+        """Append one column (tile ids, top to bottom) and extend the reachable set."""
+        solid = self._column(strip)
+        x = self.w
+        self.w += 1
+        seeds = [c for c in self.seen if c[0] >= x - self.jd]
+        if self.start is None and x < EDGE_COLS:
+            stand = [y for y in range(self.h - 1) if not solid[y] and solid[y + 1]]
+            if stand:
+                self.start = (x, stand[-1])
+                self.seen.add(self.start)
+                seeds.append(self.start)
+        if seeds:
+            self._search(seeds)
+
+    def dead(self) -> bool:
+        """No later column can be reached (or no start in the first columns)."""
+        if self.start is None:
+            return self.w >= EDGE_COLS
+        edge = self.w - self.jd
+        return not any(c[0] >= edge for c in self.seen)
+
+    def goal_reached(self) -> bool:
+        """The finished level's goal (the rules' definition) is reachable."""
+        w = self.w
+        for x in range(w - 1, max(-1, w - 1 - EDGE_COLS), -1):
+            ys = [y for y in range(self.h - 1) if not self.S[y][x] and self.S[y + 1][x]]
+            if ys:
+                return (x, ys[-1]) in self.seen
+        return False
+
+    def snapshot(self) -> None:
+        self.snaps[self.w] = (set(self.seen), self.start)
+
+    def rewind(self, w: int) -> int:
+        """Back to the latest snapshot at or before width ``w``; returns its width."""
+        k = max(s for s in self.snaps if s <= w)
+        seen, start = self.snaps[k]
+        self.seen = set(seen)
+        self.start = start
+        for y in range(self.h):
+            del self.S[y][k:]
+            del self.R[y][k:]
+        self.w = k
+        for s in [s for s in self.snaps if s > k]:
+            del self.snaps[s]
+        return k
+
+
+def room_ok(room: np.ndarray, masks: dict, required: list[str]) -> bool:
+    """A top-down room's door cells and required cells all lie in one 4-connected walkable area."""
+    from engine.quality import _label
+
+    walk = ~masks["solid"][room] & ~masks["void"][room]
+    need = masks["door"][room] | masks["locked"][room]
+    for k in required:
+        need = need | masks[k][room]
+    need &= walk
+    if not need.any():
+        return bool(walk.any())
+    lab = _label(walk)
+    ids = np.unique(lab[need])
+    return len(ids) == 1 and ids[0] != 0

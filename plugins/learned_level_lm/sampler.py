@@ -1,0 +1,259 @@
+"""Constrained, steered, backtracking decoding of many strip sequences at once (numpy only).
+
+A :class:`Job` is one sequence to decode: a side-view level (its columns) or a top-down room (its rows).
+All active jobs of a batch take one network step together (:meth:`infer.Net.step`, each job at its own
+position); then each job samples its strip tile by tile down the strip:
+
+1. **Pattern constraint** — only tiles allowed by :meth:`patterns.Patterns.column` (every 3×3 window with
+   the two strips before occurs in the corpus, and the rest of the strip can still be completed).
+2. **Controls** — ``none`` bans the attribute's tiles outright; once an attribute reaches the top of its
+   bucket its tiles are banned; while it is behind its target (a count drawn inside the bucket, spread
+   evenly over the level) its tiles' probabilities are raised, ahead of it lowered.
+3. **Sampling** — probabilities are the network's, times the vertical bigram of the tile above, masked;
+   one uniform per tile from the job's own generator, inverse CDF.
+
+**Backtracking**: a strip with no allowed first tile steps the job back 1, 2, 4… strips; a side-view level
+whose reachable set can no longer grow to the right (:class:`reach.SideReach`, checked every ``CHECK``
+strips) or whose goal is unreachable at the end steps back to the previous checkpoint (and further when
+that fails again); a room whose doors and required cells are not connected is decoded again. A job has a
+budget of re-decoded strips; past it the job stops backtracking for playability (the level is then simply
+reported unplayable), and a strip with no pattern-allowed tile drops the pattern constraint (counted in
+``pattern_fallbacks``).
+
+**Batch = alone**: a job's decisions depend only on its own logits and draws. Logits computed in a batch
+can differ from those computed alone in the last float bits, so a job whose draw falls within
+``TIE`` of a CDF boundary is flagged; the caller decodes flagged jobs again alone (a batch of one is the
+reference).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .infer import BACKTRACK
+from .reach import SideReach, room_ok
+
+CHECK = 4
+TIE = 1e-6
+
+
+class Steer:
+    """One counted attribute: ``kind`` names how its events are counted (see :meth:`Job._count`)."""
+
+    __slots__ = ("attr", "kind", "tiles", "rows", "target", "lo", "hi")
+
+    def __init__(self, attr: str, kind: str, tiles: np.ndarray, rows: np.ndarray | None, target: int, lo: int,
+                 hi: int):
+        self.attr, self.kind, self.tiles, self.rows = attr, kind, tiles, rows
+        self.target, self.lo, self.hi = target, lo, hi
+
+
+class Job:
+    def __init__(self, *, width: int, h: int, V: int, attrs: np.ndarray, rng: np.random.Generator,
+                 steers: list[Steer], unary, reach: SideReach | None = None, room_check=None,
+                 budget: int | None = None):
+        self.W, self.h, self.V, self.B = width, h, V, V
+        self.attrs = attrs
+        self.rng = rng
+        self.steers = steers
+        self.unary_base = unary  # (h, V+1) bool, or a function t -> (h, V+1)
+        self.reach = reach
+        self.room_check = room_check
+        self.S = np.full((width, h), V, dtype=np.int64)
+        self.t = 0
+        self.max_written = 0
+        self.done = False
+        self.flagged = False
+        self.giveup = False
+        self.budget = budget if budget is not None else 3 * width + 60
+        self.redone = 0
+        self.backtracks = 0
+        self.pattern_fallbacks = 0
+        self.fails: dict[int, int] = {}
+        self.rfails: dict[int, int] = {}
+        self.counts = [np.zeros(len(steers), dtype=np.int64)]
+        self.border = np.full(h + 2, V, dtype=np.int64)
+
+    # ------------------------------------------------------------------ pieces
+    def prev_strip(self) -> np.ndarray:
+        return self.S[self.t - 1] if self.t > 0 else self.border[1:-1]
+
+    def _padded(self, t: int) -> np.ndarray:
+        p = self.border.copy()
+        p[1:-1] = self.S[t]
+        return p
+
+    def _count(self, st: Steer, strip: np.ndarray, prev: np.ndarray | None) -> int:
+        if st.kind == "tiles":
+            return int(st.tiles[strip].sum())
+        if st.kind == "start":  # a new structure: its tiles here, none in the strip before
+            here = bool(st.tiles[strip].any())
+            return int(here and (prev is None or not st.tiles[prev].any()))
+        if st.kind == "gap":
+            r = int(st.rows[0])
+            here = bool(st.tiles[strip[r]])
+            return int(here and (prev is None or not st.tiles[prev[r]]))
+        if st.kind == "elev":
+            r = int(st.rows[0])  # the row just above the usual ground: elevated when the stack reaches it
+            stack = st.tiles[strip[r:]]
+            return int(bool(stack.all()))
+        return 0
+
+    def _unary(self, t: int) -> np.ndarray:
+        base = self.unary_base(t) if callable(self.unary_base) else self.unary_base
+        u = base.copy()
+        c = self.counts[t]
+        prev = self.S[t - 1] if t > 0 else None
+        for k, st in enumerate(self.steers):
+            if c[k] < st.hi:
+                continue
+            ban = np.zeros(self.V + 1, dtype=bool)
+            ban[:self.V] = st.tiles[:self.V]
+            if st.kind == "start" and prev is not None and st.tiles[prev].any():
+                continue  # finish the structure already started
+            if st.kind == "gap" and prev is not None and st.tiles[prev[int(st.rows[0])]]:
+                continue  # a gap may end where it likes
+            rows = st.rows if st.rows is not None else slice(None)
+            u[rows] &= ~ban
+        return u
+
+    def _weights(self, logits: np.ndarray, t: int) -> np.ndarray:
+        P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
+        c = self.counts[t]
+        for k, st in enumerate(self.steers):
+            if st.hi == 0 or c[k] >= st.hi:
+                continue
+            expected = st.target * (t + 1) / self.W
+            need = st.lo - c[k]
+            late = 2.0 if need > 0 and self.W - t <= 6 * need + 4 else 0.0  # running out of room
+            bonus = float(np.clip(2.0 * (expected - c[k]) + late, -3.0, 4.0))
+            if abs(bonus) < 0.05:
+                continue
+            rows = st.rows if st.rows is not None else slice(None)
+            P[rows, :] *= np.where(st.tiles[:self.V], np.exp(bonus), 1.0)
+        return P
+
+    # ------------------------------------------------------------------ one strip
+    def advance(self, logits: np.ndarray, patterns, expB: np.ndarray) -> None:
+        t = self.t
+        self.max_written = max(self.max_written, t)
+        a = None if t == 0 else (self.border if t == 1 else self._padded(t - 2))
+        b = self.border if t == 0 else self._padded(t - 1)
+        unary = self._unary(t)
+        col = patterns.column(a, b, unary, right=(t == self.W - 1))
+        if not col.feasible:
+            if self.giveup:
+                col = patterns.column(a, b, unary, right=False)
+                if not col.feasible:
+                    self.pattern_fallbacks += 1
+                    self._commit(self._free_strip(logits, unary, expB))
+                    return
+            else:
+                n = self.fails[t] = self.fails.get(t, 0) + 1
+                self._back(t - min(t, 1 << min(n - 1, 4)) if t > 0 else 0, pattern=True)
+                return
+        self._commit(self._sample(col, self._weights(logits, t), expB))
+
+    def _sample(self, col, P: np.ndarray, expB: np.ndarray) -> np.ndarray:
+        V = self.V
+        cur = [self.B, self.B]
+        u = self.rng.random(self.h)
+        for y in range(self.h):
+            m = col.masks[y][cur[y], cur[y + 1]][:V]
+            w = P[y] * expB[cur[y + 1]] * m
+            c = np.cumsum(w)
+            tot = c[-1]
+            if not tot > 0:  # the network gives the allowed tiles no mass: uniform over them
+                w = m.astype(np.float64)
+                c = np.cumsum(w)
+                tot = c[-1]
+            x = u[y] * tot
+            j = int(np.searchsorted(c, x, side="right"))
+            j = min(j, V - 1)
+            lo = c[j - 1] if j > 0 else 0.0
+            if min(c[j] - x, x - lo) < TIE * tot:
+                self.flagged = True
+            cur.append(j)
+        return np.array(cur[2:], dtype=np.int64)
+
+    def _free_strip(self, logits, unary, expB) -> np.ndarray:
+        """No pattern-allowed strip exists (only past the budget): sample under the controls alone."""
+        V = self.V
+        P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64)) * unary[:, :V]
+        u = self.rng.random(self.h)
+        out = []
+        prev = self.B
+        for y in range(self.h):
+            w = P[y] * expB[prev]
+            if not w.sum() > 0:
+                w = unary[y, :V].astype(np.float64) + 1e-12
+            c = np.cumsum(w)
+            j = min(int(np.searchsorted(c, u[y] * c[-1], side="right")), V - 1)
+            out.append(j)
+            prev = j
+        return np.array(out, dtype=np.int64)
+
+    def _commit(self, strip: np.ndarray) -> None:
+        t = self.t
+        self.S[t] = strip
+        prev = self.S[t - 1] if t > 0 else None
+        c = self.counts[t].copy()
+        for k, st in enumerate(self.steers):
+            c[k] += self._count(st, strip, prev)
+        del self.counts[t + 1:]
+        self.counts.append(c)
+        self.t = t + 1
+        if self.reach is not None:
+            self.reach.add(strip)
+            if not self.giveup and (self.t % CHECK == 0 or self.t == self.W):
+                if self.reach.dead():
+                    self._back_reach()
+                    return
+                self.reach.snapshot()
+        if self.t == self.W:
+            if self.reach is not None and not self.giveup and not self.reach.goal_reached():
+                self._back_reach()
+                return
+            if self.room_check is not None and not self.giveup and not self.room_check(self.S):
+                self.backtracks += 1
+                self._back(0)
+                return
+            self.done = True
+
+    def _back_reach(self) -> None:
+        t = self.t
+        n = self.rfails[t] = self.rfails.get(t, 0) + 1
+        self.backtracks += 1
+        self._back(max(0, t - CHECK * (1 << min(n - 1, 3))))
+
+    def _back(self, to: int, pattern: bool = False) -> None:
+        lo = max(0, self.max_written - (BACKTRACK - CHECK))
+        to = max(to, lo)
+        if self.reach is not None:
+            to = self.reach.rewind(to)  # a checkpoint (at most CHECK strips before ``to`` normally)
+        self.redone += max(1, self.t - to)
+        if pattern:
+            self.backtracks += 1
+        self.t = to
+        del self.counts[to + 1:]
+        if self.reach is not None:
+            for x in range(self.reach.w, to):
+                self.reach.add(self.S[x])
+        if self.redone > self.budget:
+            self.giveup = True
+
+
+def run(net, patterns, jobs: list[Job]) -> None:
+    """Decode all ``jobs`` (in place), one network step per strip for all active jobs at once."""
+    expB = np.exp(net.vbig.astype(np.float64))
+    cache = net.new_cache(len(jobs))
+    n_attr = max(1, net.cfg["n_attr"])
+    while True:
+        act = [i for i, j in enumerate(jobs) if not j.done]
+        if not act:
+            return
+        strips = np.stack([jobs[i].prev_strip() for i in act])
+        attrs = np.stack([jobs[i].attrs for i in act]).reshape(len(act), n_attr)
+        pos = np.array([jobs[i].t for i in act], dtype=np.int64)
+        logits = net.step(strips, attrs, cache, np.array(act, dtype=np.int64), pos)
+        for k, i in enumerate(act):
+            jobs[i].advance(logits[k], patterns, expB)

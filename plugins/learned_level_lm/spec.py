@@ -1,0 +1,249 @@
+"""What a level-lm model knows about its corpus besides the network (numpy only): the tileset, the view, the
+strip length, the calibrated rules, the control buckets, the pattern set. Built from a
+:class:`plugins.learned_levels.corpus.Corpus` at training and stored in the weights file (JSON in a
+``__spec__`` tensor, the pattern codes as an int64 tensor), so a model generates in its own corpus's tileset.
+
+Strips: a side-view level ``(H, W)`` is ``W`` strips of ``H`` tiles (its columns, top to bottom); a top-down
+room ``(rh, rw)`` is ``rh`` strips of ``rw`` tiles (its rows, left to right).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from engine.errors import InputError
+
+from .controls import ALL_ATTRS, ATTRS, Buckets, density, side_counts
+from .patterns import Patterns
+
+ROLE_NAMES = ("solid", "void", "pipe", "enemy", "door", "locked", "key", "start", "goal", "stairs", "collectable")
+SIDES = ("n", "e", "s", "w")
+WINDOW = 100  # side view: control densities are fitted on windows of this many columns (stride 25)
+
+
+def role_masks(roles: list[list[str]]) -> dict[str, np.ndarray]:
+    """Per role a bool table over tile ids (256 long, so it indexes any uint8 grid)."""
+    out = {}
+    for r in ROLE_NAMES:
+        m = np.zeros(256, dtype=bool)
+        for i, rs in enumerate(roles):
+            if r in rs:
+                m[i] = True
+        out[r] = m
+    return out
+
+
+def rooms_of(grid: np.ndarray, room: tuple[int, int], void: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """The rooms ``(row, col, tiles)`` of a top-down map made of a grid of ``room``-sized rooms; all-void
+    slots are not rooms."""
+    rh, rw = room
+    out = []
+    for r in range(grid.shape[0] // rh):
+        for c in range(grid.shape[1] // rw):
+            t = grid[r * rh:(r + 1) * rh, c * rw:(c + 1) * rw]
+            if not void[t].all():
+                out.append((r, c, t))
+    return out
+
+
+def door_sides(room: np.ndarray, masks: dict, wall: int) -> dict[str, bool]:
+    """Which sides of a top-down room have a door tile in their wall band (``wall`` tiles thick)."""
+    door = masks["door"][room] | masks["locked"][room]
+    return {"n": bool(door[:wall].any()), "s": bool(door[-wall:].any()),
+            "w": bool(door[:, :wall].any()), "e": bool(door[:, -wall:].any())}
+
+
+class Spec:
+    """Everything but the network. ``attrs``: the control slots of the network, in order (side view: the
+    side attributes; top down: ``enemies``, ``keys`` and one slot per door side)."""
+
+    def __init__(self, d: dict, codes3: np.ndarray, codes2: np.ndarray):
+        self.d = d
+        self.view: str = d["view"]
+        self.h: int = int(d["h"])
+        self.room = tuple(d["room"]) if d.get("room") else None
+        self.V: int = int(d["V"])
+        self.K = self.V + 1
+        self.B = self.V
+        self.roles: list[list[str]] = d["rules"]["roles"]
+        self.masks = role_masks(self.roles)
+        self.buckets = Buckets.from_dict(d["buckets"], "spec.buckets")
+        self.base: int = int(d.get("base", 0))
+        self.attrs: list[str] = list(d["attrs"])
+        self.available: list[str] = list(d["available"])
+        self.doors: dict[str, list] = d.get("doors", {})
+        self.patterns = Patterns(self.K, codes3, codes2)
+        self._rules = None
+        self._tileset = None
+
+    # ------------------------------------------------------------------ lazily built pieces
+    @property
+    def rules(self):
+        if self._rules is None:
+            from plugins.learned_levels.rules import Rules
+
+            self._rules = Rules.from_dict(self.d["rules"], "level-lm weights: rules")
+        return self._rules
+
+    @property
+    def tileset_parts(self):
+        if self._tileset is None:
+            from plugins.learned_levels.corpus import tileset_from_dict
+
+            self._tileset = tileset_from_dict(self.d["tileset"], "level-lm weights: tileset")
+        return self._tileset
+
+    def level(self, grid: np.ndarray, metadata: dict, regions=None):
+        from plugins.learned_levels.corpus import level_from_grid
+
+        ts, under, kind = self.tileset_parts
+        return level_from_grid(grid, ts, under, kind, metadata, regions)
+
+    def to_strips(self, grid: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(grid.T if self.view == "side" else grid)
+
+    def from_strips(self, strips: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(strips.T if self.view == "side" else strips)
+
+    # ------------------------------------------------------------------ measuring
+    def side_counts(self, grid: np.ndarray) -> dict[str, int]:
+        return side_counts(grid, self.masks, self.base)
+
+    def side_buckets(self, grid: np.ndarray) -> dict[str, str]:
+        c = self.side_counts(grid)
+        w = grid.shape[1]
+        return {a: self.buckets.bucket(a, density(c[a], w)) for a in ATTRS["side"] if a in self.available}
+
+    def door_sides(self, room: np.ndarray) -> dict[str, bool]:
+        return door_sides(room, self.masks, self.d.get("wall", 2))
+
+    def to_json(self) -> str:
+        return json.dumps(self.d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, codes3: np.ndarray, codes2: np.ndarray) -> "Spec":
+        try:
+            d = json.loads(text)
+        except (ValueError, RecursionError):
+            raise InputError("level-lm weights: __spec__ is not JSON") from None
+        check(d)
+        return cls(d, codes3, codes2)
+
+
+def check(d: Any) -> None:
+    """Check a spec read from an (untrusted) weights file."""
+    w = "level-lm weights: spec"
+    if not isinstance(d, dict):
+        raise InputError(f"{w}: expected a map")
+    if d.get("view") not in ("side", "top"):
+        raise InputError(f"{w}.view: expected 'side' or 'top'")
+    for k, lo, hi in (("h", 3, 128), ("V", 2, 64), ("base", 0, 128), ("wall", 1, 16)):
+        v = d.get(k, lo)
+        if type(v) is not int or not lo <= v <= hi:
+            raise InputError(f"{w}.{k}: expected an int in {lo}..{hi}, got {v!r}")
+    r = d.get("room")
+    if d["view"] == "top" and not (isinstance(r, list) and len(r) == 2 and all(type(x) is int and 3 <= x <= 128
+                                                                             for x in r)):
+        raise InputError(f"{w}.room: expected [height, width]")
+    for k in ("attrs", "available"):
+        v = d.get(k)
+        if not (isinstance(v, list) and all(isinstance(x, str) for x in v) and len(v) <= 16):
+            raise InputError(f"{w}.{k}: expected a list of names")
+    if not isinstance(d.get("rules"), dict) or not isinstance(d["rules"].get("roles"), list) or \
+            len(d["rules"]["roles"]) != d["V"]:
+        raise InputError(f"{w}.rules: expected the rules with one role list per tile")
+    if not isinstance(d.get("tileset"), dict):
+        raise InputError(f"{w}.tileset: expected a map")
+    if not isinstance(d.get("buckets"), dict):
+        raise InputError(f"{w}.buckets: expected a map")
+
+
+# --------------------------------------------------------------------------------------------- building
+def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], list[dict]]:
+    """(spec dict, strip sequences, per-sequence info) from a corpus and its fitted rules. Sequences are the
+    training levels (side view) or the training levels' rooms (top down)."""
+    roles = rules.to_dict()["roles"]
+    masks = role_masks(roles)
+    V = corpus.classes
+    if V + 1 > 64:
+        raise InputError(f"level-lm: the corpus has {V} tile kinds; at most 63 are supported")
+    d: dict[str, Any] = {"view": corpus.view, "V": V, "rules": rules.to_dict(), "tileset": corpus.tileset_dict()}
+    seqs: list[np.ndarray] = []
+    info: list[dict] = []
+    grids = [corpus.grids[i].astype(np.int64) for i in train_idx]
+    if corpus.view == "side":
+        H = grids[0].shape[0]
+        d["h"] = H
+        d["room"] = None
+        solid_np = masks["solid"] & ~masks["pipe"]
+        from .controls import ground_heights
+
+        gh = np.concatenate([ground_heights(solid_np[g]) for g in grids])
+        nz = gh[gh > 0]
+        d["base"] = int(np.bincount(nz).argmax()) if len(nz) else 0
+        available = [a for a in ATTRS["side"] if a in ("gaps", "elevation") or
+                     masks[{"pipes": "pipe", "enemies": "enemy"}[a]][:V].any()]
+        vals: dict[str, list[float]] = {a: [] for a in available}
+        for g in grids:
+            W = g.shape[1]
+            win = min(WINDOW, W)
+            for x in sorted(set(range(0, W - win + 1, 25)) | {W - win}):
+                c = side_counts(g[:, x:x + win], masks, d["base"])
+                for a in available:
+                    vals[a].append(density(c[a], win))
+            seqs.append(np.ascontiguousarray(g.T))
+            info.append({})
+        d["buckets"] = Buckets.fit(vals).to_dict()
+        d["attrs"] = list(ATTRS["side"])
+        d["available"] = available
+    else:
+        if corpus.room is None:
+            raise InputError("level-lm: a top-down corpus must be maps made of equal rooms (like VGLC's Zelda "
+                             "dungeons); no room grid was found (give one with --mapping {\"room\": [h, w]})")
+        rh, rw = corpus.room
+        d["room"] = [int(rh), int(rw)]
+        d["h"] = int(rw)
+        d["wall"] = 2 if min(rh, rw) >= 7 else 1
+        d["base"] = 0
+        void = masks["void"]
+        enemy_counts, keys_counts, room_counts = [], [], []
+        door_cells: dict[str, dict] = {s: {} for s in SIDES}
+        for g in grids:
+            rooms = rooms_of(g, (rh, rw), void)
+            room_counts.append(len(rooms))
+            keys_counts.append(int(masks["key"][g].sum()))
+            for _, _, t in rooms:
+                enemy_counts.append(int(masks["enemy"][t].sum()))
+                seqs.append(np.ascontiguousarray(t))
+                info.append({"room": t})
+        spec_tmp = {"wall": d["wall"]}
+        t = spec_tmp["wall"]
+        for s in seqs:
+            door = masks["door"][s] | masks["locked"][s]
+            bands = {"n": (slice(0, t), slice(None)), "s": (slice(rh - t, rh), slice(None)),
+                     "w": (slice(None), slice(0, t)), "e": (slice(None), slice(rw - t, rw))}
+            for side, sl in bands.items():
+                m = np.zeros_like(door)
+                m[sl] = True
+                cells = np.argwhere(door & m)
+                if len(cells):
+                    key = tuple((int(y), int(x), int(s[y, x])) for y, x in cells)
+                    door_cells[side][key] = door_cells[side].get(key, 0) + 1
+        d["doors"] = {s: [list(c) for c in max(door_cells[s], key=lambda k: (door_cells[s][k], k))]
+                      if door_cells[s] else [] for s in SIDES}
+        vals = {"enemies": [float(x) for x in enemy_counts], "keys": [float(x) for x in keys_counts],
+                "rooms": [float(x) for x in room_counts]}
+        d["buckets"] = Buckets.fit(vals).to_dict()
+        d["attrs"] = ["enemies", "keys", "door_n", "door_e", "door_s", "door_w"]
+        d["available"] = ["rooms"] + [a for a in ("enemies", "keys") if masks[{"enemies": "enemy", "keys": "key"}[a]][:V].any()]
+    return d, seqs, info
+
+
+def patterns_of(seqs: list[np.ndarray], K: int) -> tuple[np.ndarray, np.ndarray]:
+    p = Patterns.from_strips(seqs, K)
+    return p.codes, p.codes2
+
+
+__all__ = ["Spec", "build", "patterns_of", "rooms_of", "role_masks", "ALL_ATTRS", "SIDES"]

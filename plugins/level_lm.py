@@ -1,0 +1,450 @@
+"""``level-lm``: levels from a small tile transformer with a KV cache, control tokens and pattern-constrained,
+playability-steered decoding (see ``docs/level-lm.md``).
+
+A model is trained on one corpus (``conjure train level-lm --data ...``) and generates in that corpus's
+tileset: side-view levels column by column, any width from 16 columns; top-down dungeons as a layout of
+rooms (a spanning tree with extra loops over a grid of room slots, doors where rooms meet, a start room
+and the farthest room as the goal), every room decoded row by row by the network, all rooms of all
+dungeons of a batch in one pass. The shipped weights: ``plugins/data/models/level-lm/`` (side view,
+``model=side``) and ``plugins/data/models/level-lm-top/`` (top down, ``model=top``).
+
+Controls: ``pipes``/``enemies``/``gaps``/``elevation`` (side view) and ``rooms``/``enemies``/``keys``
+(top down), each ``any``/``none``/``few``/``some``/``many`` (buckets fitted on the corpus), also given as
+a ``prompt`` ("many pipes, no enemies, high elevation"); a param overrides the prompt. Asking an attribute
+the model's view or corpus does not have is an error naming it.
+
+Numbers: generation is numpy only (no torch import); see :mod:`plugins.learned_level_lm.sampler` for why a
+level is the same alone or in a batch, and byte-identical across processes.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import Generator, Param, Region, Request, hookimpl
+from engine.errors import InputError
+
+from .learned_level_lm.controls import ATTRS, CHOICES, density, parse_prompt
+
+GEN_ID = "level-lm"
+MODELS = Path(__file__).resolve().parent / "data" / "models"
+SHIPPED = {"side": MODELS / "level-lm", "top": MODELS / "level-lm-top"}
+MAX_WEIGHT_BYTES = 16 * 1024 * 1024
+CONFIG_BOUNDS = {"h": (3, 128), "K": (3, 64), "n_attr": (0, 16), "d": (4, 512), "layers": (1, 8), "heads": (1, 16),
+                 "ctx": (2, 256), "dropout": (0.0, 1.0)}
+BUCKET_ID = {"any": 0, "none": 1, "few": 2, "some": 3, "many": 4}
+ROOM_BUDGET = 12  # room restarts before a room is accepted as it is
+
+_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
+
+
+class Model:
+    """A loaded level-lm: the numpy network and the corpus spec."""
+
+    def __init__(self, path: Path):
+        from engine.weights import check_config, load_safetensors_numpy
+
+        from .learned_level_lm.infer import Net
+        from .learned_level_lm.spec import Spec
+
+        T = load_safetensors_numpy(path, max_bytes=MAX_WEIGHT_BYTES)
+        src = f"{GEN_ID} weights {path}"
+        for k in ("__config__", "__spec__", "patterns3", "patterns2"):
+            if k not in T:
+                raise InputError(f"{src}: tensor {k} missing (not level-lm weights?)")
+        try:
+            cfg = json.loads(bytes(T["__config__"].astype(np.uint8).tolist()).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise InputError(f"{src}: __config__ is not JSON") from None
+        cfg = check_config(cfg, CONFIG_BOUNDS, src)
+        for k in ("h", "K", "n_attr", "d", "layers", "heads", "ctx"):
+            if k not in cfg:
+                raise InputError(f"{src}: config.{k} missing")
+        if cfg["d"] % cfg["heads"]:
+            raise InputError(f"{src}: config.d must be a multiple of config.heads")
+        spec_text = bytes(T["__spec__"].astype(np.uint8).tolist()).decode("utf-8", "replace")
+        self.spec = Spec.from_json(spec_text, T["patterns3"].astype(np.int64), T["patterns2"].astype(np.int64))
+        if self.spec.K != cfg["K"] or self.spec.h != cfg["h"]:
+            raise InputError(f"{src}: spec and network disagree on the tileset or strip length")
+        self.net = Net(T, cfg)
+        self.cfg = cfg
+        self.path = path
+        card = path.with_name("model.json")
+        self.card: dict = {}
+        if card.is_file():
+            from engine.weights import load_model_card
+
+            self.card = load_model_card(card)
+        self._corpus = None
+
+    def corpus(self):
+        """The training corpus, re-read from the files the model card lists (as written, else relative to
+        the repository or to the weights' folder)."""
+        if self._corpus is None:
+            from .learned_levels.corpus import load_corpus
+
+            info = self.card.get("corpus") or {}
+            paths = [self._find(d["path"]) for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d]
+            if not paths:
+                raise InputError(f"{self.path}: the model card lists no training files (evaluate with --data)")
+            legend = self._find(info["legend"]) if info.get("legend") else None
+            mapping = self._find(info["mapping"]) if info.get("mapping") else None
+            self._corpus = load_corpus(paths, legend=legend, mapping=mapping)
+        return self._corpus
+
+    def split(self, corpus):
+        """The card's held-out split as indices into ``corpus`` (matched by file name)."""
+        held_names = {Path(p).name for p in (self.card.get("split") or {}).get("held_out", [])}
+        if not held_names:
+            return corpus.split()
+        held = [i for i, s in enumerate(corpus.sources) if Path(s.split("#")[0]).name in held_names]
+        train = [i for i in range(len(corpus.grids)) if i not in set(held)]
+        return (train, held) if held and train else corpus.split()
+
+    def _find(self, p: str) -> str:
+        for cand in (Path(p), Path(__file__).resolve().parent.parent / p, self.path.parent / p):
+            if cand.exists():
+                return str(cand)
+        raise InputError(f"{self.path}: training file {p} (listed in its model card) is not there; "
+                         "evaluate with --data")
+
+
+def weights_file(weights: str, model: str) -> Path:
+    if not weights:
+        return SHIPPED[model] / "model.safetensors"
+    p = Path(weights)
+    if p.is_dir():
+        p = p / "model.safetensors"
+    if not p.is_file():
+        raise InputError(f"{GEN_ID}: weights {weights!r}: no such file")
+    return p
+
+
+def load(weights: str = "", model: str = "side") -> Model:
+    path = weights_file(weights, model)
+    key = str(path.resolve())
+    with _LOCK:
+        m = _MODELS.get(key)
+        if m is None:
+            if not path.is_file():
+                raise InputError(f"{GEN_ID}: no weights at {path} (train some with `conjure train {GEN_ID}`)")
+            m = Model(path)
+            _MODELS[key] = m
+        return m
+
+
+class LevelLM(Generator):
+    id = GEN_ID
+    kind = "level"
+    version = "1"
+    description = ("tile transformer (KV cache, control tokens) with corpus-pattern-constrained, playability-"
+                   "steered decoding; side view any width, top-down dungeons of rooms")
+    params = (
+        Param("model", "choice", "side", choices=("side", "top"),
+              help="which shipped model: side view (columns) or top down (rooms); ignored with weights"),
+        Param("weights", "str", "", help="a model.safetensors (or its folder) from `conjure train level-lm`; "
+                                         "empty = the shipped one for `model`"),
+        Param("width", "int", 150, min=16, max=2000, help="side view: level length in columns"),
+        Param("room_count", "int", 0, min=0, max=64,
+              help="top down: number of rooms (0 = from the rooms control, else the corpus's usual)"),
+        Param("prompt", "str", "", help='attributes in words, e.g. "many pipes, no enemies, high elevation"'),
+        *(Param(a, "choice", "any", choices=CHOICES, help=f"control: {a} bucket (fitted on the corpus)")
+          for a in ("pipes", "enemies", "gaps", "elevation", "rooms", "keys")),
+        Param("temperature", "float", 1.0, min=0.3, max=2.0, help="sampling temperature"),
+    )
+    window = (14, 32)
+    genre = "learned"
+
+    def model(self, request: Request) -> Model:
+        return load(request.params["weights"], request.params["model"])
+
+    # ------------------------------------------------------------------ controls
+    def controls(self, request: Request, m: Model) -> dict[str, str]:
+        """The asked bucket per attribute of the model's view (params override the prompt)."""
+        p = request.params
+        view = m.spec.view
+        asked = parse_prompt(p["prompt"], view) if p["prompt"] else {}
+        for a in ("pipes", "enemies", "gaps", "elevation", "rooms", "keys"):
+            if p[a] != "any":
+                if a not in ATTRS[view]:
+                    raise InputError(f"{GEN_ID}: param {a}={p[a]}: {view}-view models have no {a!r} control "
+                                     f"(theirs: {', '.join(ATTRS[view])})")
+                asked[a] = p[a]
+        for a, b in asked.items():
+            if a not in m.spec.available and b != "none":
+                raise InputError(f"{GEN_ID}: {a}={b}: this model's corpus has no {a} (its tiles carry no such tag)")
+        if asked.get("rooms") == "none":
+            raise InputError(f"{GEN_ID}: rooms=none: a dungeon has at least one room")
+        return asked
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, request: Request):
+        return self.generate_batch([request])[0]
+
+    def generate_batch(self, requests: list[Request]):
+        from .learned_level_lm.infer import blas_one_thread
+
+        out: list[Any] = [None] * len(requests)
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(str(weights_file(r.params["weights"], r.params["model"])), []).append(i)
+        with blas_one_thread():
+            for _, idx in groups.items():
+                m = self.model(requests[idx[0]])
+                reqs = [requests[i] for i in idx]
+                made = self._make(m, reqs)
+                if len(reqs) > 1:  # near-ties in batched float math: decode those alone (the reference)
+                    for k, (lv, flagged) in enumerate(made):
+                        if flagged:
+                            made[k] = self._make(m, [reqs[k]])[0]
+                for i, (lv, _) in zip(idx, made):
+                    out[i] = lv
+        return out
+
+    def _make(self, m: Model, reqs: list[Request]):
+        if m.spec.view == "side":
+            return self._side(m, reqs)
+        return self._top(m, reqs)
+
+    # ------------------------------------------------------------------ side view
+    def _steers(self, m: Model, asked: dict, width: int, rng: np.random.Generator, view: str):
+        from .learned_level_lm.sampler import Steer
+
+        sp = m.spec
+        V = sp.V
+        out = []
+        for a in ATTRS[view]:
+            b = asked.get(a, "any")
+            if b == "any" or a == "rooms":
+                continue
+            lo, hi, _ = sp.buckets.count_range(a, b, width if view == "side" else 100)
+            target = int(rng.integers(lo, hi + 1)) if hi > lo else lo
+            masks = sp.masks
+            if a == "enemies":
+                out.append(Steer(a, "tiles", masks["enemy"][:V + 1], None, target, lo, hi))
+            elif a == "keys":
+                out.append(Steer(a, "tiles", masks["key"][:V + 1], None, target, lo, hi))
+            elif a == "pipes":
+                out.append(Steer(a, "start", masks["pipe"][:V + 1], None, target, lo, hi))
+            elif a == "gaps":
+                t = ~masks["solid"][:V + 1]
+                t[V] = False
+                out.append(Steer(a, "gap", t, np.array([sp.h - 1]), target, lo, hi))
+            elif a == "elevation":
+                r = sp.h - 1 - sp.base
+                if r < 0:
+                    continue
+                t = masks["solid"][:V + 1] & ~masks["pipe"][:V + 1]
+                t[V] = False
+                out.append(Steer(a, "elev", t, np.array([r]), target, lo, hi))
+        return out
+
+    def _side(self, m: Model, reqs: list[Request]):
+        from .learned_level_lm.reach import SideReach
+        from .learned_level_lm.sampler import Job, run
+
+        sp = m.spec
+        jobs, asked_all = [], []
+        jh, jd = sp.rules.jump
+        for r in reqs:
+            asked = self.controls(r, m)
+            asked_all.append(asked)
+            rng = r.rng("level-lm")
+            W = r.params["width"]
+            attrs = np.array([BUCKET_ID[asked.get(a, "any")] for a in sp.attrs], dtype=np.int64)
+            unary = np.ones((sp.h, sp.K), dtype=bool)
+            unary[:, sp.B] = False
+            jobs.append(Job(width=W, h=sp.h, V=sp.V, attrs=attrs, rng=rng,
+                            steers=self._steers(m, asked, W, rng, "side"), unary=unary,
+                            reach=SideReach(sp.masks["solid"], sp.h, jh, jd)))
+        self._run(m, jobs, reqs)
+        out = []
+        for r, job, asked in zip(reqs, jobs, asked_all):
+            grid = sp.from_strips(job.S).astype(np.uint8)
+            meta = self._meta(m, r, job_stats([job]), asked, grid)
+            out.append((sp.level(grid, meta), job.flagged))
+        return out
+
+    def _run(self, m: Model, jobs, reqs):
+        from .learned_level_lm.sampler import run
+
+        temps = {r.params["temperature"] for r in reqs}
+        if temps == {1.0}:
+            run(m.net, m.spec.patterns, jobs)
+            return
+        for t in sorted(temps):  # a temperature scales the head's logits: decode each group apart
+            part = [j for j, r in zip(jobs, reqs) if r.params["temperature"] == t]
+            run(_Tempered(m.net, t), m.spec.patterns, part)
+
+    def _meta(self, m: Model, r: Request, stats: dict, asked: dict, grid: np.ndarray) -> dict:
+        sp = m.spec
+        problems = sp.rules.problems(grid)
+        meta = {"genre": "platformer" if sp.view == "side" else "dungeon", "view": sp.view,
+                "raw_valid": not problems and r.attempt == 0, "playable": not problems,
+                "repaired": False, "asked": dict(sorted(asked.items())),
+                "measured": measure(m, grid, stats.get("rooms")), "pattern_fidelity":
+                    round(sp.patterns.fidelity(sp.to_strips(grid) if sp.view == "side" else grid), 4),
+                "rules": sp.rules.describe()}
+        if sp.view == "side":
+            c = sp.side_counts(grid)
+            meta.update({"gaps": c["gaps"], "enemies_count": c["enemies"], "pipes_count": c["pipes"]})
+        meta.update({k: v for k, v in stats.items() if k != "rooms"})
+        if r.params["weights"]:
+            meta["weights"] = r.params["weights"]
+        return meta
+
+    # ------------------------------------------------------------------ top down
+    def _top(self, m: Model, reqs: list[Request]):
+        from .learned_level_lm.layout import door_sides_available, dungeon_layout, room_unary
+        from .learned_level_lm.reach import room_ok
+        from .learned_level_lm.sampler import Job
+
+        sp = m.spec
+        rh, rw = sp.room
+        required = [k for k in sp.rules.params.get("required", []) if k != "door"]
+        all_jobs, plans = [], []
+        for r in reqs:
+            asked = self.controls(r, m)
+            rng = r.rng("level-lm")
+            n = r.params["room_count"]
+            if not n:
+                b = asked.get("rooms", "any")
+                if b == "any":
+                    t1, t2, top = sp.buckets.t["rooms"]
+                    n = int(rng.integers(max(1, int(round(t1))), max(2, int(round(top))) + 1))
+                else:
+                    lo, hi, _ = sp.buckets.count_range("rooms", b, 100)
+                    n = int(rng.integers(lo, hi + 1))
+            lay = dungeon_layout(n, rng, door_sides_available(sp))
+            jobs = []
+            for room in lay["rooms"]:
+                attrs = [BUCKET_ID[asked.get("enemies", "any")], BUCKET_ID[asked.get("keys", "any")]]
+                attrs += [BUCKET_ID["many" if room["doors"][s] else "none"] for s in ("n", "e", "s", "w")]
+                unary = room_unary(sp, room["doors"])
+                steers = self._steers(m, asked, 100, rng, "top")
+                jobs.append(Job(width=rh, h=rw, V=sp.V, attrs=np.array(attrs, dtype=np.int64), rng=rng,
+                                steers=steers, unary=(lambda t, u=unary: u[t]),
+                                room_check=(lambda S: room_ok(S, sp.masks, required)),
+                                budget=ROOM_BUDGET * rh))
+            plans.append((r, asked, lay, jobs))
+            all_jobs += jobs
+        self._run(m, all_jobs, [p[0] for p in plans for _ in p[3]])
+        out = []
+        from .learned_level_lm.layout import assemble
+
+        for r, asked, lay, jobs in plans:
+            grid, regions = assemble(sp, lay, [j.S for j in jobs])
+            stats = job_stats(jobs)
+            stats["rooms"] = len(jobs)
+            meta = self._meta(m, r, stats, asked, grid)
+            meta.update({"rooms": len(jobs), "start_room": lay["start"], "goal_room": lay["goal"]})
+            out.append((sp.level(grid, meta, regions), any(j.flagged for j in jobs)))
+        return out
+
+    # ------------------------------------------------------------------ checks
+    def validate(self, level, request: Request) -> list[str]:
+        m = self.model(request)
+        sp = m.spec
+        grid = level_grid(level, sp)
+        if grid is None:
+            return ["level is not in the model's tileset"]
+        out = list(sp.rules.problems(grid))
+        if sp.view == "side" and grid.shape != (sp.h, request.params["width"]):
+            out.append(f"size {grid.shape[1]}x{grid.shape[0]}, asked {request.params['width']}x{sp.h}")
+        asked = self.controls(request, m)
+        got = measure(m, grid, level.metadata.get("rooms"))
+        width = grid.shape[1] if sp.view == "side" else 100
+        for a, b in sorted(asked.items()):
+            if a in got and got[a] != b and (a == "rooms" or sp.buckets.count_range(a, b, width)[2]):
+                out.append(f"control {a}={b} missed: measured {got[a]}")
+        return out
+
+    # ------------------------------------------------------------------ for conjure evaluate
+    def corpus(self, params: dict):
+        """The corpus the weights in ``params`` were trained on (re-read from the files their card lists)."""
+        return load(params.get("weights", ""), params.get("model", "side")).corpus()
+
+    def corpus_split(self, params: dict, corpus):
+        return load(params.get("weights", ""), params.get("model", "side")).split(corpus)
+
+    def rules(self, params: dict):
+        return load(params.get("weights", ""), params.get("model", "side")).spec.rules
+
+    def read_corpus(self, paths, legend=None):
+        from .learned_levels.corpus import load_corpus
+
+        return load_corpus(list(paths), legend=legend)
+
+    train_options = ("tiny", "d", "layers", "heads", "ctx", "lr", "batch", "steps", "holdout", "drop", "dropout")
+
+    def train(self, job) -> dict:
+        from .learned_level_lm.train import train
+
+        return train(job, GEN_ID, self.version)
+
+
+class _Tempered:
+    """A network whose head logits are divided by a temperature (same cache and step otherwise)."""
+
+    def __init__(self, net, t: float):
+        self.net, self.t = net, t
+        self.cfg, self.vbig = net.cfg, net.vbig / t
+
+    def new_cache(self, n):
+        return self.net.new_cache(n)
+
+    def step(self, *a):
+        return self.net.step(*a) / np.float32(self.t)
+
+
+def job_stats(jobs) -> dict:
+    return {"backtracks": int(sum(j.backtracks for j in jobs)), "strips_redone": int(sum(j.redone for j in jobs)),
+            "pattern_fallbacks": int(sum(j.pattern_fallbacks for j in jobs)),
+            "gave_up": bool(any(j.giveup for j in jobs))}
+
+
+def level_grid(level, spec) -> np.ndarray | None:
+    """The level's grid in corpus tile ids (entity tiles drawn back in), or None if it does not fit."""
+    ts, under, kind = spec.tileset_parts
+    g = level.tiles.astype(np.int64).copy()
+    if g.size and int(g.max()) >= spec.V:
+        return None
+    by_kind: dict[str, int] = {}
+    for tid, k in kind.items():
+        by_kind.setdefault(k, tid)
+    for e in level.entities:
+        tid = by_kind.get(e.kind)
+        if tid is not None and 0 <= e.y < g.shape[0] and 0 <= e.x < g.shape[1]:
+            g[e.y, e.x] = tid
+    return g
+
+
+def measure(m: Model, grid: np.ndarray, rooms: int | None = None) -> dict[str, str]:
+    """The bucket each control attribute of a level lands in."""
+    sp = m.spec
+    if sp.view == "side":
+        return sp.side_buckets(grid)
+    out = {}
+    n = rooms or max(1, len(_rooms(sp, grid)))
+    out["rooms"] = sp.buckets.bucket("rooms", float(n))
+    if "enemies" in sp.available:
+        out["enemies"] = sp.buckets.bucket("enemies", float(sp.masks["enemy"][grid].sum()) / n)
+    if "keys" in sp.available:
+        out["keys"] = sp.buckets.bucket("keys", float(sp.masks["key"][grid].sum()))
+    return out
+
+
+def _rooms(sp, grid):
+    from .learned_level_lm.spec import rooms_of
+
+    return rooms_of(grid, sp.room, sp.masks["void"])
+
+
+@hookimpl
+def register_level_generators(register):
+    register(LevelLM())

@@ -1,0 +1,231 @@
+"""level-lm: training through the engine, constrained decoding, controls, prompts, determinism, top-down rooms.
+
+Tiny models are trained once per session on small slices of the corpora (a few seconds); the shipped
+weights are checked where they exist."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import Engine
+from engine.errors import InputError
+from engine.testing import check_generator
+from engine.training import train
+
+ROOT = Path(__file__).resolve().parent.parent
+MARIO = ROOT / "plugins" / "data" / "corpora" / "mario-like"
+ZELDA = ROOT / "plugins" / "data" / "corpora" / "zelda-like"
+ZELDA_LEGEND = ROOT / "plugins" / "data" / "corpora" / "legends" / "zelda-like.json"
+SHIPPED = ROOT / "plugins" / "data" / "models" / "level-lm" / "model.safetensors"
+SHIPPED_TOP = ROOT / "plugins" / "data" / "models" / "level-lm-top" / "model.safetensors"
+PLUGINS = ["plugins.level_lm", "plugins.vglc", "plugins.formats", "plugins.tiled"]
+
+
+def _engine() -> Engine:
+    return Engine(load=PLUGINS, entry_points=False)
+
+
+@pytest.fixture(scope="session")
+def eng():
+    return _engine()
+
+
+@pytest.fixture(scope="session")
+def side_model(tmp_path_factory):
+    if not MARIO.is_dir():
+        pytest.skip("mario-like corpus not present")
+    out = tmp_path_factory.mktemp("lm-side")
+    files = sorted((MARIO / "Processed").glob("*.txt"))[:4]
+    card = train(_engine(), "level-lm", files, out=out, show_progress=False, tiny=1, steps=40, seed=3,
+                 legend=MARIO / "mario-like.json")
+    return out, card
+
+
+@pytest.fixture(scope="session")
+def top_model(tmp_path_factory):
+    if not ZELDA.is_dir():
+        pytest.skip("zelda-like corpus not present")
+    out = tmp_path_factory.mktemp("lm-top")
+    files = sorted((ZELDA / "Processed").glob("zelda-like-*.txt"))[:3]
+    card = train(_engine(), "level-lm", files, out=out, show_progress=False, tiny=1, steps=40,
+                 legend=ZELDA_LEGEND)
+    return out, card
+
+
+def _grid(eng, lv):
+    from plugins.level_lm import level_grid, load
+
+    return level_grid(lv, load(lv.metadata["params"]["weights"]).spec)
+
+
+# ------------------------------------------------------------------------------------------ prompts
+def test_prompt_parsing():
+    from plugins.learned_level_lm.controls import parse_prompt
+
+    assert parse_prompt("many pipes, no enemies, high elevation", "side") == \
+        {"pipes": "many", "enemies": "none", "elevation": "many"}
+    assert parse_prompt("a few gaps and some enemies", "side") == {"gaps": "few", "enemies": "some"}
+    assert parse_prompt("flat", "side") == {"elevation": "none"}
+    assert parse_prompt("many rooms, no enemies", "top") == {"rooms": "many", "enemies": "none"}
+    with pytest.raises(InputError, match="'dragons'"):
+        parse_prompt("many dragons", "side")
+    with pytest.raises(InputError, match="no quantity"):
+        parse_prompt("pipes", "side")
+    with pytest.raises(InputError, match="not an attribute of side-view"):
+        parse_prompt("many rooms", "side")
+
+
+def test_prompt_unknown_word_is_an_input_error(eng, side_model):
+    out, _ = side_model
+    with pytest.raises(InputError, match="'castles'"):
+        eng.generate("level", "level-lm", 0, {"weights": str(out), "prompt": "many castles"})
+
+
+# ------------------------------------------------------------------------------------------ patterns
+def test_strip_dp_never_dead_ends():
+    from plugins.learned_level_lm.patterns import Patterns
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 3, (30, 6)) for _ in range(3)]
+    p = Patterns.from_strips(seqs, 4)
+    S = np.full((20, 6), 3)
+    border = np.full(8, 3)
+    for t in range(20):
+        a = None if t == 0 else (border if t == 1 else np.r_[3, S[t - 2], 3])
+        b = border if t == 0 else np.r_[3, S[t - 1], 3]
+        unary = np.ones((6, 4), bool)
+        unary[:, 3] = False
+        col = p.column(a, b, unary)
+        if not col.feasible:
+            break
+        cur = [3, 3]
+        for y in range(6):
+            m = col.masks[y][cur[y], cur[y + 1]][:3]
+            assert m.any(), "an allowed prefix must always have an allowed next tile"
+            cur.append(int(np.flatnonzero(m)[rng.integers(m.sum())]))
+        S[t] = cur[2:]
+    assert t > 0
+    from plugins.learned_level_lm.patterns import pad, window_codes
+
+    codes = window_codes(pad(S[:t], 3), 4).reshape(t, 6)[:-1]  # the last window column holds the right border
+    assert np.isin(codes, p.codes).all()
+
+
+# ------------------------------------------------------------------------------------------ side view
+def test_side_training_card_and_tileset(side_model, eng):
+    out, card = side_model
+    assert (out / "model.json").is_file() and card["generator"] == "level-lm"
+    assert card["metrics"]["rules"]["params"]["jump_height"] >= 1
+    assert "level-lm" in card["command"] and "-O tiny=1" in card["command"]
+    lv = eng.generate("level", "level-lm", 5, {"weights": str(out), "width": 40})
+    chars = {t.char for t in lv.tileset.tiles}
+    assert {"X", "-", "<", ">", "[", "]", "E"} <= chars  # the corpus's own characters
+    assert lv.tiles.shape == (14, 40)
+
+
+def test_side_contract_determinism_batch_and_process(eng, side_model):
+    out, _ = side_model
+    check_generator(eng, "level-lm", seeds=[0, 7, "x"],
+                    params_cases=[{"weights": str(out), "width": 32},
+                                  {"weights": str(out), "width": 40, "prompt": "no enemies, some pipes"}],
+                    subprocess_plugins=PLUGINS)
+
+
+def test_side_constraints_hold(eng, side_model):
+    out, _ = side_model
+    levels = eng.generate_batch("level", "level-lm", list(range(6)), {"weights": str(out), "width": 48})
+    for lv in levels:
+        assert lv.metadata["pattern_fidelity"] == 1.0 or lv.metadata["pattern_fallbacks"] > 0
+        assert lv.metadata["playable"] and lv.metadata["tries"] >= 1
+
+
+@pytest.mark.parametrize("attr,check", [
+    ("enemies", lambda m, g: not m.spec.masks["enemy"][g].any()),
+    ("pipes", lambda m, g: not m.spec.masks["pipe"][g].any()),
+    ("gaps", lambda m, g: m.spec.masks["solid"][g[-1]].all()),
+])
+def test_side_none_controls_are_exact(eng, side_model, attr, check):
+    from plugins.level_lm import load
+
+    out, _ = side_model
+    m = load(str(out))
+    for lv in eng.generate_batch("level", "level-lm", [1, 2, 3], {"weights": str(out), "width": 40, attr: "none"}):
+        assert check(m, _grid(eng, lv)), attr
+
+
+def test_side_controls_refused_where_they_do_not_apply(eng, side_model):
+    out, _ = side_model
+    with pytest.raises(InputError, match="rooms"):
+        eng.generate("level", "level-lm", 0, {"weights": str(out), "rooms": "many"})
+
+
+def test_bad_weights_are_input_errors(eng, tmp_path):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    with pytest.raises(InputError):
+        eng.generate("level", "level-lm", 0, {"weights": str(bad)})
+    with pytest.raises(InputError, match="no such file"):
+        eng.generate("level", "level-lm", 0, {"weights": str(tmp_path / "nope")})
+
+
+def test_cache_matches_full_window(side_model):
+    from plugins.level_lm import load
+
+    out, _ = side_model
+    net = load(str(out)).net
+    rng = np.random.default_rng(1)
+    T = net.ctx
+    strips = rng.integers(0, net.K, (2, T, net.h))
+    attrs = rng.integers(0, 5, (2, net.cfg["n_attr"]))
+    cache = net.new_cache(2)
+    for t in range(T):
+        step = net.step(strips[:, t], attrs, cache, np.arange(2), np.full(2, t))
+    full = net.window(strips, attrs)
+    assert np.allclose(step, full, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------ top down
+def test_top_down_rooms_and_doors(eng, top_model):
+    out, card = top_model
+    from plugins.level_lm import load
+
+    m = load(str(out))
+    rh, rw = m.spec.room
+    for n in (1, 3):
+        lv = eng.generate("level", "level-lm", 4, {"weights": str(out), "room_count": n})
+        assert lv.metadata["rooms"] == n
+        rooms = [r for r in lv.regions if r.kind == "room"]
+        assert len(rooms) == n and all((r.w, r.h) == (rw, rh) for r in rooms)
+        g = _grid(eng, lv)
+        door = m.spec.masks["door"]
+        for r in rooms:
+            room = g[r.y:r.y + rh, r.x:r.x + rw]
+            sides = m.spec.door_sides(room)
+            assert "".join(s for s in "nesw" if sides[s]) == r.properties["doors"]
+        assert not m.spec.rules.problems(g) or lv.metadata["tries"] > 1
+        assert door[g].any() == (n > 1)
+
+
+def test_top_down_contract(eng, top_model):
+    out, _ = top_model
+    check_generator(eng, "level-lm", seeds=[0, 3], params_cases=[{"weights": str(out), "room_count": 2,
+                                                                  "enemies": "none"}])
+
+
+# ------------------------------------------------------------------------------------------ shipped
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped level-lm weights")
+def test_shipped_side_model(eng):
+    card = json.loads((SHIPPED.parent / "model.json").read_text())
+    assert card["generator"] == "level-lm" and SHIPPED.stat().st_size <= 5 * 1024 * 1024
+    lv = eng.generate("level", "level-lm", 0, {"prompt": "many pipes, no enemies", "width": 64})
+    assert lv.metadata["measured"]["enemies"] == "none" and lv.metadata["playable"]
+
+
+@pytest.mark.skipif(not SHIPPED_TOP.is_file(), reason="no shipped level-lm-top weights")
+def test_shipped_top_model(eng):
+    assert SHIPPED_TOP.stat().st_size <= 5 * 1024 * 1024
+    lv = eng.generate("level", "level-lm", 0, {"model": "top", "room_count": 4})
+    assert lv.metadata["rooms"] == 4 and lv.metadata["playable"]
