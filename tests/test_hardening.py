@@ -32,9 +32,15 @@ def zstd_frame_bomb(size: int) -> bytes:
 
 def peak_mb(code: str, *args: str) -> tuple[float, str]:
     """Run ``code`` in a fresh interpreter (cwd = repo root); return its peak RSS in MB and its stdout."""
+    # VmHWM is this process image's own high-water mark; ru_maxrss would also count the pytest process the
+    # child was forked from (Linux carries the larger of the two across exec)
     prog = textwrap.dedent(code) + textwrap.dedent("""
         import resource as _r
-        print("PEAK", _r.getrusage(_r.RUSAGE_SELF).ru_maxrss)
+        try:
+            _hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")][0].split()[1]
+        except (OSError, IndexError):
+            _hwm = _r.getrusage(_r.RUSAGE_SELF).ru_maxrss
+        print("PEAK", _hwm)
     """)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.run([sys.executable, "-c", prog, *args], cwd=ROOT, capture_output=True, text=True,
@@ -79,3 +85,115 @@ def test_zstd_frame_without_declared_size_is_still_capped():
     with pytest.raises(Exception):
         packs.decompress(frame, packs.CODEC_ZSTD, 10)
     assert packs.decompress(frame, packs.CODEC_ZSTD, 100_000) == b"x" * 100_000
+
+
+# ----------------------------------------------------------------------------------- severe 2-4: Tiled maps
+def tmj_map(tmp_path, width, height, layers, tilesets=None, name="map.tmj"):
+    """A user's TMJ map (no conjure:schema) with base64 ``layers`` (each: (compression, bytes))."""
+    import base64
+
+    from PIL import Image
+
+    if tilesets is None:
+        Image.new("RGBA", (16, 16), (200, 10, 10, 255)).save(tmp_path / "t.png")
+        tilesets = [{"firstgid": 1, "name": "t", "tilecount": 1, "columns": 1, "tilewidth": 16,
+                     "tileheight": 16, "image": "t.png", "imagewidth": 16, "imageheight": 16}]
+    doc = {"type": "map", "orientation": "orthogonal", "width": width, "height": height, "tilewidth": 16,
+           "tileheight": 16, "infinite": False, "tilesets": tilesets,
+           "layers": [{"type": "tilelayer", "name": f"L{i}", "width": width, "height": height,
+                       "encoding": "base64", "compression": comp, "data": base64.b64encode(blob).decode()}
+                      for i, (comp, blob) in enumerate(layers)]}
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+LOAD_MAP = """
+    import sys
+    from engine import ConjureError
+    from plugins.tiled import load_map
+    try:
+        lvl = load_map(sys.argv[1])
+        print("OK", {k: v.shape for k, v in lvl.layers.items()})
+    except ConjureError as e:
+        print("ERR", e)
+"""
+
+
+def test_compressed_layer_bomb_is_refused_from_declared_sizes(tmp_path):
+    side = 16384  # the allowed side; 4 zstd layers of 1 GiB each in a ~176 KB file
+    bomb = zstd_frame_bomb(side * side * 4)
+    path = tmj_map(tmp_path, side, side, [("zstd", bomb)] * 4)
+    assert path.stat().st_size < 200_000
+    mb, out = peak_mb(LOAD_MAP, str(path))
+    assert "ERR" in out and "over the 16777216-cell limit per map" in out, out
+    assert mb < PEAK_LIMIT_MB
+
+
+def test_compressed_layer_within_budget_decodes_to_uint32_and_stays_small(tmp_path):
+    side = 2048  # 4 Mi cells: decoded as uint32 (16 MB), not int64 copies
+    for comp in ("zstd", "zlib", "gzip"):
+        import gzip
+        import zlib
+
+        raw = struct.pack("<I", 1) * (side * side)
+        blob = {"zstd": lambda: __import__("zstandard").ZstdCompressor().compress(raw), "zlib": lambda: zlib.compress(raw),
+                "gzip": lambda: gzip.compress(raw)}[comp]()
+        path = tmj_map(tmp_path, side, side, [(comp, blob)], name=f"{comp}.tmj")
+        mb, out = peak_mb(LOAD_MAP, str(path))
+        assert f"OK {{'L0': ({side}, {side})}}" in out, out
+        assert mb < PEAK_LIMIT_MB, (comp, mb)
+
+
+def test_map_without_tileset_is_refused_before_decoding(tmp_path):
+    side = 4096
+    path = tmj_map(tmp_path, side, side, [("zstd", zstd_frame_bomb(side * side * 4))], tilesets=[])
+    from engine import InputError
+    from plugins.tiled import load_map
+
+    with pytest.raises(InputError, match="the map has no tileset"):
+        load_map(path)
+
+
+def test_png_pixel_bomb_is_refused_from_the_header(tmp_path):
+    from PIL import Image
+
+    Image.new("1", (8192, 8192)).save(tmp_path / "big.png")  # ~65 KB on disk, 268 MB as RGBA
+    assert (tmp_path / "big.png").stat().st_size < 100_000
+    ts = [{"firstgid": 1, "name": "big", "tilecount": 1, "columns": 1, "tilewidth": 8192, "tileheight": 8192,
+           "image": "big.png", "imagewidth": 8192, "imageheight": 8192}]
+    path = tmj_map(tmp_path, 1, 1, [(None, struct.pack("<I", 1))], tilesets=ts)
+    mb, out = peak_mb(LOAD_MAP, str(path))
+    assert "ERR" in out and "over 16777216 pixels" in out, out
+    assert mb < PEAK_LIMIT_MB
+
+
+def test_tilesets_sharing_an_image_decode_it_once(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (3000, 3000), (10, 200, 30)).save(tmp_path / "shared.png")  # 9 Mi pixels
+    ts = [{"firstgid": 1 + 9 * k, "name": f"s{k}", "tilecount": 9, "columns": 3, "tilewidth": 1000,
+           "tileheight": 1000, "image": "shared.png", "imagewidth": 3000, "imageheight": 3000} for k in range(2)]
+    path = tmj_map(tmp_path, 2, 1, [(None, struct.pack("<II", 1, 10))], tilesets=ts)
+    from plugins.tiled import load_map
+
+    lvl = load_map(path)  # two copies would be 18 Mi pixels, over the per-map budget
+    assert tuple(lvl.tileset[1].color) == (10, 200, 30) and tuple(lvl.tileset[10].color) == (10, 200, 30)
+
+
+def test_dtd_in_utf16_tmx_is_refused_by_the_parser(tmp_path):
+    from engine import InputError
+    from plugins.tiled import load_map
+
+    laughs = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE map [<!ENTITY a "aaaaaaaaaa">'
+              + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefg", "bcdefgh"))
+              + ']><map version="1.10" orientation="orthogonal" width="1" height="1" tilewidth="16" '
+              'tileheight="16"><properties><property name="p" value="&h;"/></properties></map>')
+    for enc, data in (("utf-16", laughs.encode("utf-16")),  # BOM + little endian
+                      ("utf-16-be", b"\xfe\xff" + laughs.encode("utf-16-be"))):
+        path = tmp_path / f"laughs-{enc}.tmx"
+        path.write_bytes(data)
+        with pytest.raises(InputError, match="DOCTYPE/ENTITY declarations are not allowed"):
+            load_map(path)
+    mb, out = peak_mb(LOAD_MAP, str(tmp_path / "laughs-utf-16.tmx"))
+    assert "ERR" in out and mb < PEAK_LIMIT_MB

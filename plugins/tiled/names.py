@@ -14,6 +14,10 @@ FIRSTGID = 1
 MAX_MAP_BYTES = 64 * 1024 * 1024
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 MAX_SIDE = 16384
+#: Decoded tile cells per map, all tile layers together (checked from the declared sizes before decoding).
+MAX_MAP_CELLS = 1 << 24
+#: Decoded image pixels per map, all tileset and tile images together (checked from the PNG header first).
+MAX_MAP_PIXELS = 1 << 24
 FLIP_BITS = 0xF0000000
 INT32 = 2 ** 31
 RESERVED_TILE_PROPS = ("name", "char", "color")

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import re
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -19,8 +20,8 @@ from engine.content import Entity, Level, Region, TileDef, Tileset
 from engine.errors import ContentError, InputError
 from engine.serialize import decode, read_bytes
 
-from .names import (DEFAULT_CHARS, FIRSTGID, FLIP_BITS, JSON_KEYS_PROP, MAX_IMAGE_BYTES, MAX_MAP_BYTES, MAX_SIDE,
-                    REGION_LAYER, REGION_NAME_PROP, SCHEMA, SCHEMA_PROP, _parse_color, unescape_name)
+from .names import (DEFAULT_CHARS, FIRSTGID, FLIP_BITS, JSON_KEYS_PROP, MAX_IMAGE_BYTES, MAX_MAP_BYTES,
+                    MAX_MAP_CELLS, MAX_MAP_PIXELS, MAX_SIDE, REGION_LAYER, REGION_NAME_PROP, SCHEMA, SCHEMA_PROP, _parse_color, unescape_name)
 
 
 # ============================================================================================ import
@@ -35,16 +36,24 @@ class _Src:
 
 
 def _xml_root(data: bytes, src: _Src) -> ET.Element:
-    head = data.lower()
-    if b"<!doctype" in head or b"<!entity" in head:
-        raise src.fail("", "DOCTYPE/ENTITY declarations are not allowed in Tiled XML")
+    """Parse Tiled XML with DTDs, entities and external references refused by the parser itself (defusedxml),
+    so no encoding (UTF-16, UTF-32, ...) can hide a declaration from a byte search."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
-        return ET.fromstring(data)
+        return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise src.fail("", "DOCTYPE/ENTITY declarations are not allowed in Tiled XML") from None
     except ET.ParseError as e:
         line, col = e.position
         raise src.fail("", f"malformed XML ({str(e).split(':')[0]} at line {line} column {col + 1})") from None
     except (LookupError, ValueError) as e:  # e.g. an unknown encoding in the XML declaration
         raise src.fail("", f"malformed XML ({e})") from None
+
+
+_CSV_BAD = re.compile(r"[^0-9\s,]|,\s*,")
+_CSV_LONG = re.compile(r"[0-9]{11}")
 
 
 def _num(v: Any, where: str, src: _Src, kind: type = int, lo: float | None = None) -> Any:
@@ -121,21 +130,34 @@ def _xml_props_read(el: ET.Element, where: str, src: _Src) -> dict:
 
 def _decode_data(raw: Any, encoding: str | None, compression: str | None, n: int, where: str,
                  src: _Src) -> np.ndarray:
-    """Tile layer data (list of ints, CSV text or base64 text) as an int64 array of length n (checked)."""
+    """Tile layer data (list of ints, CSV text or base64 text) as a uint32 array of length n (checked): gids
+    are 32-bit, and a wider dtype would only multiply the memory of a large map."""
     if isinstance(raw, list):
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
             raise src.fail(f"{where}.data", "expected a list of integer gids")
         if any(not 0 <= v < 2**32 for v in raw):  # gids are 32-bit (flip flags in the top bits)
             raise src.fail(f"{where}.data", "gids must lie in 0..4294967295")
-        a = np.array(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)
+        a = np.array(raw, dtype=np.uint32) if raw else np.zeros(0, dtype=np.uint32)
     elif not isinstance(raw, str):
         raise src.fail(f"{where}.data", f"expected a list of gids or encoded text, got {type(raw).__name__}")
     elif encoding == "csv":
-        parts = [t for t in re.split(r"[\s,]+", raw or "") if t]
+        text = (raw or "").strip().strip(",")
+        if _CSV_BAD.search(text):
+            raise src.fail(f"{where}.data", "expected comma-separated integer gids")
+        if _CSV_LONG.search(text):
+            raise src.fail(f"{where}.data", "gids must lie in 0..4294967295")
+        count = text.count(",") + 1 if text else 0  # checked before parsing: no list of n Python ints
+        if count != n:
+            raise src.fail(f"{where}.data", f"{count} gids, expected width x height = {n}")
         try:
-            a = np.array([int(t) for t in parts], dtype=np.int64)
-        except (ValueError, OverflowError):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # numpy warns (and stops) at text it cannot read
+                a = np.fromstring(text, dtype=np.int64, sep=",") if n else np.zeros(0, dtype=np.int64)
+        except (ValueError, DeprecationWarning):
             raise src.fail(f"{where}.data", "expected comma-separated integer gids") from None
+        if a.size != n or (a.size and a.max() > 0xFFFFFFFF):
+            raise src.fail(f"{where}.data", "expected comma-separated integer gids in 0..4294967295")
+        a = a.astype(np.uint32)
     elif encoding == "base64":
         try:
             blob = base64.b64decode("".join((raw or "").split()), validate=True)
@@ -170,13 +192,11 @@ def _decode_data(raw: Any, encoding: str | None, compression: str | None, n: int
             raise src.fail(f"{where}.data", f"corrupt {compression} data ({e})") from None
         if len(blob) % 4:
             raise src.fail(f"{where}.data", f"{len(blob)} bytes is not a whole number of 4-byte gids")
-        a = np.frombuffer(blob, dtype="<u4").astype(np.int64)
+        a = np.frombuffer(blob, dtype="<u4")
     else:
         raise src.fail(f"{where}.encoding", f"unknown encoding {encoding!r} (known: csv, base64)")
     if a.size != n:
         raise src.fail(f"{where}.data", f"{a.size} gids, expected width x height = {n}")
-    if a.size and (a.min() < 0 or a.max() > 0xFFFFFFFF):
-        raise src.fail(f"{where}.data", "gids must lie in 0..4294967295")
     return a
 
 
@@ -212,6 +232,8 @@ class _Importer:
         self.path = Path(path)
         self.fmt = fmt
         self.src = _Src(self.path)
+        self._images: dict[Path, np.ndarray] = {}  # decoded once per map, shared by every tileset using them
+        self._pixels = 0  # decoded so far, against MAX_MAP_PIXELS
 
     # ------------------------------------------------------------------ reading
     def read(self) -> dict:
@@ -351,9 +373,10 @@ class _Importer:
                 if "data" not in layer:
                     raise src.fail(f"{where}.data", "missing")
                 enc = layer.get("encoding", "csv")
-                data = _decode_data(layer["data"], enc, layer.get("compression"), m["width"] * m["height"],
-                                    where, src)
-                out.append({"type": "tile", "name": name, "data": data})
+                n = m["width"] * m["height"]
+                out.append({"type": "tile", "name": name, "cells": n,  # decoded later, after cheap checks
+                            "decode": lambda r=layer["data"], e=enc, c=layer.get("compression"), n=n, w=where:
+                            _decode_data(r, e, c, n, w, src)})
             elif kind == "objectgroup":
                 objs = layer.get("objects", [])
                 if not isinstance(objs, list):
@@ -452,13 +475,14 @@ class _Importer:
                 n = m["width"] * m["height"]
                 enc = d.get("encoding")
                 if enc is None:  # <tile gid="..."/> elements
-                    gids = []
-                    for k, te in enumerate(d.findall("tile")):
-                        gids.append(_num(te.get("gid", "0"), f"{where}.data.tile[{k}].gid", src, int, 0))
-                    data = _decode_data(gids, None, None, n, where, src)
+                    def decode(d=d, n=n, where=where):
+                        gids = [_num(te.get("gid", "0"), f"{where}.data.tile[{k}].gid", src, int, 0)
+                                for k, te in enumerate(d.findall("tile"))]
+                        return _decode_data(gids, None, None, n, where, src)
                 else:
-                    data = _decode_data(d.text or "", enc, d.get("compression"), n, where, src)
-                out.append({"type": "tile", "name": name, "data": data})
+                    def decode(d=d, n=n, where=where, enc=enc):
+                        return _decode_data(d.text or "", enc, d.get("compression"), n, where, src)
+                out.append({"type": "tile", "name": name, "cells": n, "decode": decode})
             elif el.tag == "objectgroup":
                 objs = []
                 for j, o in enumerate(el.findall("object")):
@@ -490,9 +514,17 @@ class _Importer:
         tile_layers = [lay for lay in m["layers"] if lay["type"] == "tile"]
         if not tile_layers:
             raise src.fail("layers", "the map has no tile layer")
+        # cheap checks first: layer data is decoded only once the declared sizes fit the budget and the
+        # tilesets are known to be usable (a 176 KB map could otherwise claim gigabytes of cells)
+        cells = sum(lay["cells"] for lay in tile_layers)
+        if cells > MAX_MAP_CELLS:
+            raise src.fail("layers", f"{len(tile_layers)} tile layers of {m['width']}x{m['height']} are {cells} "
+                                     f"cells, over the {MAX_MAP_CELLS}-cell limit per map")
         tilesets = sorted(m["tilesets"], key=lambda t: t.firstgid)
         if not tilesets:
             raise src.fail("tilesets", "the map has no tileset")
+        for lay in tile_layers:  # uint32, within the budget
+            lay["data"] = lay.pop("decode")()
         for ts in tilesets:
             self._check_tileset(ts)
         # gid -> tileset
@@ -545,8 +577,8 @@ class _Importer:
                 k = int(np.flatnonzero(bad)[0])
                 raise src.fail(f"{where}.data", f"flipped or rotated tile at x={k % m['width']}, "
                                                 f"y={k // m['width']}: levels cannot hold flipped tiles")
-            ids = a - FIRSTGID if conjure else a
-            outside = (ids < 0) | (ids > 255)
+            ids = a - np.uint32(FIRSTGID) if conjure else a  # gid 0 wraps to 2**32 - 1: outside
+            outside = ids > 255
             outside[~outside] = ~known[ids[~outside]]
             if outside.any():
                 k = int(np.flatnonzero(outside)[0])
@@ -608,23 +640,32 @@ class _Importer:
             raise self.src.fail(where, f"cannot read image {p} ({e})") from None
 
     def _image(self, p: Path, where: str) -> np.ndarray:
+        """The RGBA pixels of ``p``, decoded once per map; the size is read from the header and counted
+        against the map's pixel budget before anything is decoded."""
         from PIL import Image, UnidentifiedImageError
 
+        key = p.resolve()
+        if key in self._images:
+            return self._images[key]
         data = read_bytes(p, MAX_IMAGE_BYTES)
         try:
             with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > 64 * 1024 * 1024:
-                    raise self.src.fail(where, f"image {p} is too large")
-                return np.asarray(im.convert("RGBA"))
+                if self._pixels + im.width * im.height > MAX_MAP_PIXELS:
+                    raise self.src.fail(where, f"image {p} is {im.width}x{im.height}: the map's images would "
+                                               f"decode to over {MAX_MAP_PIXELS} pixels")
+                self._pixels += im.width * im.height
+                px = np.asarray(im.convert("RGBA"))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             raise self.src.fail(where, f"cannot read image {p} ({e})") from None
+        self._images[key] = px
+        return px
 
     def _mean_color(self, ts: _TS, local: int) -> tuple[int, int, int]:
         if ts.image is None:
             px = self._image(ts.tiles[local]["image"], f"{ts.where}.tiles[{local}].image")
         else:
             if ts._pixels is None:
-                ts._pixels = self._image(ts.image, f"{ts.where}.image")
+                ts._pixels = self._image(ts.image, f"{ts.where}.image")  # shared with other tilesets
             cols = ts.columns or max(1, (ts._pixels.shape[1] - 2 * ts.margin + ts.spacing)
                                      // (ts.tilewidth + ts.spacing))
             r, c = divmod(local, cols)
@@ -633,11 +674,13 @@ class _Importer:
             px = ts._pixels[y0:y0 + ts.tileheight, x0:x0 + ts.tilewidth]
         if px.size == 0:
             return (128, 128, 128)
-        px = px.reshape(-1, 4).astype(np.float64)
-        opaque = px[px[:, 3] > 0]
-        if not len(opaque):
+        px = px.reshape(-1, 4)
+        opaque = px[:, 3] > 0
+        count = int(np.count_nonzero(opaque))
+        if not count:
             return (0, 0, 0)
-        return tuple(int(round(v)) for v in opaque[:, :3].mean(0))
+        # integer sums per channel (no float64 copy of the tile); round half to even like round(mean)
+        return tuple(int(round(int(px[opaque, ch].sum(dtype=np.int64)) / count)) for ch in range(3))
 
     def _tiledef(self, ts: _TS, local: int, tid: int, info: dict, conjure: bool) -> TileDef:
         props = dict(info["properties"])
