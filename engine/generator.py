@@ -11,24 +11,15 @@ A **generator** is an object with::
     def generate_batch(self, requests: list[Request]) -> list[Content]   # optional
     def validate(self, content: Content, request: Request) -> list[str]  # optional, problems found
 
-Learned level generators may also declare (all optional; ``conjure evaluate`` reads them, see
-``engine/eval_levels.py``; ``Corpus``/``Rules`` are ``plugins.learned_levels.corpus.Corpus``/``.rules.Rules``
-or any objects with the same attributes: ``grids``, ``tileset``, ``split()``, ``grid_of(level)``;
-``problems(grid)``, ``describe()``)::
-
-    def corpus(self, params: dict) -> Corpus                  # the corpus params["weights"] were trained on
-    def rules(self, params: dict) -> Rules                    # the playability rules fitted on it
-    def corpus_split(self, params: dict, corpus) -> tuple[list[int], list[int]]  # its (train, held-out) levels
-    def read_corpus(self, paths: list, legend=None) -> Corpus  # read a user's corpus (``evaluate --data``)
-
 Subclass :class:`Generator` for defaults (``generate_batch`` loops, ``validate`` finds nothing).
 
 A generator may also take part in **optional protocols**, each declared below as a ``typing.Protocol``
 (``isinstance(gen, Trainable)`` tells whether a generator implements one) and listed in :data:`PROTOCOLS`:
 
 - :class:`Trainable`: ``train(job)`` and ``train_options`` -- ``conjure train``.
-- :class:`CorpusLevels`: ``corpus_levels()``, ``genre``, ``window``, ``augment`` -- the level corpus that
-  ``conjure evaluate`` measures novelty and tile-pattern KL against.
+- :class:`LevelCorpus`: ``corpus(params)``, ``rules(params)``, ``corpus_split(params, corpus)``,
+  ``read_corpus(paths, legend)`` -- the level corpus (and its calibrated rules) that ``conjure evaluate``
+  measures a learned level generator against, and a reader for ``--data``.
 - :class:`ReferenceNames`: ``reference_names(weights)`` -- the names a character generator learned from, for
   the novelty of its names in ``conjure evaluate``.
 - :class:`Chunked`: ``chunking`` (a :class:`Chunking`) -- seamless chunks of an endless world for
@@ -159,21 +150,25 @@ class Trainable(Protocol):
 
 
 @runtime_checkable
-class CorpusLevels(Protocol):
-    """A level generator that was fitted to a corpus, for evaluation (``conjure evaluate``).
+class LevelCorpus(Protocol):
+    """A level generator that learned from a corpus, for ``conjure evaluate`` (:mod:`engine.eval_levels`).
 
-    ``corpus_levels()`` returns the training levels; ``genre`` names the kind of level (a generator of the
-    same ``genre`` without a corpus is measured against this one's); ``window`` is the ``(height, width)`` of
-    the tile windows compared (novelty, tile-pattern KL); ``augment`` is how the corpus windows are
-    augmented first: ``"hflip"`` (mirror left-right, side views) or ``"d4"`` (all 8 rotations and mirrors,
-    top-down maps).
+    ``corpus(params)`` returns the corpus the weights in use (``params["weights"]``) were trained on: an
+    object with ``grids`` (uint8 arrays of tile ids), ``tileset``, ``levels``, ``split(holdout, seed)`` and
+    ``grid_of(level)`` (a generated level as ids of that tileset), such as
+    ``plugins.learned_levels.corpus.Corpus``; ``rules(params)`` the playability rules fitted on it (with
+    ``problems(grid)`` and ``describe()``); ``corpus_split(params, corpus)`` its ``(train, held_out)`` level
+    indices; ``read_corpus(paths, legend)`` reads a user's corpus (``conjure evaluate --data``), for any level
+    generator whose output is in that corpus's tileset.
     """
 
-    genre: str
-    window: tuple[int, int]
-    augment: str
+    def corpus(self, params: dict) -> Any: ...
 
-    def corpus_levels(self) -> list[Any]: ...
+    def rules(self, params: dict) -> Any: ...
+
+    def corpus_split(self, params: dict, corpus: Any) -> tuple[list[int], list[int]]: ...
+
+    def read_corpus(self, paths: list, legend: Any = None) -> Any: ...
 
 
 @runtime_checkable
@@ -233,7 +228,7 @@ class CharacterReference(Protocol):
 
 
 #: The optional protocols a generator may implement (documented in docs/plugins.md, checked by its test).
-PROTOCOLS: tuple[type, ...] = (Trainable, CorpusLevels, ReferenceNames, Chunked, StoryReference,
+PROTOCOLS: tuple[type, ...] = (Trainable, LevelCorpus, ReferenceNames, Chunked, StoryReference,
                                CharacterReference)
 
 
