@@ -34,7 +34,7 @@ import msgpack
 from .content import CONTENT_TYPES, Content
 from .errors import ConjureError, ContentError, InputError
 from .resources import conjure_version  # noqa: F401  (re-exported: bake and serve import it from here)
-from .serialize import file_errors, from_plain
+from .serialize import file_errors, from_plain, write_target
 from .serialize import refuse_ext as _refuse_ext
 
 MAGIC = b"\x89CPK\r\n\x1a\n"
@@ -118,6 +118,8 @@ class PackWriter:
         self.codec = codec_of(compression)
         self.compression = CODEC_NAMES[self.codec]
         self.jobs = [dict(j) for j in (jobs or [])]
+        if write_target(self.path) == "direct":  # renaming over /dev/null or a FIFO would replace the node
+            raise InputError(f"{self.path}: is not a regular file; a pack is written to a file (seekable)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         self._f = open(self._tmp, "wb")

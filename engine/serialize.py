@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from contextlib import contextmanager
 import threading
 from pathlib import Path
@@ -138,20 +139,53 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
+def write_target(path: str | os.PathLike) -> str:
+    """What a write to ``path`` will do: ``"file"`` (a new or regular file: temporary file + rename),
+    ``"direct"`` (a character device such as ``/dev/null`` or a FIFO: written in place, never replaced) or
+    ``"link"`` (a symlink: the link itself is replaced by the file; its target is left untouched).
+    Block devices, sockets and other special files are refused with an InputError."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "file"
+    except OSError as e:
+        raise InputError(f"{path}: cannot write ({e.strerror})") from None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return "direct"
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{path}: is a directory")
+    what = "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file"
+    raise InputError(f"{path}: is {what}; refusing to write there")
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename.
 
-    A failure leaves any earlier file at ``path`` intact.
+    A failure leaves any earlier file at ``path`` intact, and OS errors (disk full, permissions) become one
+    InputError naming ``path``. A character device (``/dev/null``) or FIFO at ``path`` is written directly
+    instead (renaming over it would replace the node); block devices and sockets are refused; a symlink is
+    replaced by the new file (its target is not written). See :func:`write_target`.
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if write_target(p) == "direct":
+        with file_errors(p, "write"), open(p, "wb") as f:
+            f.write(data)
+        return p
+    with file_errors(p, "write"):
+        p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
+        with file_errors(p, "write"):
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, p)
     except BaseException:
         try:
             tmp.unlink()

@@ -197,3 +197,96 @@ def test_dtd_in_utf16_tmx_is_refused_by_the_parser(tmp_path):
             load_map(path)
     mb, out = peak_mb(LOAD_MAP, str(tmp_path / "laughs-utf-16.tmx"))
     assert "ERR" in out and mb < PEAK_LIMIT_MB
+
+
+# ----------------------------------------------------------------------------------- severe 5: -o targets
+@pytest.fixture(scope="module")
+def level():
+    from engine import Engine
+
+    eng = Engine(load=["dungeon", "formats"], entry_points=False)
+    return eng.generate("level", "dungeon", seed=1, params={"width": 16, "height": 16})
+
+
+def test_output_onto_a_fifo_is_written_in_place(tmp_path, level):
+    import stat
+    import threading
+
+    from engine.serialize import atomic_write, dumps
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    atomic_write(fifo, dumps(level, "json"))
+    reader.join()
+    assert got == [dumps(level, "json")]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still a FIFO, not replaced by a regular file
+
+
+def test_output_onto_a_character_device_keeps_the_node(tmp_path, level):
+    import stat
+
+    from engine.serialize import atomic_write
+
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+    except (PermissionError, OSError):
+        pytest.skip("cannot make a device node here")
+    atomic_write(node, b"x" * 1000)
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
+    assert os.listdir(tmp_path) == ["null"]  # no temporary file left either
+
+
+def test_output_onto_a_socket_or_block_device_is_refused(tmp_path, level):
+    import socket
+
+    from engine import InputError
+    from engine.packs import PackWriter
+    from engine.serialize import atomic_write
+
+    sock_path = tmp_path / "s.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock_path))
+    try:
+        with pytest.raises(InputError, match=r"s\.sock: is a socket; refusing to write there"):
+            atomic_write(sock_path, b"x")
+    finally:
+        s.close()
+    os.mkfifo(tmp_path / "p.fifo")
+    with pytest.raises(InputError, match=r"p\.fifo: is not a regular file; a pack is written to a file"):
+        PackWriter(tmp_path / "p.fifo")
+
+
+def test_output_onto_a_symlink_replaces_the_link_not_its_target(tmp_path):
+    from engine.serialize import atomic_write
+
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"keep")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    atomic_write(link, b"new")
+    assert not link.is_symlink() and link.read_bytes() == b"new" and target.read_bytes() == b"keep"
+
+
+def test_disk_full_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from engine import InputError
+    from engine.serialize import atomic_write
+
+    if os.path.exists("/dev/full"):  # a character device: written in place, ENOSPC on write
+        with pytest.raises(InputError, match=r"^/dev/full: cannot write \(No space left on device\)$"):
+            atomic_write("/dev/full", b"x" * 100)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "level.json"
+    out.write_bytes(b"earlier")
+    with pytest.raises(InputError, match=r"level\.json: cannot write \(No space left on device\)"):
+        atomic_write(out, b"new")
+    assert out.read_bytes() == b"earlier" and os.listdir(tmp_path) == ["level.json"]
