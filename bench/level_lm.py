@@ -5,7 +5,9 @@
 - levels/s end to end through the engine (``generate_batch`` of 64 vs 64 ``generate`` calls, validation
   included) — goal ≥ 8×.
 
-Run: ``.venv/bin/python bench/level_lm.py [--json] [--repeat N] [--weights DIR]``.
+- ``--controls N``: per control attribute and bucket, the share of N levels landing in the bucket asked.
+
+Run: ``.venv/bin/python bench/level_lm.py [--json] [--repeat N] [--controls N]``.
 """
 from __future__ import annotations
 
@@ -76,11 +78,37 @@ def _params(width: int) -> dict:
     return p
 
 
+def controls(eng, weights: str, model: str, n: int, width: int) -> dict:
+    """Per attribute and bucket: the share of ``n`` levels (as returned by the engine, after its resampling)
+    whose measured bucket is the one asked, and the share right on the first try."""
+    from plugins.learned_level_lm.controls import ATTRS, BUCKETS
+    from plugins.level_lm import load
+
+    m = load(weights, model)
+    out: dict = {}
+    for a in ATTRS[m.spec.view]:
+        if a not in m.spec.available:
+            continue
+        for b in BUCKETS:
+            if a == "rooms" and b == "none":
+                continue
+            p = {"weights": weights, "model": model, a: b}
+            if m.spec.view == "side":
+                p["width"] = width
+            levels = eng.generate_batch("level", "level-lm", list(range(n)), p)
+            hit = sum(lv.metadata["measured"].get(a) == b for lv in levels)
+            first = sum(lv.metadata["tries"] == 1 for lv in levels)
+            out[f"{a}={b}"] = {"hit": round(hit / n, 3), "first_try": round(first / n, 3),
+                               "mean_tries": round(sum(lv.metadata["tries"] for lv in levels) / n, 2)}
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--controls", type=int, default=0, help="also measure controls with N levels per bucket")
     args = ap.parse_args(argv)
     import engine
     from plugins.level_lm import load
@@ -110,6 +138,9 @@ def main(argv=None) -> dict:
     res["levels_per_s_single"] = round(args.batch / t1, 1)
     res["batch_speedup"] = round(t1 / tb, 1)
     res["goal_8x_met"] = res["batch_speedup"] >= 8
+    if args.controls:
+        res["controls_side"] = controls(eng, "", "side", args.controls, 150)
+        res["controls_top"] = controls(eng, "", "top", args.controls, 150)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
@@ -120,6 +151,10 @@ def main(argv=None) -> dict:
         print(f"  end to end: {res['levels_per_s_batch']} levels/s in batches of {args.batch}, "
               f"{res['levels_per_s_single']} one at a time (x{res['batch_speedup']}; goal >= 8x: "
               f"{res['goal_8x_met']})")
+        for k in ("controls_side", "controls_top"):
+            for name, v in res.get(k, {}).items():
+                print(f"  control {name}: {v['hit']:.0%} in bucket ({v['first_try']:.0%} on the first try, "
+                      f"{v['mean_tries']} tries)")
     return res
 
 

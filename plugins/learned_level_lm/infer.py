@@ -17,10 +17,10 @@ SQRT_2_PI = math.sqrt(2.0 / math.pi)
 
 
 def _ln(x, w, b):
-    m = x.mean(-1, keepdims=True)
-    xc = x - m
-    v = (xc * xc).mean(-1, keepdims=True)
-    return xc / np.sqrt(v + 1e-5) * w + b
+    inv = np.float32(1.0 / x.shape[-1])
+    xc = x - np.add.reduce(x, -1, keepdims=True) * inv
+    v = np.add.reduce(xc * xc, -1, keepdims=True) * inv
+    return xc * (np.float32(1.0) / np.sqrt(v + np.float32(1e-5))) * w + b
 
 
 def _gelu(x):
@@ -51,6 +51,7 @@ class Net:
         self.emb = t("emb.weight").reshape(self.h * self.K, self.d)
         self.attr = t("attr.weight").reshape(n_attr * N_BUCKET, self.d)
         self.row_off = np.arange(self.h) * self.K
+        self._dist = np.arange(self.ctx)[None, :]
         self.attr_off = np.arange(n_attr) * N_BUCKET
         self.layers = []
         for i in range(cfg["layers"]):
@@ -64,6 +65,7 @@ class Net:
                 "out": t(p + "out.weight").T.copy(), "outb": t(p + "out.bias"),
                 "rel": t(p + "rel").reshape(self.nh, self.ctx),
             })
+            self.layers[-1]["rel4"] = self.layers[-1]["rel"].reshape(1, self.nh, 1, self.ctx)
         self.lnw, self.lnb = t("ln.weight"), t("ln.bias")
         self.head = t("head.weight").T.copy()
         self.headb = t("head.bias")
@@ -74,7 +76,9 @@ class Net:
             raise InputError("level-lm weights: tensor shapes do not match the config")
 
     def new_cache(self, batch: int):
-        shape = (batch, self.ring, self.nh, self.hd)
+        """Per layer (keys, values), each ``(batch * ring, d)``: row ``r``'s position ``p`` is at
+        ``r * ring + p % ring``."""
+        shape = (batch * self.ring, self.d)
         return [(np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in self.layers]
 
     def embed(self, strips: np.ndarray, attrs: np.ndarray) -> np.ndarray:
@@ -84,25 +88,30 @@ class Net:
         """Head logits ``(n, h, V)`` for the strips at positions ``pos`` (n,) of cache rows ``rows`` (n,),
         given the strips before them ``strips`` (n, h) and the control buckets ``attrs`` (n, n_attr)."""
         n = len(rows)
+        d, nh, hd, ring = self.d, self.nh, self.hd, self.ring
         x = self.embed(strips, attrs).astype(np.float32)
-        slot = pos % self.ring
-        dist = np.arange(self.ctx)
-        back = pos[:, None] - dist[None, :]
-        valid = back >= 0
-        win = back % self.ring
-        scale = np.float32(1.0 / math.sqrt(self.hd))
+        base = rows * ring
+        slot = base + pos % ring
+        back = pos[:, None] - self._dist
+        if int(pos.min()) >= self.ctx - 1:
+            mask = None
+        else:
+            mask = np.where(back >= 0, np.float32(0.0), np.float32(-1e30))[:, None, None, :]
+        win = base[:, None] + back % ring  # (n, ctx) flat cache rows
+        scale = np.float32(1.0 / math.sqrt(hd))
         for L, (ck, cv) in zip(self.layers, cache):
             qkv = _ln(x, L["ln1w"], L["ln1b"]) @ L["qkv"] + L["qkvb"]
-            q = qkv[:, :self.d].reshape(n, self.nh, self.hd)
-            ck[rows, slot] = qkv[:, self.d:2 * self.d].reshape(n, self.nh, self.hd)
-            cv[rows, slot] = qkv[:, 2 * self.d:].reshape(n, self.nh, self.hd)
-            keys = ck[rows[:, None], win]  # (n, ctx, nh, hd)
-            vals = cv[rows[:, None], win]
-            att = np.einsum("bhd,bchd->bhc", q, keys) * scale + L["rel"][None]
-            att = np.where(valid[:, None, :], att, np.float32(-1e30))
+            ck[slot] = qkv[:, d:2 * d]
+            cv[slot] = qkv[:, 2 * d:]
+            q = qkv[:, :d].reshape(n, nh, 1, hd)
+            keys = ck[win].reshape(n, self.ctx, nh, hd).transpose(0, 2, 3, 1)  # (n, nh, hd, ctx)
+            vals = cv[win].reshape(n, self.ctx, nh, hd).transpose(0, 2, 1, 3)  # (n, nh, ctx, hd)
+            att = (q @ keys) * scale + L["rel4"]  # (n, nh, 1, ctx)
+            if mask is not None:
+                att = att + mask
             att = np.exp(att - att.max(-1, keepdims=True))
-            att /= att.sum(-1, keepdims=True)
-            y = np.einsum("bhc,bchd->bhd", att, vals).reshape(n, self.d)
+            att *= np.float32(1.0) / att.sum(-1, keepdims=True)
+            y = (att @ vals).reshape(n, d)
             x = x + (y @ L["proj"] + L["projb"])
             x = x + (_gelu(_ln(x, L["ln2w"], L["ln2b"]) @ L["fc"] + L["fcb"]) @ L["out"] + L["outb"])
         return (_ln(x, self.lnw, self.lnb) @ self.head + self.headb).reshape(n, self.h, self.V)

@@ -31,6 +31,8 @@ class SideReach:
         self.start = None
         self.w = 0
         self.snaps: dict[int, tuple] = {0: (set(), None)}
+        self.searched = 0  # columns the reachable set accounts for
+        self.pending: list = []  # cells found reachable but not yet expanded
 
     def _column(self, strip: np.ndarray):
         solid = self.solid_table[strip].tolist()
@@ -69,22 +71,30 @@ class SideReach:
                             todo.append((nx, ly))
 
     def add(self, strip: np.ndarray) -> None:
-        """Append one column (tile ids, top to bottom) and extend the reachable set."""
+        """Append one column (tile ids, top to bottom); the search runs lazily (:meth:`update`)."""
         solid = self._column(strip)
         x = self.w
         self.w += 1
-        seeds = [c for c in self.seen if c[0] >= x - self.jd]
         if self.start is None and x < EDGE_COLS:
             stand = [y for y in range(self.h - 1) if not solid[y] and solid[y + 1]]
             if stand:
                 self.start = (x, stand[-1])
                 self.seen.add(self.start)
-                seeds.append(self.start)
+                self.pending.append(self.start)
+
+    def update(self) -> None:
+        """Extend the reachable set to the columns added since the last update."""
+        if self.searched == self.w:
+            return
+        seeds = [c for c in self.seen if c[0] >= self.searched - self.jd] + self.pending
+        self.pending = []
+        self.searched = self.w
         if seeds:
             self._search(seeds)
 
     def dead(self) -> bool:
         """No later column can be reached (or no start in the first columns)."""
+        self.update()
         if self.start is None:
             return self.w >= EDGE_COLS
         edge = self.w - self.jd
@@ -92,6 +102,7 @@ class SideReach:
 
     def goal_reached(self) -> bool:
         """The finished level's goal (the rules' definition) is reachable."""
+        self.update()
         w = self.w
         for x in range(w - 1, max(-1, w - 1 - EDGE_COLS), -1):
             ys = [y for y in range(self.h - 1) if not self.S[y][x] and self.S[y + 1][x]]
@@ -100,6 +111,7 @@ class SideReach:
         return False
 
     def snapshot(self) -> None:
+        self.update()
         self.snaps[self.w] = (set(self.seen), self.start)
 
     def rewind(self, w: int) -> int:
@@ -108,6 +120,8 @@ class SideReach:
         seen, start = self.snaps[k]
         self.seen = set(seen)
         self.start = start
+        self.pending = []
+        self.searched = k
         for y in range(self.h):
             del self.S[y][k:]
             del self.R[y][k:]

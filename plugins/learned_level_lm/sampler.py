@@ -153,25 +153,36 @@ class Job:
                 return
         self._commit(self._sample(col, self._weights(logits, t), expB))
 
-    def _sample(self, col, P: np.ndarray, expB: np.ndarray) -> np.ndarray:
+    def _sample(self, col, P: np.ndarray, expB: list) -> np.ndarray:
+        """Tiles down the strip: weights = network × bigram of the tile above × pattern mask; inverse CDF
+        (plain Python floats: a strip is ~15 tiles of ~15 kinds, where numpy's per-call cost dominates)."""
         V = self.V
         cur = [self.B, self.B]
-        u = self.rng.random(self.h)
+        u = self.rng.random(self.h).tolist()
+        rows = P.tolist()
+        masks = col.masks
         for y in range(self.h):
-            m = col.masks[y][cur[y], cur[y + 1]][:V]
-            w = P[y] * expB[cur[y + 1]] * m
-            c = np.cumsum(w)
-            tot = c[-1]
+            m = masks[y][cur[y], cur[y + 1]].tolist()
+            eb = expB[cur[y + 1]]
+            w = [a * b if ok else 0.0 for a, b, ok in zip(rows[y], eb, m)]
+            tot = sum(w)
             if not tot > 0:  # the network gives the allowed tiles no mass: uniform over them
-                w = m.astype(np.float64)
-                c = np.cumsum(w)
-                tot = c[-1]
+                w = [1.0 if ok else 0.0 for ok in m[:V]]
+                tot = sum(w)
             x = u[y] * tot
-            j = int(np.searchsorted(c, x, side="right"))
-            j = min(j, V - 1)
-            lo = c[j - 1] if j > 0 else 0.0
-            if min(c[j] - x, x - lo) < TIE * tot:
-                self.flagged = True
+            acc = 0.0
+            j = V - 1
+            for k in range(V):
+                if w[k] > 0.0:
+                    lo = acc
+                    acc += w[k]
+                    if acc > x:
+                        j = k
+                        if min(acc - x, x - lo) < TIE * tot:
+                            self.flagged = True
+                        break
+            else:  # rounding: the last allowed tile
+                j = max(k for k in range(V) if w[k] > 0.0)
             cur.append(j)
         return np.array(cur[2:], dtype=np.int64)
 
@@ -183,7 +194,7 @@ class Job:
         out = []
         prev = self.B
         for y in range(self.h):
-            w = P[y] * expB[prev]
+            w = P[y] * np.array(expB[prev])
             if not w.sum() > 0:
                 w = unary[y, :V].astype(np.float64) + 1e-12
             c = np.cumsum(w)
@@ -244,7 +255,7 @@ class Job:
 
 def run(net, patterns, jobs: list[Job]) -> None:
     """Decode all ``jobs`` (in place), one network step per strip for all active jobs at once."""
-    expB = np.exp(net.vbig.astype(np.float64))
+    expB = np.exp(net.vbig.astype(np.float64)).tolist()
     cache = net.new_cache(len(jobs))
     n_attr = max(1, net.cfg["n_attr"])
     while True:
