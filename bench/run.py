@@ -191,7 +191,7 @@ def _sibling_figures(name: str) -> list:
 
 
 FIGURES = (_sibling_figures("core") + FIGURES + _sibling_figures("learned_levels")
-           + _sibling_figures("story_lm") + _sibling_figures("serve"))
+           + _sibling_figures("story_lm") + _sibling_figures("level_lm") + _sibling_figures("serve"))
 
 
 def main(argv: list[str] | None = None) -> int:
