@@ -18,7 +18,7 @@ from engine import Entity, Generator, InputError, Level, Param, TileDef, Tileset
 from engine.scaffold import SCAFFOLD_KINDS, check_name, create, render
 from engine.testing import ContractError, check_generator, make_engine
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, run_cli, run_cli_process
 
 
 def _pytest(path, env=None):
@@ -89,6 +89,7 @@ def test_render_is_pure_and_names_line_up():
 
 
 def test_scaffolded_plugin_installs_lists_generates_and_passes_its_tests(tmp_path):
+    # about processes: an installed plugin is found by a fresh process (its .pth runs at start-up)
     name = "scaf" + "".join(random.Random(os.getpid() ^ time.time_ns()).choice("abcdefghij") for _ in range(8))
     r = run_cli("plugins", "new", name, "--dir", tmp_path)
     assert r.returncode == 0, r.stderr
@@ -99,17 +100,17 @@ def test_scaffolded_plugin_installs_lists_generates_and_passes_its_tests(tmp_pat
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-3000:]
 
-        r = run_cli("list", "--json")
+        r = run_cli_process("list", "--json")
         assert r.returncode == 0, r.stderr
         gens = {g["id"]: g for g in json.loads(r.stdout)}
         assert gens[name]["plugin"] == name and gens[name]["kind"] == "level"
-        r = run_cli("list", "plugins", "--json")
+        r = run_cli_process("list", "plugins", "--json")
         info = {p["name"]: p for p in json.loads(r.stdout)}[name]
         assert info == {"name": name, "source": f"distribution conjure-{name}", "version": "0.1.0",
                         "status": "ok", "errors": [], "registered": [f"level generator {name}"]}
 
         out = tmp_path / "made.json"
-        r = run_cli("generate", "level", "-g", name, "-s", "5", "-p", "width=12", "-o", out)
+        r = run_cli_process("generate", "level", "-g", name, "-s", "5", "-p", "width=12", "-o", out)
         assert r.returncode == 0, r.stderr
         doc = json.loads(out.read_text())
         assert doc["width"] == 12 and doc["metadata"]["generator"] == name
@@ -120,7 +121,7 @@ def test_scaffolded_plugin_installs_lists_generates_and_passes_its_tests(tmp_pat
     finally:
         subprocess.run(pip + ["uninstall", "--quiet", "--yes", f"conjure-{name}"], capture_output=True,
                        timeout=300)
-    r = run_cli("list", "--json")
+    r = run_cli_process("list", "--json")
     assert name not in {g["id"] for g in json.loads(r.stdout)}
 
 
