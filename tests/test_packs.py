@@ -259,3 +259,103 @@ def test_validate_option_runs_the_schema_checks(tmp_path, levels):
         r[0]
     with open_pack(p, validate=True) as r, pytest.raises(InputError, match=r"record 0 \('odd'\)"):
         r.read_all()
+
+
+# ------------------------------------------------------------------------- fast reads (issue 18): mmap, typed decode
+def _checked(raw):
+    """The reference path: msgpack with the reader's limits, then Level.from_dict's checks."""
+    obj = msgpack.unpackb(raw, raw=False, strict_map_key=True, ext_hook=serialize.refuse_ext)
+    return engine.Level.from_dict(obj)
+
+
+@pytest.mark.parametrize("gen, params", [("dungeon", {}), ("platformer", {"width": 60}), ("terrain", {"width": 32})])
+def test_fast_level_decode_is_from_dict(eng, gen, params):
+    from engine.packs import fast_level
+
+    for seed in range(4):
+        raw = serialize.dumps(eng.generate("level", gen, seed, params))
+        fast = fast_level(raw)
+        assert fast is not None and serialize.dumps(fast) == raw == serialize.dumps(_checked(raw))
+        assert fast.tiles.flags.writeable and fast.tileset["wall" if gen == "dungeon" else fast.tileset.tiles[0].name]
+
+
+def _mutations():
+    def at(path, value):
+        def f(d):
+            *head, last = path
+            for k in head:
+                d = d[k]
+            d[last] = value
+        return f
+
+    def dup_layer(d):
+        d["layers"].append(dict(d["layers"][0]))
+
+    def drop(key):
+        return lambda d: d.pop(key)
+
+    return {
+        "width bool": at(["width"], True), "width 0": at(["width"], 0), "height str": at(["height"], "32"),
+        "entity x float": at(["entities", 0, "x"], 1.5), "entity x bool": at(["entities", 0, "x"], True),
+        "entity id int": at(["entities", 0, "id"], 3), "entity props list": at(["entities", 0, "properties"], []),
+        "entity props int key": at(["entities", 0, "properties"], {"a": {1: 2}}),
+        "entity props bytes key": at(["entities", 0, "properties"], {b"k": 1}),
+        "color 256": at(["tileset", "tiles", 0, "color"], [1, 2, 256]),
+        "color short": at(["tileset", "tiles", 0, "color"], [1, 2]),
+        "color bool": at(["tileset", "tiles", 0, "color"], [1, 2, True]),
+        "tile id str": at(["tileset", "tiles", 0, "id"], "0"),
+        "tiles short": at(["layers", 0, "tiles"], b"\0" * 5), "tiles rows": None,  # rows: set below
+        "duplicate layer": dup_layer, "regions None": at(["regions"], None), "no regions": drop("regions"),
+        "no metadata": drop("metadata"), "metadata list": at(["metadata"], [1]), "no entities": drop("entities"),
+        "schema 2": at(["schema"], "conjure.level/2"), "schema 1.4": at(["schema"], "conjure.level/1.4"),
+        "region w str": at(["regions", 0, "w"], "4"), "nested deep": at(["metadata", "deep"], [[[[[{"x": 1}]]]]]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_mutations()))
+def test_fast_path_accepts_and_refuses_what_the_checked_path_does(eng, tmp_path, monkeypatch, name):
+    """A record read with the fast path (falling back) and with it turned off: the same content, or the
+    same one-line error, from r[i] and from read_all."""
+    from engine import packs
+
+    level = eng.generate("level", "dungeon", 1, {"width": 20, "height": 16})
+    d = level.to_dict(binary=True)
+    if name == "tiles rows":
+        d["layers"][0]["tiles"] = level.tiles.tolist()
+    else:
+        _mutations()[name](d)
+    raw = msgpack.packb(d, use_bin_type=True)
+    p = tmp_path / "one.cpk"
+    with PackWriter(p) as w:
+        w.add("only", 0, 0, 0, raw, len(raw), record_hash(raw))
+
+    def outcome():
+        with open_pack(p) as r:
+            try:
+                one = serialize.dumps(r[0])
+            except InputError as e:
+                one = f"{type(e).__name__}: {e}"
+            try:
+                bulk = [serialize.dumps(c) for c in r.read_all()]
+            except InputError as e:
+                bulk = f"{type(e).__name__}: {e}"
+        return one, bulk
+
+    got = outcome()
+    monkeypatch.setattr(packs, "fast_level", lambda raw: None)
+    assert got == outcome()
+    if name in ("no regions", "no metadata", "tiles rows", "schema 1.4", "nested deep"):
+        assert isinstance(got[0], bytes)  # valid variants are read, not refused
+    elif name != "entity props bytes key":
+        assert isinstance(got[0], str) and "\n" not in got[0], got[0]
+
+
+def test_mmap_and_pread_read_the_same(pack, levels):
+    with open_pack(pack) as a, open_pack(pack, mmap=False) as b:
+        assert a._mm is not None and b._mm is None
+        assert [a.raw(i) for i in range(len(a))] == [b.raw(i) for i in range(len(b))]
+        assert [serialize.dumps(c) for c in a.read_all()] == [serialize.dumps(c) for c in b.read_all()]
+        assert [serialize.dumps(a[i]) for i in range(len(a))] == [serialize.dumps(c) for c in levels]
+    for r in (a, b):  # closed: one-line errors, never a crash on an unmapped file
+        with pytest.raises(InputError, match="closed"):
+            r.raw(0)
