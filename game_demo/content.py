@@ -1,8 +1,8 @@
 """Everything the demo asks of the engine lives here; no drawing code.
 
 A :class:`FloorSource` turns (world seed, floor number) into a :class:`Floor`: a dungeon level, the cast
-made for it, a quest about both, and the tileset image. Floor ``n+1`` is requested in the background
-(``engine.submit`` when the engine has the runtime service, else a thread of our own) while ``n`` is played.
+made for it, a quest about both, and the tileset image. Floor ``n+1`` is made in the background
+(a thread of our own, the level through ``engine.submit``) while ``n`` is played.
 """
 from __future__ import annotations
 
@@ -83,11 +83,8 @@ class FloorSource:
         t0 = time.perf_counter()
         seed = derive(self.seed, "floor", number)
         eng = self.engine
-        submit = getattr(eng, "submit", None)
-        if submit is not None:  # the runtime service: cached, thread-safe
-            level = submit("level", self.level_gen, seed=seed, params=FLOOR_PARAMS).result()
-        else:
-            level = eng.generate("level", self.level_gen, seed=seed, params=FLOOR_PARAMS)
+        # through the runtime service: cached and thread-safe
+        level = eng.submit("level", self.level_gen, seed=seed, params=FLOOR_PARAMS).result()
         cast = eng.generate("character", self.character_gen, seed=seed, context={"level": level})
         story = eng.generate("story", self.story_gen, seed=seed, context={"level": level, "cast": cast})
         tiles = tileset_tiles(eng, level)

@@ -39,7 +39,7 @@ def tileset() -> Tileset:
 class Platformer(Generator):
     id = "platformer"
     kind = "level"
-    version = "1"
+    version = "2"
     description = "Side-view platformer segment whose every gap is passable under the jump model"
     params = (
         Param("width", "int", 120, min=24, max=2000, help="level length in tiles"),
@@ -92,7 +92,7 @@ class Platformer(Generator):
         while cx < W - goal_len - 3:
             flat = surface[cx] >= 0 and surface[cx + 1] == surface[cx] and surface[cx + 2] == surface[cx]
             r = rng.random()
-            if flat and r < 0.12 and jh >= 2:
+            if flat and r < 0.12 and jh >= 2 and surface[cx - 1] == surface[cx]:  # climbable from the left
                 ph = int(rng.integers(1, min(jh, 4)))  # pipe height above the surface, climbable
                 top = int(surface[cx]) - ph
                 if top - 1 > 1:
@@ -104,8 +104,8 @@ class Platformer(Generator):
             elif flat and r < 0.12 + p["platforms"] * 0.5 and jh >= 3:
                 length = int(rng.integers(2, 5))
                 py = int(surface[cx]) - int(rng.integers(3, jh + 1))
-                if py > 1 and all(cx + i < W and surface[cx + i] >= 0 and surface[cx + i] - py >= 3
-                                  for i in range(length)):
+                # over flat ground with a free column on each side: never a lid over a step or a gap's edge
+                if py > 1 and all(cx + i < W and surface[cx + i] == surface[cx] for i in range(-1, length + 1)):
                     for i in range(length):
                         tiles[py, cx + i] = QUESTION if rng.random() < 0.25 else BRICK
                         if rng.random() < 0.5 and tiles[py - 1, cx + i] == AIR:

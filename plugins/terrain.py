@@ -257,6 +257,27 @@ class Terrain(Generator):
                 "world_x": p["chunk_x"] * p["width"], "world_y": p["chunk_y"] * p["height"]}
         return Level({"tiles": tiles}, tileset(), ents, regions, meta)
 
+    def validate(self, level, request):
+        """Every entity on walkable land; a spawn exactly when the chunk has land; towns on distinct tiles,
+        all of those asked for wherever there is that much grass (an all-water chunk is valid: the world
+        decides what a chunk holds, and a resample could not change it)."""
+        out = []
+        tiles = level.tiles
+        walkable = np.isin(tiles, (SAND, GRASS, FOREST, HILLS))
+        for e in level.entities:
+            if not walkable[e.y, e.x]:
+                out.append(f"{e.kind} {e.id!r} at x={e.x}, y={e.y} is not on walkable land")
+        spawns = level.entities_of("spawn")
+        if bool(walkable.any()) != (len(spawns) == 1):
+            out.append(f"{len(spawns)} spawns on a chunk with {int(walkable.sum())} land tiles")
+        towns = level.entities_of("town")
+        want = request.params["towns"]
+        if len({(t.x, t.y) for t in towns}) != len(towns):
+            out.append("two towns on one tile")
+        if len(towns) > want or (len(towns) < want and int((tiles == GRASS).sum()) >= want):
+            out.append(f"{len(towns)} towns instead of {want}")
+        return out
+
     @staticmethod
     def _regions(tiles, rng, p, limit: int = 8):
         from scipy import ndimage
