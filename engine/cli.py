@@ -142,6 +142,8 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", action="append", default=[], metavar="PATH",
                    help="content to generate for (a level, a cast, a story); repeatable")
     p.add_argument("--tries", type=int, default=None, help="attempts before giving up on invalid content")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds the request may take, all tries together (default 120)")
 
 
 def cmd_generate(args) -> int:
@@ -149,7 +151,8 @@ def cmd_generate(args) -> int:
     params = parse_assignments(args.param)
     seed = parse_seed(args.seed)
     context = eng.load_context(args.context) if args.context else None
-    content = eng.generate(args.kind, args.generator, seed, params, context, tries=args.tries)
+    content = eng.generate(args.kind, args.generator, seed, params, context, tries=args.tries,
+                           timeout=args.timeout)
     options = {k: _number(v) for k, v in parse_assignments(args.option).items()}
     if args.output == "-":
         fmt = args.format or "json"
@@ -317,6 +320,10 @@ def _bake_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=None, help="assets per chunk (default: ~100 ms of work)")
     p.add_argument("--compression", choices=tuple(CODECS), default=None, help="override [pack].compression")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per asset for jobs without their own timeout (default 120)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the determinism spot check (a few assets made again must match byte for byte)")
 
 
 def cmd_bake(args) -> int:
@@ -329,7 +336,7 @@ def cmd_bake(args) -> int:
         raise InputError("--scheduler needs --executor dask")
     res = bake(args.spec, args.output, workers=args.workers, executor=args.executor, scheduler=args.scheduler,
                resume=args.resume, fresh=args.fresh, chunk_size=args.chunk_size, compression=args.compression,
-               progress=not args.quiet)
+               progress=not args.quiet, timeout=args.timeout, check=not args.no_check)
     if res.get("already_complete"):
         print(f"{res['path']}: already complete for this spec ({res['count']} assets); nothing to resume")
         return 0

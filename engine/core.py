@@ -1,13 +1,16 @@
 """The Engine: the one object games, tools and the CLI talk to."""
 from __future__ import annotations
 
+import math
 import os
+import signal
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .content import Cast, Character, Content, Level, Story, KINDS
-from .errors import ConjureError, GenerationError, InputError, PluginError
+from .errors import ConjureError, GenerationError, GenerationTimeout, InputError, PluginError
 from .generator import Request, describe_generator
 from .params import resolve
 from .plugins import PluginHost, PluginInfo
@@ -21,6 +24,52 @@ DEFAULT_WORLD_GENERATOR = "terrain"
 #: What a generator of each kind may return.
 RESULT_TYPES: dict[str, tuple[type, ...]] = {"level": (Level,), "character": (Character, Cast), "story": (Story,)}
 DEFAULT_TRIES = 20
+#: Most tries one request may ask for (an impossible request stops after these, not after hours).
+MAX_TRIES = 1000
+#: Seconds one request may take, all tries together (``Engine(timeout=...)``, ``--timeout``); None: no limit.
+DEFAULT_TIMEOUT = 120.0
+
+
+def check_timeout(timeout: object, where: str = "timeout") -> float | None:
+    """``timeout`` as positive finite seconds (or None); InputError otherwise."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or timeout <= 0:
+        raise InputError(f"{where} must be a positive number of seconds, got {str(timeout)[:40]!r}")
+    return float(timeout)
+
+
+class _Alarm(BaseException):
+    """Raised by the SIGALRM handler inside a generator (a BaseException, so a plugin's ``except Exception``
+    cannot swallow it); :meth:`Engine._finish` turns it into a GenerationTimeout."""
+
+
+_alarm_state = threading.local()
+
+
+@contextmanager
+def _hard_deadline(seconds: float | None):
+    """In the main thread (the CLI, a script), interrupt a generator that runs past the budget with SIGALRM;
+    elsewhere (runtime and server threads) the budget is checked between tries and by ``check_deadline``."""
+    if (seconds is None or threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer") or getattr(_alarm_state, "armed", False)
+            or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, signal.SIG_IGN, None)):
+        yield
+        return
+
+    def ring(signum, frame):
+        raise _Alarm()
+
+    old = signal.signal(signal.SIGALRM, ring)
+    _alarm_state.armed = True
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        _alarm_state.armed = False
 
 
 class Engine:
@@ -33,15 +82,19 @@ class Engine:
     :param tries: how many attempts a request gets before the engine gives up on invalid content.
     :param strict: a start-up error when two plugins register the same id (by default the plugin loaded
         first keeps it and the later one is shown as broken, naming both).
+    :param timeout: seconds one request may take, all tries together (default :data:`DEFAULT_TIMEOUT`;
+        ``None``: no limit); past it, :class:`~engine.errors.GenerationTimeout`.
     """
 
     def __init__(self, plugins: Iterable[Any] = (), *, load: Iterable[str] | None = None,
                  block: Iterable[str] | None = None, entry_points: bool = True, tries: int = DEFAULT_TRIES,
-                 env: Mapping[str, str] | None = None, strict: bool = False):
+                 env: Mapping[str, str] | None = None, strict: bool = False,
+                 timeout: float | None = DEFAULT_TIMEOUT):
         self.host = PluginHost(plugins, load=load, block=block, entry_points=entry_points, env=env, strict=strict)
         self._generators = self.host.generators()
         self._exporters = self.host.exporters()
         self.tries = tries
+        self.timeout = check_timeout(timeout)
         self.defaults = dict(DEFAULT_GENERATORS)
         self.world_default = DEFAULT_WORLD_GENERATOR
         self._runtime: Any = None  # the runtime service (engine.runtime.Runtime), made by runtime() on first use
@@ -95,19 +148,23 @@ class Engine:
 
     def generate(self, kind: str, generator: str | None = None, seed: Seed = 0,
                  params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
-                 tries: int | None = None) -> Content:
-        """Generate one valid piece of content; resample until it validates or ``tries`` run out."""
-        return self.generate_request(self.request(kind, generator, seed, params, context), tries)
+                 tries: int | None = None, timeout: float | None = None) -> Content:
+        """Generate one valid piece of content; resample until it validates or ``tries`` run out, within
+        ``timeout`` seconds (default: the engine's :attr:`timeout`)."""
+        return self.generate_request(self.request(kind, generator, seed, params, context), tries, timeout)
 
-    def generate_request(self, request: Request, tries: int | None = None) -> Content:
+    def generate_request(self, request: Request, tries: int | None = None,
+                         timeout: float | None = None) -> Content:
         """Generate one valid piece of content for a request made by :meth:`request` (checked params):
-        resample until it validates or ``tries`` (default: the engine's) run out. The runtime service and
-        anything else that builds requests ahead of generating them call this."""
-        return self._finish(request, None, tries)
+        resample until it validates or ``tries`` (default: the engine's) run out. The time budget is the
+        request's own :attr:`~engine.generator.Request.deadline` when it has one, else ``timeout`` seconds
+        from now (default: the engine's). The runtime service and anything else that builds requests ahead
+        of generating them call this."""
+        return self._finish(request, None, tries, timeout)
 
     def generate_batch(self, kind: str, generator: str | None = None, seeds: Iterable[Seed] = (),
                        params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
-                       tries: int | None = None) -> list[Content]:
+                       tries: int | None = None, timeout: float | None = None) -> list[Content]:
         """Generate one item per seed with the generator's ``generate_batch`` (one pass for learned ones);
         items that fail validation are resampled one by one. Same results as calling ``generate`` per seed."""
         reqs = [self.request(kind, generator, s, params, context) for s in seeds]
@@ -128,16 +185,30 @@ class Engine:
             if len(firsts) != len(reqs):
                 raise PluginError(f"generate_batch returned {len(firsts)} items for {len(reqs)} requests",
                                   plugin, gen.id)
-        return [self._finish(r, f, tries) for r, f in zip(reqs, firsts)]
+        return [self._finish(r, f, tries, timeout) for r, f in zip(reqs, firsts)]
 
-    def _finish(self, req: Request, first: Any, tries: int | None) -> Content:
+    def _finish(self, req: Request, first: Any, tries: int | None, timeout: float | None = None) -> Content:
         gen = self.generator(req.generator)
         plugin = self.plugin_of(gen.id)
         tries = self.tries if tries is None else tries
-        if tries < 1:
-            raise InputError(f"tries must be at least 1, got {tries}")
+        if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= MAX_TRIES:
+            raise InputError(f"tries must lie in 1..{MAX_TRIES}, got {str(tries)[:40]}")
+        budget = check_timeout(timeout) if timeout is not None else self.timeout
+        if req.deadline is None and budget is not None:
+            req = req.with_timeout(budget)
+        try:
+            with _hard_deadline(req.time_left()):
+                return self._attempts(req, first, tries, gen, plugin)
+        except (_Alarm, GenerationTimeout):
+            spent = f"{budget:g} s " if budget is not None else ""
+            raise GenerationTimeout(f"plugin {plugin!r}, generator {gen.id!r} made no valid {req.kind} within its "
+                                    f"{spent}time budget (seed {req.seed!r}; a larger --timeout or timeout= "
+                                    "gives it longer)") from None
+
+    def _attempts(self, req: Request, first: Any, tries: int, gen: Any, plugin: str) -> Content:
         problems: list[str] = []
         for attempt in range(tries):
+            req.check_deadline()
             if attempt:
                 req = req.retry()
             if attempt == 0 and first is not None:
@@ -302,10 +373,11 @@ class Engine:
 
     def submit(self, kind: str, generator: str | None = None, seed: Seed = 0,
                params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
-               tries: int | None = None):
+               tries: int | None = None, timeout: float | None = None):
         """Generate in a background thread: returns a ``concurrent.futures.Future`` of the content, cached
-        by (generator, version, seed, params, context). Bad requests raise here, at once."""
-        return self.runtime().submit(kind, generator, seed, params, context, tries)
+        by (generator, version, seed, params, context). Bad requests raise here, at once. ``timeout``: the
+        request's time budget in seconds from now (default: the engine's :attr:`timeout`)."""
+        return self.runtime().submit(kind, generator, seed, params, context, tries, timeout=timeout)
 
     def world(self, seed: Seed, chunk_size: int = 64, params: Mapping[str, Any] | None = None,
               generator: str | None = None, prefetch: int = 1):
@@ -319,9 +391,11 @@ class Engine:
 
         return open_pack(path, verify=verify, validate=validate)
 
-    def close(self) -> None:
-        """Stop the runtime's threads (if it was started)."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop the runtime's threads (if it was started): queued work is cancelled; running work is waited
+        for, at most ``timeout`` seconds when given. True when every runtime thread has stopped."""
         with self._runtime_lock:
             rt, self._runtime = self._runtime, None
         if rt is not None:
-            rt.close()
+            return rt.close(timeout=timeout)
+        return True

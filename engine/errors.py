@@ -30,6 +30,11 @@ class GenerationError(ConjureError):
     exit_code = 1
 
 
+class GenerationTimeout(GenerationError):
+    """A request ran past its time budget (``timeout``: ``--timeout``, a ``timeout`` in a bake job, the
+    ``timeout=`` of :meth:`Engine.generate` / :meth:`Engine.submit`)."""
+
+
 class PluginError(ConjureError):
     """A plugin broke its contract: names the plugin and, where known, the generator."""
 

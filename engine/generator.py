@@ -45,7 +45,8 @@ Subclass :class:`Exporter`: implement ``dumps`` and ``export`` writes it atomica
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -72,6 +73,28 @@ class Request:
     params: dict = field(default_factory=dict)
     context: dict = field(default_factory=dict)
     attempt: int = 0
+    #: When the request's time budget runs out, in ``time.monotonic()`` seconds (``None``: no budget). Not
+    #: part of the request's identity: the same request with another budget makes the same bytes.
+    deadline: float | None = field(default=None, compare=False, repr=False)
+
+    def time_left(self) -> float | None:
+        """Seconds until :attr:`deadline` (negative once past it), or ``None`` when there is no budget."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def check_deadline(self) -> None:
+        """Raise :class:`~engine.errors.GenerationTimeout` once the budget is spent. The engine checks it
+        between tries; a generator with a long loop (a search, a sampler) may call it inside the loop."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            from .errors import GenerationTimeout
+
+            raise GenerationTimeout(f"generator {self.generator!r} ran past its time budget "
+                                    f"(attempt {self.attempt + 1}, seed {self.seed!r})")
+
+    def with_timeout(self, seconds: float | None) -> "Request":
+        """This request with a budget of ``seconds`` from now (``None``: unchanged)."""
+        if seconds is None:
+            return self
+        return replace(self, deadline=time.monotonic() + float(seconds))
 
     def derive(self, *path: int | str) -> int:
         """A 64-bit seed for a named sub-stream of this request."""
@@ -90,7 +113,8 @@ class Request:
         return g
 
     def retry(self) -> "Request":
-        return Request(self.kind, self.generator, self.seed, self.params, self.context, self.attempt + 1)
+        return Request(self.kind, self.generator, self.seed, self.params, self.context, self.attempt + 1,
+                       self.deadline)
 
 
 class Generator:

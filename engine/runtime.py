@@ -148,11 +148,16 @@ class Runtime:
     # ------------------------------------------------------------------ submit
     def submit(self, kind: str, generator: str | None = None, seed: Any = 0,
                params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
-               tries: int | None = None, cache: bool = True) -> Future:
-        """Start generating; returns a Future of the content. Bad requests raise here, at once."""
+               tries: int | None = None, cache: bool = True, timeout: float | None = None) -> Future:
+        """Start generating; returns a Future of the content. Bad requests raise here, at once. The time
+        budget (``timeout`` seconds, default the engine's) starts now: time waiting in the queue counts."""
         if self.closed:
             raise InputError("the runtime is closed")
+        from .core import check_timeout
+
         req = self.engine.request(kind, generator, seed, params, context)
+        budget = check_timeout(timeout) if timeout is not None else self.engine.timeout
+        req = req.with_timeout(budget)
         key = self.key(req, tries) if cache and self.cache_items > 0 else None
         out: Future = Future()
         self._outstanding.add(out)
@@ -220,11 +225,22 @@ class Runtime:
               generator: str | None = None, prefetch: int = 1) -> "World":
         return World(self, seed, chunk_size, params, generator, prefetch)
 
-    def close(self, wait: bool = True) -> None:
+    def close(self, wait: bool = True, timeout: float | None = None) -> bool:
         """Stop the pool. Work not started is dropped and its futures are cancelled (``result()`` raises
-        ``CancelledError`` instead of blocking forever); work already running finishes (``wait=True``)."""
+        ``CancelledError`` instead of blocking forever); work already running finishes (``wait=True``), or is
+        waited for at most ``timeout`` seconds. True when every worker thread has stopped; a generator still
+        running after ``timeout`` is left to its request's time budget (threads cannot be killed)."""
         self.closed = True
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        if timeout is not None:
+            import time
+
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            end = time.monotonic() + max(0.0, timeout)
+            for t in list(getattr(self._pool, "_threads", ())):
+                t.join(max(0.0, end - time.monotonic()))
+            wait = False
+        else:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
         with self._lock:
             shared = list(self._inflight.values())
             self._inflight.clear()
@@ -232,6 +248,7 @@ class Runtime:
             f.cancel()
         for f in list(self._outstanding):
             f.cancel()  # a no-op for futures already done or running
+        return not any(t.is_alive() for t in getattr(self._pool, "_threads", ()))
 
     def __enter__(self) -> "Runtime":
         return self

@@ -290,3 +290,301 @@ def test_disk_full_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"level\.json: cannot write \(No space left on device\)"):
         atomic_write(out, b"new")
     assert out.read_bytes() == b"earlier" and os.listdir(tmp_path) == ["level.json"]
+
+
+# ----------------------------------------------------------------------------------- deadlines and tries
+def _plugin(*generators, process=None):
+    import engine
+
+    class P:
+        @engine.hookimpl
+        def register_level_generators(self, register):
+            for g in generators:
+                register(g)
+
+    if process is not None:
+        P.process_level = engine.hookimpl(process)
+    P.__name__ = P.__qualname__ = "P" + "".join(g.id.replace("-", "") for g in generators)
+    return P()
+
+
+def _flat_level():
+    import numpy as np
+
+    from engine import Entity, Level, TileDef, Tileset
+
+    ts = Tileset("t", [TileDef(0, "floor", ".", (0, 0, 0)), TileDef(1, "wall", "#", (9, 9, 9), {"solid": True})])
+    return Level({"tiles": np.zeros((4, 4), np.uint8)}, ts, [Entity("spawn", "spawn", 0, 0)])
+
+
+class Spin:
+    """Runs forever in pure Python (never checks its deadline): only the engine's alarm can stop it."""
+    id, kind, version, description, params = "spin", "level", "1", "spins", []
+
+    def generate(self, request):
+        while True:
+            pass
+
+
+class Polite:
+    """Runs forever but calls ``request.check_deadline()`` in its loop, as the plugin guide suggests."""
+    id, kind, version, description, params = "polite", "level", "1", "checks its deadline", []
+
+    def generate(self, request):
+        while True:
+            request.check_deadline()
+
+
+class Never:
+    """Always invalid: only tries or the time budget end it."""
+    id, kind, version, description, params = "never", "level", "1", "never valid", []
+
+    def generate(self, request):
+        import time
+
+        time.sleep(0.05)  # 1000 tries: 50 s of work, far past the budgets below
+        return _flat_level()
+
+    def validate(self, level, request):
+        return ["never good enough"]
+
+
+def test_timeout_interrupts_a_generator_in_the_main_thread():
+    from engine import Engine, GenerationError
+    from engine.errors import GenerationTimeout
+
+    eng = Engine([_plugin(Spin())], load=[], entry_points=False, timeout=0.3)
+    with pytest.raises(GenerationTimeout, match=r"plugin 'Pspin', generator 'spin' made no valid level within "
+                                                r"its 0.3 s time budget"):
+        eng.generate("level", "spin")
+    assert issubclass(GenerationTimeout, GenerationError)  # exit 1 in the CLI
+    import signal
+
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # the handler is put back
+
+
+def test_timeout_in_runtime_threads_is_cooperative_and_close_has_a_timeout():
+    import threading
+
+    from engine import Engine
+    from engine.errors import GenerationTimeout
+
+    gate = threading.Event()
+
+    class Hang:
+        id, kind, version, description, params = "hang", "level", "1", "waits on a gate", []
+
+        def generate(self, request):
+            gate.wait()
+            return _flat_level()
+
+    eng = Engine([_plugin(Polite(), Never(), Hang())], load=[], entry_points=False)
+    with pytest.raises(GenerationTimeout, match="generator 'polite'"):
+        eng.submit("level", "polite", timeout=0.2).result()
+    with pytest.raises(GenerationTimeout, match="generator 'never'"):  # checked between tries
+        eng.submit("level", "never", tries=1000, timeout=0.2).result()
+    hung = [eng.submit("level", "hang", seed=s) for s in range(2)]
+    assert eng.close(timeout=0.2) is False  # returns although two generate calls hang
+    gate.set()  # let the threads go (close() cancelled the futures handed out)
+    assert all(f.done() for f in hung)
+
+
+def test_tries_are_capped_and_timeouts_checked():
+    from engine import Engine, InputError
+
+    eng = Engine([_plugin(Never())], load=[], entry_points=False)
+    for bad in (0, 1001, 10**9, True, "5"):
+        with pytest.raises(InputError, match=r"tries must lie in 1\.\.1000"):
+            eng.generate("level", "never", tries=bad)
+    for bad in (0, -1, float("nan"), float("inf"), "soon"):
+        with pytest.raises(InputError, match="timeout must be a positive number of seconds"):
+            eng.generate("level", "never", timeout=bad)
+
+
+# ----------------------------------------------------------------------------------- third-party plugins
+from .conftest import run_cli, run_cli_process  # noqa: E402
+
+PLUGIN_HEAD = '''
+import numpy as np
+import engine
+from engine import Entity, Level, TileDef, Tileset
+
+TS = Tileset("t", [TileDef(0, "floor", ".", (0, 0, 0)), TileDef(1, "wall", "#", (9, 9, 9), {"solid": True})])
+
+def flat(bits=0):
+    tiles = ((bits >> np.arange(16)) & 1).astype(np.uint8).reshape(4, 4)
+    tiles[1, 1] = 0
+    return Level({"tiles": tiles}, TS, [Entity("spawn", "spawn", 1, 1)])
+'''
+
+
+def make_dist(tmp_path, name: str, body: str, version: str = "1.0") -> Path:
+    """A third-party plugin distribution on a folder for PYTHONPATH: ``name.py`` + its dist-info with a
+    ``conjure`` entry point. Returns the folder."""
+    site = tmp_path / f"site-{name}"
+    site.mkdir()
+    (site / f"{name}.py").write_text(PLUGIN_HEAD + textwrap.dedent(body))
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[conjure]\n{name} = {name}\n")
+    (info / "RECORD").write_text("")
+    return site
+
+
+def plugin_env(*sites: Path, **extra: str) -> dict:
+    """Only these plugins (and the native formats) load: quick start-ups."""
+    names = ",".join([s.name.removeprefix("site-") for s in sites] + ["formats"])
+    return dict(PYTHONPATH=os.pathsep.join([str(ROOT), *map(str, sites)]), CONJURE_LOAD_PLUGINS=names, **extra)
+
+
+NONDET = '''
+import random
+
+class Nondet:
+    id, kind, version, description, params = "nondet", "level", "1", "uses global random", []
+
+    def generate(self, request):
+        return flat(random.getrandbits(16))
+
+@engine.hookimpl
+def register_level_generators(register):
+    register(Nondet())
+'''
+
+
+def _spec(tmp_path, generator, count=8, extra=""):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[[job]]\nkind = "level"\ngenerator = "{generator}"\ncount = {count}\n{extra}')
+    return spec
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_bake_spot_check_catches_global_random(tmp_path, workers):
+    site = make_dist(tmp_path, "nondet_plugin", NONDET)
+    spec = _spec(tmp_path, "nondet", extra="[pack]\nchunk_size = 2\n")
+    out = tmp_path / "p.cpk"
+    r = run_cli_process("bake", spec, "-o", out, "-w", workers, "--quiet", env=plugin_env(site))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "generator 'nondet' is not deterministic" in err and "--no-check" in err, err
+    assert not out.exists() and "Traceback" not in err
+    r = run_cli_process("bake", spec, "-o", out, "-w", workers, "--quiet", "--no-check", "--resume",
+                        env=plugin_env(site))
+    assert r.returncode == 0 and out.exists(), r.stderr.decode()
+
+
+def test_bake_output_equal_to_the_spec_is_refused(tmp_path):
+    spec = _spec(tmp_path, "dungeon", count=1)
+    before = spec.read_bytes()
+    r = run_cli("bake", spec, "-o", spec, "--quiet")
+    assert r.returncode == 2 and b"is the spec of this bake; it would be overwritten" in r.stderr
+    assert spec.read_bytes() == before
+
+
+def test_bake_job_timeout_is_checked_and_used(tmp_path):
+    r = run_cli("bake", _spec(tmp_path, "dungeon", 1, "timeout = -3\n"), "-o", tmp_path / "x.cpk", "--quiet")
+    assert r.returncode == 2 and b"job[0].timeout must be a positive number of seconds" in r.stderr
+    spin = make_dist(tmp_path, "spin_plugin", '''
+        class Spin:
+            id, kind, version, description, params = "spin", "level", "1", "never returns", []
+
+            def generate(self, request):
+                while True:
+                    pass
+
+        @engine.hookimpl
+        def register_level_generators(register):
+            register(Spin())
+    ''')
+    r = run_cli_process("bake", _spec(tmp_path, "spin", 1, "timeout = 0.5\n"), "-o", tmp_path / "s.cpk",
+                        "--quiet", "--chunk-size", "1", env=plugin_env(spin))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "generator 'spin' made no valid level within its 0.5 s time budget" in err, err
+    r = run_cli_process("generate", "level", "-g", "spin", "--timeout", "0.5", env=plugin_env(spin))
+    assert r.returncode == 1 and b"within its 0.5 s time budget" in r.stderr
+
+
+def _descendants(pid: int) -> set[int]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = set(), [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.add(k)
+            todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+STALL = '''
+import os, time
+
+class Stall:
+    id, kind, version, description, params = "stall", "level", "1", "stalls or dies", []
+
+    def generate(self, request):
+        open(os.environ["STALL_MARK"] + str(os.getpid()), "w").close()
+        if os.environ.get("STALL_EXIT"):
+            os._exit(3)
+        time.sleep(60)
+        return flat()
+
+@engine.hookimpl
+def register_level_generators(register):
+    register(Stall())
+'''
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_killed_bake_leaves_no_orphans(tmp_path):
+    import signal
+    import time
+
+    site = make_dist(tmp_path, "stall_plugin", STALL)
+    spec = _spec(tmp_path, "stall", count=4, extra="[pack]\nchunk_size = 1\n")
+    env = dict(os.environ, **plugin_env(site), STALL_MARK=str(tmp_path / "mark-"))
+    p = subprocess.Popen([sys.executable, "-m", "engine", "bake", str(spec), "-o", str(tmp_path / "p.cpk"),
+                          "-w", "2", "--quiet"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # until both workers are inside generate (at most ~60 s)
+            if len(list(tmp_path.glob("mark-*"))) >= 2:
+                break
+            time.sleep(0.1)
+        family = _descendants(p.pid)
+        assert len(family) >= 2, family  # forkserver and workers (and the resource tracker)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    for _ in range(300):  # the workers notice within ~0.5 s; allow a loaded box a generous while
+        if not any(_alive(q) for q in family):
+            break
+        time.sleep(0.1)
+    left = [q for q in family if _alive(q)]
+    for q in left:  # do not leak them even when the test fails
+        os.kill(q, signal.SIGKILL)
+    assert not left, f"still running after the bake was killed: {left}"
+
+
+def test_bake_worker_death_is_one_line_naming_resume(tmp_path):
+    site = make_dist(tmp_path, "stall_plugin", STALL)
+    spec = _spec(tmp_path, "stall", count=4, extra="[pack]\nchunk_size = 1\n")
+    r = run_cli_process("bake", spec, "-o", tmp_path / "p.cpk", "-w", "2", "--quiet",
+                        env=plugin_env(site, STALL_MARK=str(tmp_path / "mark-"), STALL_EXIT="1"))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "a bake worker died" in err and "--resume" in err

@@ -9,11 +9,11 @@ from typing import Any, Callable, Iterable
 
 import msgpack
 
-from ..errors import ConjureError, InputError
+from ..errors import ConjureError, GenerationError, InputError
 from ..packs import PackWriter, codec_of
 from ..progress import Progress
 from ..serialize import file_errors
-from .journal import Frame, Journal, journal_path
+from .journal import Frame, Journal, decode_frame, journal_path
 from .spec import Job, Spec, load_spec, plan_hash, resolve_spec
 from .workers import _DaskExecutor, _process_executor, _raise_if_error, _SerialExecutor, bake_chunk
 
@@ -53,7 +53,8 @@ def bake(spec: Spec | str | os.PathLike, out: str | os.PathLike, *, workers: int
          scheduler: str | None = None, client: Any = None, resume: bool = False, fresh: bool = False,
          chunk_size: int | None = None, compression: str | None = None, progress: bool | None = None,
          engine: Any = None, stop_after: int | None = None,
-         on_chunk: Callable[[int, int], None] | None = None) -> dict:
+         on_chunk: Callable[[int, int], None] | None = None, timeout: float | None = None,
+         check: bool = True) -> dict:
     """Bake ``spec`` into the pack ``out``; returns a summary dict.
 
     :param workers: local processes (``executor="process"``; 1 bakes in this process) or LocalCluster workers.
@@ -62,6 +63,9 @@ def bake(spec: Spec | str | os.PathLike, out: str | os.PathLike, *, workers: int
     :param resume: continue from ``out``'s journal; ``fresh`` discards it.
     :param stop_after: stop after this many new chunks, leaving the journal (tests, manual splitting).
     :param on_chunk: called as ``on_chunk(done_assets, total_assets)`` after each journaled chunk.
+    :param timeout: seconds per asset for jobs that set no ``timeout`` of their own (default: the engine's).
+    :param check: spot-check determinism: a few assets baked now are made again in a worker (with the global
+        random states scrambled) and must come out byte-identical, else the bake fails naming the generator.
     """
     from ..core import Engine
 
@@ -78,8 +82,15 @@ def bake(spec: Spec | str | os.PathLike, out: str | os.PathLike, *, workers: int
     out = Path(out)
     if not out.name or out.name in (".", "..") or out.is_dir():
         raise InputError(f"-o {out}: expected a pack file name (e.g. assets.cpk), not a folder")
+    _refuse_overwriting_inputs(spec, out)
     eng = engine or Engine()
     resolve_spec(eng, spec)
+    if timeout is not None:
+        from ..core import check_timeout
+
+        timeout = check_timeout(timeout, "--timeout")
+        for job in spec.jobs:
+            job.timeout = job.timeout if job.timeout is not None else timeout
     plan = plan_hash(spec)
     jpath = journal_path(out)
     if resume and not jpath.exists() and out.is_file() and _pack_matches(spec, out):
@@ -108,7 +119,8 @@ def bake(spec: Spec | str | os.PathLike, out: str | os.PathLike, *, workers: int
                 for s in range(lo, hi, per):
                     tasks.append({"job": n, "kind": job.kind, "generator": job.generator, "version": job.version,
                                   "seed": job.seed, "params": job.params, "context": job.context_paths,
-                                  "tries": job.tries, "codec": codec, "start": s, "count": min(per, hi - s)})
+                                  "tries": job.tries, "codec": codec, "start": s, "count": min(per, hi - s),
+                                  "timeout": job.timeout})
         done = sum(fr.count for fr in journal.frames)
         bar = Progress(total, "baked", done=done, unit="assets", every=2.0,
                        enabled=progress if progress is not None else True).start()
@@ -117,7 +129,8 @@ def bake(spec: Spec | str | os.PathLike, out: str | os.PathLike, *, workers: int
         try:
             if tasks:
                 new_chunks, stopped = _run_tasks(tasks, journal, bar, workers, executor, scheduler, client,
-                                                 stop_after, on_chunk, total)
+                                                 stop_after, on_chunk, total,
+                                                 _check_tasks(tasks) if check else [], spec)
         finally:
             bar.close()
         if stopped:
@@ -131,7 +144,70 @@ def bake(spec: Spec | str | os.PathLike, out: str | os.PathLike, *, workers: int
             "bytes": out.stat().st_size, "seconds": time.perf_counter() - t0}
 
 
-def _run_tasks(tasks, journal, bar, workers, executor, scheduler, client, stop_after, on_chunk, total):
+def _refuse_overwriting_inputs(spec: Spec, out: Path) -> None:
+    """``-o`` must not name the spec, a context file or the journal: the bake would overwrite its input."""
+    try:
+        target = out.resolve()
+    except OSError:
+        return
+    inputs = [("the spec", spec.source)] + [("a context file", p) for j in spec.jobs for p in j.context_paths]
+    for what, p in inputs:
+        try:
+            if p and Path(p).exists() and Path(p).resolve() == target:
+                raise InputError(f"-o {out} is {what} of this bake; it would be overwritten (name a .cpk file)")
+        except OSError:
+            continue
+
+
+#: Assets per job made again at the end of a bake to spot-check determinism (``--no-check`` skips).
+CHECK_PER_JOB = 2
+
+
+def _check_tasks(tasks: list[dict]) -> list[dict]:
+    """A few single-asset tasks to make again: per job, the last asset of its first chunk planned now and
+    the first asset of its last (made by whichever workers took them, long after the first ones)."""
+    by_job: dict[int, list[dict]] = {}
+    for t in tasks:
+        by_job.setdefault(t["job"], []).append(t)
+    out = []
+    for ts in by_job.values():
+        picks = sorted({ts[0]["start"] + ts[0]["count"] - 1, ts[-1]["start"]})[:CHECK_PER_JOB]
+        out += [dict(ts[0], start=i, count=1, check=True) for i in picks]
+    return out
+
+
+def _spot_check(ex, checks: list[dict], journal: Journal, spec: Spec) -> None:
+    made = {}
+    for fr in journal.frames:
+        for k, rec in enumerate(fr.records):
+            made.setdefault((fr.job, fr.start + k), rec[4])
+    futures = [(t, ex.submit(bake_chunk, t)) for t in checks]
+    for t, f in futures:
+        frame = decode_frame(_raise_if_error(_result(f, journal, spec)))
+        again = frame.records[0][4] if frame is not None and frame.records else None
+        if again is not None and again != made.get((t["job"], t["start"])):
+            job = spec.jobs[t["job"]]
+            raise GenerationError(f"generator {job.generator!r} is not deterministic: asset "
+                                  f"{job.asset_id(t['start'])} came out different when made again (it probably "
+                                  "uses global random state, random or numpy.random, instead of request.rng()); "
+                                  "the pack was not written (--no-check skips this check)")
+
+
+def _result(f, journal: Journal, spec: Spec):
+    """``f.result()``; a worker that died (kill -9, out of memory, a plugin's os._exit) is one line."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return f.result()
+    except BrokenProcessPool:
+        done = sum(fr.count for fr in journal.frames)
+        raise GenerationError(f"a bake worker died (killed, out of memory, or a plugin ended the process); "
+                              f"{done} assets are journaled in {journal.path}: run the same command with "
+                              "--resume to continue") from None
+
+
+def _run_tasks(tasks, journal, bar, workers, executor, scheduler, client, stop_after, on_chunk, total,
+               checks=(), spec=None):
     from concurrent.futures import FIRST_COMPLETED, wait
 
     if executor == "dask":
@@ -156,7 +232,7 @@ def _run_tasks(tasks, journal, bar, workers, executor, scheduler, client, stop_a
                 break
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
-                frame = _raise_if_error(f.result())
+                frame = _raise_if_error(_result(f, journal, spec))
                 fr = journal.append(frame)
                 new_chunks += 1
                 bar.advance(fr.count)
@@ -168,7 +244,7 @@ def _run_tasks(tasks, journal, bar, workers, executor, scheduler, client, stop_a
                 # finish what is in flight (it is journaled too), start nothing new
                 for f in pending:
                     try:
-                        frame = _raise_if_error(f.result())
+                        frame = _raise_if_error(_result(f, journal, spec))
                     except ConjureError:
                         continue
                     fr = journal.append(frame)
@@ -176,6 +252,8 @@ def _run_tasks(tasks, journal, bar, workers, executor, scheduler, client, stop_a
                     bar.advance(fr.count)
                 pending = set()
                 break
+        if checks and not stopped:
+            _spot_check(ex, list(checks), journal, spec)
     except BaseException:
         for f in pending:
             f.cancel()

@@ -16,7 +16,7 @@ from ..seeds import check_seed, derive
 
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_COUNT = 100_000_000
-JOB_KEYS = {"name", "kind", "generator", "count", "seed", "params", "context", "tries"}
+JOB_KEYS = {"name", "kind", "generator", "count", "seed", "params", "context", "tries", "timeout"}
 PACK_KEYS = {"compression", "chunk_size"}
 
 
@@ -33,6 +33,7 @@ class Job:
     tries: int | None = None
     version: str = ""
     context_hashes: list[str] = field(default_factory=list)
+    timeout: float | None = None  # seconds per asset (not in the manifest: it never changes the bytes)
 
     def seed_of(self, index: int) -> int:
         return derive(self.seed, "asset", index)
@@ -121,6 +122,14 @@ def parse_spec(doc: dict, source: str = "<spec>", base: Path | None = None) -> S
         tries = j.get("tries")
         if tries is not None and (not isinstance(tries, int) or isinstance(tries, bool) or not 1 <= tries <= 1000):
             raise _spec_error(source, f"{where}.tries: expected an int in 1..1000")
+        timeout = j.get("timeout")
+        if timeout is not None:
+            from ..core import check_timeout
+
+            try:
+                timeout = check_timeout(timeout, f"{where}.timeout")
+            except InputError as e:
+                raise _spec_error(source, str(e)) from None
         name = j.get("name") or (gen or kind)
         if not isinstance(name, str) or not name or "/" in name:
             raise _spec_error(source, f"{where}.name: expected a non-empty string without '/'")
@@ -129,7 +138,8 @@ def parse_spec(doc: dict, source: str = "<spec>", base: Path | None = None) -> S
                                       "unique name)")
         names.add(name)
         paths = [str(((base or Path.cwd()) / c).resolve()) for c in ctx]
-        jobs.append(Job(name, kind, gen or "", count, seed, dict(params), list(ctx), paths, tries))
+        jobs.append(Job(name, kind, gen or "", count, seed, dict(params), list(ctx), paths, tries,
+                        timeout=timeout))
     return Spec(jobs, compression, chunk, source)
 
 

@@ -41,12 +41,45 @@ _WORKER: dict[str, Any] = {}
 _WORKER_LOCK = threading.Lock()
 
 
-def init_worker() -> None:
+def init_worker(parent_pid: int | None = None) -> None:
     """Process-pool initializer: one torch thread per process (set before torch is ever imported, and
-    applied at once if torch is already loaded); never imports torch itself."""
+    applied at once if torch is already loaded); never imports torch itself. With ``parent_pid`` (the bake's
+    process), a watchdog thread ends this worker when that process is gone (``kill -9`` of a bake must not
+    leave workers behind)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     _limit_torch()
+    if parent_pid is not None and parent_pid != os.getpid():
+        threading.Thread(target=_watch_parent, args=(parent_pid,), name="conjure-orphan-watch",
+                         daemon=True).start()
+
+
+#: How often a bake worker checks that the bake that started it is still alive (seconds).
+ORPHAN_POLL_S = 0.5
+
+
+def _watch_parent(pid: int) -> None:
+    import time
+
+    while True:
+        time.sleep(ORPHAN_POLL_S)
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            os._exit(1)  # the bake is gone: nobody will read our results
+        except PermissionError:  # pragma: no cover - exists, owned by someone else (pid reused)
+            os._exit(1)
+
+
+def _scramble_global_random() -> None:
+    """Before a spot-check asset: put the global random states somewhere new, so a generator that uses
+    them instead of ``request.rng()`` makes different bytes and is caught."""
+    import random
+
+    import numpy as np
+
+    random.seed(os.urandom(16))
+    np.random.seed(int.from_bytes(os.urandom(4), "little"))
 
 
 def _limit_torch() -> None:
@@ -90,7 +123,10 @@ def make_records(eng: Any, task: dict) -> list[tuple[bytes, int, int, bytes]]:
                          f"was planned with version {task['version']} (install the same plugins everywhere)")
     seeds = [derive(task["seed"], "asset", i) for i in range(task["start"], task["start"] + task["count"])]
     ctx = _context(eng, task["context"])
-    contents = eng.generate_batch(task["kind"], gen.id, seeds, task["params"], ctx, tries=task["tries"])
+    if task.get("check"):
+        _scramble_global_random()
+    contents = eng.generate_batch(task["kind"], gen.id, seeds, task["params"], ctx, tries=task["tries"],
+                                  timeout=task.get("timeout"))
     codec = task["codec"]
     out = []
     for c in contents:
@@ -141,7 +177,8 @@ def _process_executor(workers: int):
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["engine.bake.workers"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
+                               initargs=(os.getpid(),))
 
 
 class _DaskExecutor:
