@@ -103,13 +103,47 @@ def controls(eng, weights: str, model: str, n: int, width: int) -> dict:
     return out
 
 
+def sheets(eng, folder: Path, width: int = 150) -> list[Path]:
+    """Sample sheets for docs/: the shipped models' corpus levels (first rows) above generated ones."""
+    from engine.eval_levels import sample_sheet
+    from plugins.level_lm import load
+
+    out = []
+    for model, prompts in (("side", ["", "many pipes, no enemies", "many gaps, few enemies", "high elevation",
+                                     "no pipes, many enemies, flat"]),
+                           ("top", ["", "many rooms", "no enemies"])):
+        m = load("", model)
+        corpus = m.corpus()
+        real = [lv for lv in corpus.levels[:3]]
+        if model == "side":
+            real = [corpus.level_from_grid(g[:, :width]) for g in corpus.grids[:3]]
+        made = []
+        for i, pr in enumerate(prompts):
+            p = {"model": model, "prompt": pr}
+            if model == "side":
+                p["width"] = width
+            made.append(eng.generate("level", "level-lm", 100 + i, p))
+        path = folder / f"level-lm-{model}.png"
+        sample_sheet(real + made, path, cols=1 if model == "side" else 4, ts=4)
+        out.append(path)
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--controls", type=int, default=0, help="also measure controls with N levels per bucket")
+    ap.add_argument("--sheets", default="", help="write the docs' sample sheets into this folder and stop")
     args = ap.parse_args(argv)
+    if args.sheets:
+        import engine
+
+        eng = engine.Engine(load=["plugins.level_lm", "plugins.formats"], entry_points=False)
+        for p in sheets(eng, Path(args.sheets)):
+            print(p)
+        return {}
     import engine
     from plugins.level_lm import load
 

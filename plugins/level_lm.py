@@ -287,8 +287,7 @@ class LevelLM(Generator):
         meta = {"genre": "platformer" if sp.view == "side" else "dungeon", "view": sp.view,
                 "raw_valid": not problems and r.attempt == 0, "playable": not problems,
                 "repaired": False, "asked": dict(sorted(asked.items())),
-                "measured": measure(m, grid, stats.get("rooms")), "pattern_fidelity":
-                    round(sp.patterns.fidelity(sp.to_strips(grid) if sp.view == "side" else grid), 4),
+                "measured": measure(m, grid, stats.get("rooms")), "pattern_fidelity": round(fidelity(sp, grid), 4),
                 "rules": sp.rules.describe()}
         if sp.view == "side":
             c = sp.side_counts(grid)
@@ -437,6 +436,15 @@ def measure(m: Model, grid: np.ndarray, rooms: int | None = None) -> dict[str, s
     if "keys" in sp.available:
         out["keys"] = sp.buckets.bucket("keys", float(sp.masks["key"][grid].sum()))
     return out
+
+
+def fidelity(sp, grid: np.ndarray) -> float:
+    """Share of the 3×3 windows (with the border round each level, or round each room for top down) that
+    occur in the model's training corpus: 1.0 unless decoding ran past its budget."""
+    if sp.view == "side":
+        return sp.patterns.fidelity(sp.to_strips(grid))
+    rooms = _rooms(sp, grid)
+    return float(np.mean([sp.patterns.fidelity(t) for _, _, t in rooms])) if rooms else 1.0
 
 
 def _rooms(sp, grid):

@@ -1,8 +1,9 @@
 """Top-down dungeons for level-lm: a layout graph of rooms on a grid, the per-room door constraints, and the
 assembled map (numpy only).
 
-The layout grows a spanning tree from the start room (each new room joins a random existing room through a
-free side), then adds a loop door between about a quarter of the other adjacent pairs. The goal room is
+The layout grows a spanning tree from the start room (each new room joins an existing room through a free
+side; slots touching more rooms are likelier, so layouts are compact like the corpus's maps), then adds a
+loop door between about half of the other adjacent pairs. The goal room is
 the room farthest from the start (breadth-first, through doors). Each room is then decoded by the network
 with its door sides as control tokens; the doors themselves are fixed cells: a side with a door gets the
 corpus's usual door cells (the most common door cells of that side in the corpus's rooms), a side without
@@ -19,9 +20,10 @@ from engine import Region
 STEP = {"n": (-1, 0), "s": (1, 0), "w": (0, -1), "e": (0, 1)}
 OPP = {"n": "s", "s": "n", "w": "e", "e": "w"}
 SIDE_ORDER = ("n", "e", "s", "w")
+COMPACT = 6.0
 
 
-def dungeon_layout(n: int, rng: np.random.Generator, sides=SIDE_ORDER, loops: float = 0.25) -> dict:
+def dungeon_layout(n: int, rng: np.random.Generator, sides=SIDE_ORDER, loops: float = 0.5) -> dict:
     """``n`` rooms: ``{"rooms": [{"pos": (r, c), "doors": {side: bool}}], "edges": [(i, j)], "start": 0,
     "goal": k}`` with positions shifted to start at (0, 0)."""
     sides = [s for s in SIDE_ORDER if s in sides]
@@ -29,15 +31,21 @@ def dungeon_layout(n: int, rng: np.random.Generator, sides=SIDE_ORDER, loops: fl
     at = {(0, 0): 0}
     edges: list[tuple[int, int, str]] = []
     while len(pos) < n:
-        frontier = []
+        frontier, weight = [], []
         for i, (r, c) in enumerate(pos):
             for s in sides:
                 dr, dc = STEP[s]
-                if (r + dr, c + dc) not in at:
+                p = (r + dr, c + dc)
+                if p not in at:
                     frontier.append((i, s))
+                    # compact layouts, as the corpus's maps are: slots touching more rooms are likelier
+                    nb = sum((p[0] + a, p[1] + b) in at for a, b in STEP.values())
+                    weight.append(COMPACT ** (nb - 1))
         if not frontier:
             break
-        i, s = frontier[int(rng.integers(len(frontier)))]
+        w = np.array(weight, dtype=np.float64)
+        i, s = frontier[int(np.searchsorted(np.cumsum(w), rng.random() * w.sum(), side="right").clip(
+            max=len(frontier) - 1))]
         dr, dc = STEP[s]
         p = (pos[i][0] + dr, pos[i][1] + dc)
         at[p] = len(pos)
