@@ -75,7 +75,8 @@ def _engine():
 
 
 def _list_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", nargs="?", default="generators", choices=("generators", "exporters", "plugins"))
+    p.add_argument("what", nargs="?", default="generators",
+                   choices=("generators", "exporters", "plugins", "themes"))
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -99,6 +100,16 @@ def cmd_list(args) -> int:
         _table(["id", "kinds", "extensions", "reads", "description"],
                [[r["id"], ",".join(r["kinds"]), " ".join(r["extensions"]), "yes" if r["load"] else "",
                  r["description"]] for r in rows])
+    elif args.what == "themes":  # tile art for PNG previews (-O theme=NAME); plugins/themes.py
+        from plugins.themes import describe_all
+
+        rows = describe_all()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        _table(["name", "tile size", "source", "license", "tiles / entities"],
+               [[r["name"], r["tile_size"], r["source"], r["license"],
+                 f"{len(r['tiles'])} tiles, {len(r['entities'])} entities"] for r in rows])
     else:
         rows = [i.to_dict() for i in eng.plugins()]
         if args.json:

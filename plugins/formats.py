@@ -29,11 +29,16 @@ class PngPreview(Exporter):
     id = "png"
     kinds = KINDS
     extensions = (".png",)
-    options = ("tile_size", "scale", "atlas", "padding", "sheet_scale")
-    description = "PNG preview (options: tile_size for levels, scale for sprites)"
+    options = ("tile_size", "scale", "atlas", "padding", "sheet_scale", "theme")
+    description = "PNG preview (options: tile_size for levels, scale for sprites, theme=NAME for tile art)"
 
     def dumps(self, content: Content, options: dict) -> bytes:
         from .preview import png_bytes
+
+        if options.get("theme") is not None:  # tile art (plugins/themes.py; `conjure list themes`)
+            from .themes import png_bytes as themed
+
+            return themed(content, options["theme"], int_option(options, "tile_size", 16, 1, 128, "png"))
 
         return png_bytes(content, tile_size=int_option(options, "tile_size", 8, 1, 64, "png"),
                          scale=int_option(options, "scale", 4, 1, 64, "png"))

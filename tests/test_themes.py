@@ -1,0 +1,130 @@
+"""Tile themes (plugins/themes.py): the built-in CC0 theme, themed PNG previews, themes from plugins, bad themes."""
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import engine
+from engine import InputError
+from engine.cli import main as cli_main
+from plugins import themes
+
+
+@pytest.fixture(scope="module")
+def dungeon(eng):
+    return eng.generate("level", "dungeon", 3, {"width": 24, "height": 20})
+
+
+def test_builtin_theme_has_its_licence_and_images():
+    t = themes.theme("kenney")
+    assert t.license == "CC0-1.0" and "CC0" in t.license_text and "Kenney" in t.source
+    assert t.tile_size == 32 and {"wall", "floor", "ground", "water"} <= set(t.tiles) and "enemy" in t.entities
+    assert all(a.shape == (32, 32, 4) and a.dtype == np.uint8 for a in [*t.tiles.values(), *t.entities.values()])
+    assert "ground" in t.tops  # grass on the surface, earth below
+
+
+def test_themed_png_draws_tiles_deterministically(eng, dungeon):
+    a = eng.dumps(dungeon, "png", theme="kenney")
+    assert a == eng.dumps(dungeon, "png", theme="kenney")  # same level, same bytes
+    flat = eng.dumps(dungeon, "png", tile_size=16)
+    img, base = (np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in (a, flat))
+    assert img.shape == base.shape == (20 * 16, 24 * 16, 3)
+    wall = dungeon.tileset["wall"].id
+    y, x = map(int, np.argwhere(dungeon.tiles == wall)[0])
+    cell = img[y * 16:(y + 1) * 16, x * 16:(x + 1) * 16]
+    assert len(np.unique(cell.reshape(-1, 3), axis=0)) > 3  # textured, not one flat colour
+    void = dungeon.tileset["void"].id  # unmapped tiles keep their flat colour
+    y, x = map(int, np.argwhere(dungeon.tiles == void)[0])
+    assert (img[y * 16, x * 16] == dungeon.tileset[void].color).all()
+
+
+def test_surface_tiles_use_the_top_image(eng):
+    level = eng.generate("level", "platformer", 2, {"width": 40})
+    t = themes.theme("kenney")
+    img = themes.level_rgb(level, t, 8, entities=False)
+    ground = level.tileset["ground"].id
+    col = int(np.argwhere(level.tiles[-1] == ground)[0][0])
+    rows = np.flatnonzero(level.tiles[:, col] == ground)
+    top, below = int(rows[0]), int(rows[-1])
+    assert top != below
+    cell = lambda r: img[r * 8:(r + 1) * 8, col * 8:(col + 1) * 8]  # noqa: E731
+    assert not np.array_equal(cell(top), cell(below))  # grass above, earth below
+
+
+def test_cli_theme_option_and_list(tmp_path, capsys):
+    out = tmp_path / "d.png"
+    assert cli_main(["generate", "level", "-s", "3", "-o", str(out), "-O", "theme=kenney", "-O", "tile_size=8"]) == 0
+    assert Image.open(out).size[0] % 8 == 0
+    assert cli_main(["generate", "level", "-s", "3", "-o", str(out), "-O", "theme=nope"]) == 2
+    assert "unknown theme 'nope' (known: kenney" in capsys.readouterr().err
+    assert cli_main(["generate", "character", "-s", "3", "-o", str(tmp_path / "c.png"), "-O", "theme=kenney"]) == 2
+    assert "themes draw levels" in capsys.readouterr().err
+    assert cli_main(["list", "themes", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["name"] == "kenney" and rows[0]["license"] == "CC0-1.0"
+
+
+def _theme_folder(tmp_path, name="mossy", **changes):
+    folder = tmp_path / name
+    (folder / "img").mkdir(parents=True)
+    Image.new("RGBA", (16, 16), (10, 200, 30, 255)).save(folder / "img" / "moss.png")
+    (folder / "LICENSE").write_text("CC0 1.0: no rights reserved\n")
+    m = {"name": name, "source": "drawn for this test", "license": "CC0-1.0", "license_file": "LICENSE",
+         "tile_size": 16, "tiles": {"floor": "img/moss.png"}, "entities": {}}
+    m.update(changes)
+    (folder / "manifest.json").write_text(json.dumps(m))
+    return folder
+
+
+def test_a_plugin_registers_a_theme(tmp_path, dungeon, monkeypatch):
+    monkeypatch.setattr(themes, "_REGISTERED", {})
+    t = themes.register_theme(_theme_folder(tmp_path))
+    assert "mossy" in themes.themes() and themes.theme("mossy") is t
+    img = themes.level_rgb(dungeon, t, 4)
+    floor = dungeon.tileset["floor"].id
+    y, x = map(int, np.argwhere(dungeon.tiles == floor)[0])
+    assert tuple(img[y * 4 + 1, x * 4 + 1]) == (10, 200, 30)
+    with pytest.raises(InputError, match="registered twice"):
+        themes.register_theme(_theme_folder(tmp_path / "again"))
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"tiles": {"floor": "../../etc/passwd"}}, "relative path inside the theme folder"),
+    ({"tiles": {"floor": "/etc/passwd"}}, "relative path inside the theme folder"),
+    ({"tiles": {"floor": "img/missing.png"}}, "no such file"),
+    ({"tiles": {"floor": "LICENSE"}}, "not a readable image"),
+    ({"tiles": {"floor": {"picture": "img/moss.png"}}}, "expected an image path"),
+    ({"tile_size": 1000}, "tile_size 1000 outside 4..128"),
+    ({"name": "Bad Name"}, "must be lowercase"),
+    ({"license_file": "NOPE"}, "no such file"),
+    ({"source": 3}, "field 'source' is missing"),
+])
+def test_bad_themes_are_one_line_errors(tmp_path, changes, words):
+    with pytest.raises(InputError, match=words) as e:
+        themes.load_theme(_theme_folder(tmp_path, **changes))
+    assert "\n" not in str(e.value)
+
+
+def test_huge_image_is_refused(tmp_path):
+    folder = _theme_folder(tmp_path)
+    Image.new("RGBA", (600, 600)).save(folder / "img" / "moss.png")
+    with pytest.raises(InputError, match="over 512x512"):
+        themes.load_theme(folder)
+
+
+def test_cut_kenney_reproduces_the_shipped_theme(tmp_path):
+    """The shipped images are exactly what cut_kenney makes from the arcade wheel's CC0 art."""
+    arcade = pytest.importorskip("arcade", reason="arcade (a test extra) ships the Kenney art")
+    import os
+
+    src = os.path.join(os.path.dirname(arcade.__file__), "resources", "assets", "images")
+    out = themes.cut_kenney(src, tmp_path / "kenney")
+    shipped = themes.BUILTIN_DIR / "kenney"
+    made = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert made == sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
+    for rel in made:
+        assert (out / rel).read_bytes() == (shipped / rel).read_bytes(), rel
+    shutil.rmtree(out)
