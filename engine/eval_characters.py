@@ -1,19 +1,36 @@
 """Character metrics for ``conjure evaluate`` (any character generator: ``character-ml``, ``classic-character``).
 
-- **name novelty**: the share of generated names that are not in the training list (the generator's own
-  ``reference_names()`` when it has one, else the shipped name corpora), and the share of distinct names;
-- **style separability**: a character-bigram naive Bayes classifier, fitted (train-free for the generator)
-  on the name corpora, classifies each generated name; accuracy against the style the character was made
-  in (chance is 1/number of styles). The same classifier's accuracy on held-out corpus names is the
-  ceiling to compare with;
-- **sprite diversity**: mean pairwise distance between idle frames (RGBA mean absolute difference in 0..1,
-  and silhouette Hamming distance), and the share of distinct silhouettes;
-- **stats compliance**: the share of characters whose attributes lie in the game's range and sum to the
-  budget; **filter pass rate** of names;
-- speed: milliseconds per character through ``generate_batch`` and through single ``generate`` calls.
+What a generator is compared with comes from the generator itself: its optional
+``character_reference(params) -> dict`` (the protocol in :mod:`engine.generator`) may give
+
+- ``name_corpora``: ``{style: [names]}``, the corpora a style classifier is fitted on;
+- ``training_names``: names the generator learned from (novelty);
+- ``rules``: ``{"attributes": [...], "min": int, "max": int}``, the game's attribute rules;
+- ``training_sprites`` / ``heldout_sprites``: ``{"grids": uint8 (n, 2, h, w), "roles": [...]}``, the sprite
+  corpus as palette-index grids of the idle frames named by ``sprite_frames`` (``{"down": frame name,
+  "side": frame name}``): the sprites the generator was trained on, and those held out of its training;
+- ``max_colors``: the most colors a sprite may use (default 16).
+
+Metrics (a metric whose reference is missing is left out):
+
+- **name novelty** (not in ``training_names``), uniqueness, content-filter pass rate; **style accuracy**: a
+  character-bigram naive Bayes classifier fitted on ``name_corpora`` labels each generated name (chance is
+  1/number of styles; ``style_accuracy_corpus_holdout`` is the classifier on held-out corpus names);
+- **sprites**: mean pairwise RGBA distance and silhouette Hamming distance of idle frames, the share of
+  distinct silhouettes (idle alpha masks, exact); **sprite novelty**: the share of characters whose idle
+  frames are not a training sprite's and whose down idle frame differs from every training sprite's in more
+  than 8 palette indices (``sprite_min_hamming_*`` gives the distribution); **role accuracy**: a linear
+  (softmax) classifier on one-hot palette indices of both idle frames, fitted on the *held-out* corpus
+  sprites only, predicts each generated character's role (``role_accuracy_corpus`` is the same classifier on
+  the training sprites, a ceiling); **pixel-art rules**: the share of sprites with no
+  :func:`pixel_art_problems`;
+- **stats compliance** with ``rules`` and the budget;
+- speed: milliseconds per character through ``generate_batch`` and per request one at a time, and their
+  ratio ``batch_speedup``.
 
 Sample ``i`` uses seed ``derive(seed, i)``. With ``report`` a folder gets ``report.md``, ``sprites.png``
-(a grid of idle frames) and ``walk.png`` (idle, walk1, walk2 of a few characters).
+(a grid of idle frames), ``walk.png`` (every frame of a few characters) and, when the generator has a
+sprite corpus, ``compare.png`` (64 generated idle frames next to 64 corpus sprites).
 """
 from __future__ import annotations
 
@@ -25,38 +42,96 @@ from typing import Any
 
 import numpy as np
 
-from .content import Cast, Character
+from .content import Cast, Character, Sprite
 from .seeds import derive
 from .serialize import atomic_write
 from .textfilter import default_filter
 
-ATTRS = ("strength", "dexterity", "constitution", "intelligence", "wisdom", "charisma")
 MAX_PAIRS_SPRITES = 300
+NOVELTY_PIXELS = 8
+MIN_FRAME_OVERLAP = 0.8
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _game_rules() -> tuple[tuple[str, ...], int, int]:
-    try:
-        from plugins.classic_character import ATTR_MAX, ATTR_MIN, ATTRS as GAME_ATTRS
-    except ImportError:  # pragma: no cover - the built-in plugins are absent
-        return ATTRS, 3, 18
-    return tuple(GAME_ATTRS), ATTR_MIN, ATTR_MAX
-
-
-def corpus_names() -> dict[str, list[str]]:
-    """The shipped name corpora by style (lowercase), or {} when they are not installed."""
-    try:
-        from plugins.learned_characters.data import shipped_names
-    except ImportError:  # pragma: no cover
-        return {}
-    try:
-        return shipped_names()
-    except Exception:  # pragma: no cover - a damaged install: metrics that need it are skipped
-        return {}
-
-
 def _key(name: str) -> str:
     return name.strip().lower()
+
+
+def reference_of(generator: Any, params: dict) -> dict:
+    """The generator's ``character_reference(params)``, or {} when it declares none."""
+    fn = getattr(generator, "character_reference", None)
+    return dict(fn(params) or {}) if callable(fn) else {}
+
+
+def pixel_art_problems(sprite: Sprite, max_colors: int = 16, min_overlap: float = MIN_FRAME_OVERLAP) -> list[str]:
+    """The pixel-art rules a sprite breaks (empty when it keeps them all):
+
+    - *grid*: every frame a 2-D uint8 array of one shape;
+    - *alpha*: every color the frames use is fully transparent or fully opaque (alpha 0 or 255);
+    - *colors*: at most ``max_colors`` colors over all frames (one palette is shared by construction);
+    - *outline*: in every frame, all opaque pixels touching a transparent pixel or the edge have one color,
+      the same in all frames;
+    - *frame consistency*: for each walk animation (``walk``, ``walk_side``) and its idle (``idle``,
+      ``idle_side``): silhouette heights within 1 pixel, and at least ``min_overlap`` of the idle frame's
+      inner (non-outline) opaque pixels keep their color in each walk frame.
+    """
+    out: list[str] = []
+    frames = sprite.frames
+    if not frames:
+        return ["sprite has no frames"]
+    shape = next(iter(frames.values())).shape
+    for name, f in frames.items():
+        if not isinstance(f, np.ndarray) or f.dtype != np.uint8 or f.ndim != 2 or f.shape != shape:
+            return [f"frame {name!r}: not a uint8 grid of shape {shape}"]
+    pal = np.array(sprite.palette, dtype=np.int64).reshape(-1, 4)
+    names = list(frames)
+    stack = np.stack([frames[n] for n in names])
+    if int(stack.max()) >= len(pal):
+        return [f"color index {int(stack.max())} beyond the palette"]
+    used = np.nonzero(np.bincount(stack.ravel(), minlength=len(pal)))[0]
+    alphas = pal[used, 3]
+    if not np.isin(alphas, (0, 255)).all():
+        out.append(f"alpha values {sorted(set(alphas.tolist()) - {0, 255})} (only 0 and 255 allowed)")
+    if len(used) > max_colors:
+        out.append(f"{len(used)} colors (at most {max_colors})")
+    opaque = (pal[:, 3] > 0)[stack]
+    pad = np.zeros((len(names), shape[0] + 2, shape[1] + 2), dtype=bool)  # outside the grid is transparent
+    pad[:, 1:-1, 1:-1] = opaque
+    edge = opaque & ~(pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1] & pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:])
+    has_edge = edge.any(axis=(1, 2))
+    lo_c = np.where(edge, stack, 255).min(axis=(1, 2))
+    hi_c = np.where(edge, stack, 0).max(axis=(1, 2))
+    for k in np.nonzero(has_edge & (lo_c != hi_c))[0]:
+        out.append(f"frame {names[k]!r}: the silhouette's edge has {len(np.unique(stack[k][edge[k]]))} colors "
+                   f"(an outline has one)")
+    outline_colors = set(lo_c[has_edge].tolist()) | set(hi_c[has_edge].tolist())
+    if len(outline_colors) > 1 and not out:
+        out.append(f"outline colors differ between frames: {sorted(outline_colors)}")
+    line = next(iter(outline_colors)) if len(outline_colors) == 1 else None
+    filled = opaque.any(axis=2)
+    first = filled.argmax(axis=1)
+    last = filled.shape[1] - 1 - filled[:, ::-1].argmax(axis=1)
+    hs = np.where(filled.any(axis=1), last - first + 1, 0)
+    heights = {n: int(hs[k]) for k, n in enumerate(names)}
+    index = {n: k for k, n in enumerate(names)}
+    for anim, walk in sprite.animations.items():
+        if "walk" not in anim:
+            continue
+        idle_anim = sprite.animations.get(anim.replace("walk", "idle"))
+        if not idle_anim or idle_anim[0] not in frames:
+            continue
+        idle = idle_anim[0]
+        inner = opaque[index[idle]] & (frames[idle] != line)
+        for w in walk:
+            if w not in frames:
+                continue
+            if abs(heights[w] - heights[idle]) > 1:
+                out.append(f"frame {w!r}: silhouette height {heights[w]} vs {heights[idle]} in {idle!r}")
+            if inner.any():
+                kept = float((frames[w][inner] == frames[idle][inner]).mean())
+                if kept < min_overlap:
+                    out.append(f"frame {w!r}: keeps {kept:.2f} of {idle!r}'s colors in place (< {min_overlap})")
+    return out
 
 
 class BigramNB:
@@ -126,11 +201,109 @@ def sprite_diversity(chars: list[Character]) -> dict[str, float]:
             "distinct_silhouettes": round(distinct, 4)}
 
 
+def idle_grids(chars: list[Character], frames: dict) -> np.ndarray | None:
+    """(n, 2, h, w) palette indices of each character's down and side idle frames (None if any lacks one)."""
+    out = []
+    for c in chars:
+        if c.sprite is None or not all(f in c.sprite.frames for f in (frames["down"], frames["side"])):
+            return None
+        out.append(np.stack([c.sprite.frames[frames["down"]], c.sprite.frames[frames["side"]]]))
+    return np.stack(out) if out else None
+
+
+def sprite_novelty(grids: np.ndarray, training: np.ndarray, pixels: int = NOVELTY_PIXELS) -> dict[str, float]:
+    """Share of generated sprites that copy no training sprite (both idle frames) and whose down idle frame
+    differs from every training sprite's in more than ``pixels`` palette indices."""
+    if training is None or len(training) == 0 or grids.shape[2:] != training.shape[2:]:
+        return {}
+    g = grids.reshape(len(grids), 2, -1).astype(np.int16)
+    t = training.reshape(len(training), 2, -1).astype(np.int16)
+    down = np.stack([(row[0][None] != t[:, 0]).sum(-1) for row in g])  # (n, m) Hamming distances
+    both = np.stack([((row[None] != t).sum(-1).sum(-1)) for row in g])
+    dmin = down.min(1)
+    return {"sprite_novelty": round(float(((dmin > pixels) & (both.min(1) > 0)).mean()), 4),
+            "sprite_exact_copies": round(float((both.min(1) == 0).mean()), 4),
+            "sprite_min_hamming_p5": float(np.percentile(dmin, 5)),
+            "sprite_min_hamming_median": float(np.median(dmin))}
+
+
+class RoleClassifier:
+    """Softmax regression on one-hot palette indices of both idle frames (L2, full-batch gradient descent):
+    a simple linear classifier, deterministic."""
+
+    def __init__(self, grids: np.ndarray, roles: list[str], n_colors: int, steps: int = 1000, l2: float = 1e-3):
+        self.roles = sorted(set(roles))
+        self.n_colors = n_colors
+        x = self._features(grids)
+        y = np.array([self.roles.index(r) for r in roles])
+        k = len(self.roles)
+        self.w = np.zeros((x.shape[1], k))
+        self.b = np.zeros(k)
+        onehot = np.eye(k)[y]
+        lr = 0.5
+        for _ in range(steps):
+            p = self._softmax(x @ self.w + self.b)
+            grad = (p - onehot) / len(x)
+            self.w -= lr * (x.T @ grad + l2 * self.w)
+            self.b -= lr * grad.sum(0)
+
+    def _features(self, grids: np.ndarray) -> np.ndarray:
+        g = np.clip(grids.reshape(len(grids), -1).astype(np.int64), 0, self.n_colors - 1)
+        return np.eye(self.n_colors, dtype=np.float64)[g].reshape(len(grids), -1)
+
+    @staticmethod
+    def _softmax(z: np.ndarray) -> np.ndarray:
+        z = z - z.max(1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(1, keepdims=True)
+
+    def predict(self, grids: np.ndarray) -> list[str]:
+        return [self.roles[i] for i in (self._features(grids) @ self.w + self.b).argmax(1)]
+
+
+def sprite_metrics(chars: list[Character], ref: dict) -> tuple[dict[str, Any], dict]:
+    """Novelty, role accuracy and pixel-art rule metrics against the generator's sprite reference."""
+    out: dict[str, Any] = {}
+    extra: dict = {}
+    sprites = [c.sprite for c in chars if c.sprite is not None]
+    if sprites:
+        bad = [pixel_art_problems(s, ref.get("max_colors", 16)) for s in sprites]
+        out["pixel_art_rules"] = round(sum(not b for b in bad) / len(chars), 4)
+        extra["rule_failures"] = Counter(p.split(":")[0] if p.startswith("frame") else p.split(" ")[0]
+                                         for b in bad for p in b)
+    frames = ref.get("sprite_frames")
+    if not frames:
+        return out, extra
+    grids = idle_grids(chars, frames)
+    if grids is None:
+        return out, extra
+    train, held = ref.get("training_sprites"), ref.get("heldout_sprites")
+    if train is not None:
+        out.update(sprite_novelty(grids, np.asarray(train["grids"])))
+    if held is not None and len(held["roles"]) and len(set(held["roles"])) > 1:
+        n_colors = int(max(grids.max(), np.asarray(held["grids"]).max())) + 1
+        clf = RoleClassifier(np.asarray(held["grids"]), list(held["roles"]), n_colors)
+        pred = clf.predict(grids)
+        judged = [(c.role, p) for c, p in zip(chars, pred) if c.role in clf.roles]
+        if judged:
+            out["role_accuracy"] = round(sum(a == b for a, b in judged) / len(judged), 4)
+            out["role_chance"] = round(1 / len(clf.roles), 4)
+            conf: dict[str, Counter] = defaultdict(Counter)
+            for a, b in judged:
+                conf[a][b] += 1
+            extra["role_confusion"] = conf
+        if train is not None and len(train["roles"]):
+            tp = clf.predict(np.asarray(train["grids"]))
+            out["role_accuracy_corpus"] = round(float(np.mean([a == b for a, b in zip(train["roles"], tp)])), 4)
+    return out, extra
+
+
 # --------------------------------------------------------------------------------------------- main
 def evaluate(engine: Any, generator: Any, *, count: int, seed: int | str, params: dict,
              report: Path | None) -> dict:
     gen_id = generator.id
     seeds = [derive(seed, i) for i in range(count)]
+    engine.generate("character", gen_id, seeds[0], params)  # warm up (models load on first use)
     t0 = time.perf_counter()
     made = engine.generate_batch("character", gen_id, seeds, params)
     batch_s = time.perf_counter() - t0
@@ -143,28 +316,26 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: int | str, params
     for c in made:
         chars += c.characters if isinstance(c, Cast) else [c]
     checked = engine.request("character", gen_id, seeds[0], params).params
+    ref = reference_of(generator, checked)
 
     # names
-    corpora = corpus_names()
-    ref: set[str] = set()
-    ref_fn = getattr(generator, "reference_names", None)
-    if callable(ref_fn):
-        try:
-            got = ref_fn(checked.get("weights", "")) if "weights" in checked else ref_fn()
-            ref = {_key(n) for names in got.values() for n in names}
-        except Exception:  # noqa: BLE001 - fall back to the shipped corpora
-            ref = set()
-    if not ref:
-        ref = {_key(n) for names in corpora.values() for n in names}
+    corpora = {s: list(v) for s, v in (ref.get("name_corpora") or {}).items() if v}
+    seen = {_key(n) for n in ref.get("training_names") or ()}
+    ref_fn = getattr(generator, "reference_names", None)  # the ReferenceNames protocol
+    if not seen and callable(ref_fn):
+        got = ref_fn(checked.get("weights", "")) if "weights" in checked else ref_fn()
+        seen = {_key(n) for v in got.values() for n in v}
+    seen = seen or {_key(n) for v in corpora.values() for n in v}
     names = [c.name for c in chars]
     metrics: dict[str, Any] = {"generator": gen_id, "count": len(chars)}
-    metrics["name_novelty"] = round(sum(_key(n) not in ref for n in names) / max(1, len(names)), 4)
+    if seen:
+        metrics["name_novelty"] = round(sum(_key(n) not in seen for n in names) / max(1, len(names)), 4)
     metrics["name_uniqueness"] = round(len({_key(n) for n in names}) / max(1, len(names)), 4)
     filt = default_filter()
     metrics["name_filter_pass"] = round(sum(filt.name_ok(n) for n in names) / max(1, len(names)), 4)
     metrics["name_mean_length"] = round(float(np.mean([len(n) for n in names])) if names else 0.0, 2)
     confusion: dict[str, Counter] = defaultdict(Counter)
-    if corpora:
+    if len(corpora) > 1:
         nb = BigramNB(corpora)
         judged = [(c.style, nb.predict(c.name)) for c in chars if c.style in nb.styles]
         for want, got in judged:
@@ -175,7 +346,9 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: int | str, params
         metrics["style_chance"] = round(1 / len(nb.styles), 4)
 
     # stats
-    attrs, lo, hi = _game_rules()
+    rules = ref.get("rules") or {}
+    attrs = tuple(rules.get("attributes") or sorted({a for c in chars for a in c.attributes}))
+    lo, hi = rules.get("min", -math.inf), rules.get("max", math.inf)
     budget = checked.get("budget")
     ok = 0
     by_role: dict[str, list[list[int]]] = defaultdict(list)
@@ -189,17 +362,37 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: int | str, params
 
     # sprites and speed
     metrics.update(sprite_diversity(chars))
+    more, extra = sprite_metrics(chars, ref)
+    metrics.update(more)
     metrics["ms_per_character_batch"] = round(1000 * batch_s / max(1, len(chars)), 3)
     metrics["ms_per_request_single"] = round(1000 * single_s / n_single, 3)
     metrics["ms_per_request_batch"] = round(1000 * batch_s / count, 3)
+    metrics["batch_speedup"] = round(metrics["ms_per_request_single"] / max(1e-9, metrics["ms_per_request_batch"]), 2)
 
     if report is not None:
-        _write_report(report, generator, metrics, chars, by_role, attrs, confusion, seed, params)
+        _write_report(report, generator, metrics, chars, by_role, attrs, confusion, seed, params, ref, extra)
     return metrics
 
 
+def _sheet(tiles: list[np.ndarray], cols: int, bg=(30, 28, 36, 255)) -> np.ndarray:
+    """RGBA tiles of one size on a grid with a 1-pixel gap, on ``bg``."""
+    h, w = tiles[0].shape[:2]
+    rows = max(1, math.ceil(len(tiles) / cols))
+    grid = np.full((rows * (h + 2), cols * (w + 2), 4), bg, dtype=np.uint8)
+    for i, px in enumerate(tiles):
+        y, x = (i // cols) * (h + 2) + 1, (i % cols) * (w + 2) + 1
+        grid[y:y + h, x:x + w] = np.where(px[..., 3:] > 0, px, grid[y:y + h, x:x + w])
+    return grid
+
+
+def _slot_rgba(grid: np.ndarray, palette: list) -> np.ndarray:
+    pal = np.array(palette, dtype=np.uint8).reshape(-1, 4)
+    return pal[np.clip(grid, 0, len(pal) - 1)]
+
+
 def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Character], by_role: dict,
-                  attrs: tuple[str, ...], confusion: dict, seed: Any, params: dict) -> None:
+                  attrs: tuple[str, ...], confusion: dict, seed: Any, params: dict, ref: dict | None = None,
+                  extra: dict | None = None) -> None:
     from .images import png_bytes
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -221,14 +414,28 @@ def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Chara
         atomic_write(folder / "sprites.png", buf)
         walkers = [c for c in shown if {"walk1", "walk2"} <= set(c.sprite.frames)][:8]
         if walkers:
-            strip = np.full((len(walkers) * (h + 2), 3 * (w + 2), 4), (30, 28, 36, 255), dtype=np.uint8)
-            for r, c in enumerate(walkers):
-                for k, f in enumerate(("idle", "walk1", "walk2")):
-                    y, x = r * (h + 2) + 1, k * (w + 2) + 1
-                    px = c.sprite.rgba(f)
-                    strip[y:y + h, x:x + w] = np.where(px[..., 3:] > 0, px, strip[y:y + h, x:x + w])
-            big_strip = np.repeat(np.repeat(strip, scale, 0), scale, 1)
+            names = list(walkers[0].sprite.frames)
+            tiles = [c.sprite.rgba(f) for c in walkers for f in names if f in c.sprite.frames]
+            big_strip = np.repeat(np.repeat(_sheet(tiles, len(names)), scale, 0), scale, 1)
             atomic_write(folder / "walk.png", png_bytes(big_strip))
+        train = (ref or {}).get("training_sprites")
+        frames = (ref or {}).get("sprite_frames")
+        if train is not None and frames and len(train["grids"]) and frames["down"] in shown[0].sprite.frames:
+            gen_tiles = [c.sprite.rgba(frames["down"]) for c in with_sprites[:64]]
+            corpus = np.asarray(train["grids"])
+            step = max(1, len(corpus) // 64)
+            # each corpus sprite in the palette of a generated character of its role (else the first one's)
+            pal_of = {c.role: c.sprite.palette for c in reversed(with_sprites)}
+            roles = list(train["roles"])[::step][:64]
+            corp_tiles = [_slot_rgba(g[0], pal_of.get(r, with_sprites[0].sprite.palette))
+                          for g, r in zip(corpus[::step][:64], roles)]
+            if gen_tiles[0].shape == corp_tiles[0].shape:
+                left, right = _sheet(gen_tiles, 8), _sheet(corp_tiles, 8)
+                rows = max(len(left), len(right))
+                gap = np.full((rows, 6, 4), (12, 10, 16, 255), dtype=np.uint8)
+                both = np.concatenate([np.pad(left, ((0, rows - len(left)), (0, 0), (0, 0))), gap,
+                                       np.pad(right, ((0, rows - len(right)), (0, 0), (0, 0)))], axis=1)
+                atomic_write(folder / "compare.png", png_bytes(np.repeat(np.repeat(both, scale, 0), scale, 1)))
     lines = [f"# Character report: `{generator.id}` (version {generator.version})", "",
              f"{metrics['count']} characters, seeds derive({seed!r}, i), params {params or '{}'}.", "",
              "| metric | value |", "|---|---|"]
@@ -251,7 +458,20 @@ def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Chara
         for role in sorted(by_role):
             m = np.mean(by_role[role], axis=0)
             lines.append(f"| {role} | {len(by_role[role])} | " + " | ".join(f"{v:.1f}" for v in m) + " |")
+    conf = (extra or {}).get("role_confusion")
+    if conf:
+        roles = sorted({r for row in conf.values() for r in row} | set(conf))
+        lines += ["", "## Role confusion (rows: asked role, columns: the held-out-corpus classifier's guess)", "",
+                  "| role | " + " | ".join(roles) + " |", "|---|" + "---|" * len(roles)]
+        for r in sorted(conf):
+            lines.append(f"| {r} | " + " | ".join(str(conf[r][t]) for t in roles) + " |")
+    fails = (extra or {}).get("rule_failures")
+    if fails:
+        lines += ["", "## Pixel-art rule failures", ""] + [f"- {k}: {v}" for k, v in fails.most_common()]
     if with_sprites:
-        lines += ["", "## Sprites", "", "![idle frames](sprites.png)", "", "Walk cycle (idle, walk1, walk2):", "",
+        lines += ["", "## Sprites", "", "![idle frames](sprites.png)", "", "Every frame of a few characters:", "",
                   "![walk](walk.png)"]
+        if (folder / "compare.png").is_file():
+            lines += ["", "64 generated (left) next to 64 training-corpus sprites (right, in the first "
+                      "character's palette):", "", "![compare](compare.png)"]
     atomic_write(folder / "report.md", ("\n".join(lines) + "\n").encode("utf-8"))

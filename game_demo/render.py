@@ -41,20 +41,32 @@ class Renderer:
         self.small = pygame.font.Font(None, 16)
         self._floor = None
         self._tiles: list[pygame.Surface] = []
-        self._sprites: dict[str, list[pygame.Surface]] = {}
+        self._sprites: dict[str, dict[str, list[pygame.Surface]]] = {}  # entity -> facing -> walk frames
         self.frame = 0
+        self._hero_at: tuple[int, int] | None = None
+        self.facing = "down"  # the hero's: "down", "right" or "left", from its last move
 
     def _prepare(self, state: FloorState) -> None:
         floor = state.floor
         self._floor = floor
         self._tiles = [rgb_surface(t) for t in floor.tileset_rgb]
         self._sprites = {}
+        self._hero_at = None
         for ent_id, ch in floor.characters.items():
             if ch.sprite is None:
                 continue
-            frames = ch.sprite.animations.get("walk") or list(ch.sprite.frames)
-            self._sprites[ent_id] = [pygame.transform.scale(rgba_surface(ch.sprite.rgba(f)), (TILE_SIZE, TILE_SIZE))
-                                     for f in frames]
+
+            def surfaces(names: list[str], flip: bool = False) -> list[pygame.Surface]:
+                out = []
+                for f in names:
+                    surf = pygame.transform.scale(rgba_surface(ch.sprite.rgba(f)), (TILE_SIZE, TILE_SIZE))
+                    out.append(pygame.transform.flip(surf, True, False) if flip else surf)
+                return out
+
+            down = ch.sprite.animations.get("walk") or list(ch.sprite.frames)
+            side = ch.sprite.animations.get("walk_side")  # faces right; the left facing is its mirror
+            self._sprites[ent_id] = {"down": surfaces(down), "right": surfaces(side) if side else surfaces(down),
+                                     "left": surfaces(side, flip=True) if side else surfaces(down)}
 
     def draw_floor(self, state: FloorState, hud: str) -> None:
         if self._floor is not state.floor:
@@ -73,14 +85,18 @@ class Renderer:
         step = (self.frame // 8) % 2
         for e in state.entities.values():
             px, py = e.x * TILE_SIZE - cam_x, e.y * TILE_SIZE - cam_y + HUD_H
-            frames = self._sprites.get(e.id)
+            frames = self._sprites.get(e.id, {}).get("down")
             if frames:
                 c.blit(frames[step % len(frames)], (px, py))
             else:
                 color = ITEM_COLORS.get(e.kind, (200, 0, 200))
                 r = pygame.Rect(px + 4, py + 4, TILE_SIZE - 8, TILE_SIZE - 8)
                 (pygame.draw.ellipse if e.kind == "treasure" else pygame.draw.rect)(c, color, r)
-        hero = self._sprites.get("spawn")
+        if self._hero_at is not None and (state.x, state.y) != self._hero_at:
+            dx, dy = state.x - self._hero_at[0], state.y - self._hero_at[1]
+            self.facing = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else "down"
+        self._hero_at = (state.x, state.y)
+        hero = self._sprites.get("spawn", {}).get(self.facing)
         px, py = state.x * TILE_SIZE - cam_x, state.y * TILE_SIZE - cam_y + HUD_H
         if hero:
             c.blit(hero[step % len(hero)], (px, py))

@@ -11,7 +11,9 @@ The sheet has one row per character (``padding`` transparent pixels around every
      "meta": {"app", "version", "image": "hero.sheet.png", "format": "RGBA8888", "size": {"w", "h"},
               "scale": "1"}}
 
-A single character's frames keep their names (``idle``, ``walk1``); a cast's are ``<character id>/<frame>``
+``character-ml`` sprites face two ways: ``idle``/``walk`` (down) and ``idle_side``/``walk_side`` (frames
+``side_idle``, ``side_walk1``, ``side_walk2``, facing right; flip them for the left). A single character's
+frames keep their names (``idle``, ``walk1``); a cast's are ``<character id>/<frame>``
 and its animations ``<character id>/<animation>``. The anchor sits at the feet (bottom centre).
 :func:`write_beside` writes the pair next to a PNG preview (``hero.png`` -> ``hero.atlas.json`` +
 ``hero.sheet.png``) for exporters that want to offer both.

@@ -5,9 +5,14 @@
   ``allow_copies`` (both resampled, counted in ``metadata["name_resamples"]``);
 - **stats** from a role-conditioned mixture over attribute proportions, allocated exactly to integers in
   ``ATTR_MIN..ATTR_MAX`` summing to the ``budget`` param (and checked again by ``validate``);
-- **sprites** from a conditional convolutional VAE over 16x16 palette-slot sprites, decoded categorically,
-  cleaned, outlined, mirrored when ``symmetric``, with an idle frame and a two-frame walk cycle; each
-  character gets its own palette (skin, hair, role colors).
+- **sprites** from a conditional convolutional VAE over the two idle frames (facing down and facing side) of
+  16x16 palette-slot sprites, sampled from a Gaussian per role fitted to the training codes, decoded at the
+  most likely slot, cleaned, redrawn while too close to a training sprite, then finished by construction:
+  a two-frame walk per facing that keeps the idle frame's colors in place, and an outline; one palette of
+  8 slots per character (skin, hair, role colors).
+
+``style`` and ``role`` are checked against the trained weights: asking for one they do not have is an
+InputError naming the ones they do.
 
 With a level as context it returns a :class:`~engine.Cast`: the hero plus one character per enemy, NPC and
 town, ids ``char-<entity id>`` and ``metadata["entity"]``/``["hostile"]`` as ``classic-character`` does.
@@ -27,14 +32,15 @@ import numpy as np
 
 from engine import Cast, Character, Generator, Param, Sprite, hookimpl
 from engine.errors import InputError
+from engine.eval_characters import pixel_art_problems
 from engine.textfilter import ContentFilter, default_filter
 
-from .classic_character import ATTR_MAX, ATTR_MIN, ATTRS, ENEMY_ROLE, GOALS, HAIR, ORIGINS, ROLES, SKIN, TRAITS
-from .learned_characters.data import (MIN_NAME, attributes_ok, display_name, outline, read_corpora,
-                                      walk_frames)
+from .learned_characters.data import (ANIMATIONS, FRAMES, MIN_NAME, attributes_ok, display_name, finish,
+                                      read_corpora)
+from .rules import (ATTR_MAX, ATTR_MIN, ATTRS, ENEMY_ROLE, GOALS, HAIR, ORIGINS, PERSON_ROLES, ROLES, SKIN,
+                    STYLES, TRAITS)
 from .words import pick
 
-STYLES = ("elven", "dwarven", "orcish", "nordic", "desert")
 PARTS = ("names", "stats", "sprites")
 SHIPPED = Path(__file__).resolve().parent / "data" / "models" / "character-ml"
 METAL = ((165, 170, 180), (200, 170, 60), (150, 100, 60))
@@ -60,18 +66,22 @@ class _Spec:
 class CharacterML(Generator):
     id = "character-ml"
     kind = "character"
-    version = "1"
-    description = "Learned characters: GRU names by culture, role-conditioned stats, VAE pixel sprites"
+    version = "2"
+    description = ("Learned characters: GRU names by culture, role-conditioned stats, VAE pixel sprites facing "
+                   "down and side")
     params = (
-        Param("style", "choice", "any", choices=("any", *STYLES), help="naming culture"),
-        Param("role", "choice", "any", choices=("any", *ROLES), help="role (stats, sprite, colors)"),
+        Param("style", "str", "any", help=f"naming culture: any or one the name weights have (shipped: "
+                                          f"{', '.join(STYLES)})"),
+        Param("role", "str", "any", help="role (stats, sprite, colors): any or one the weights have (shipped: "
+                                         f"{', '.join(ROLES)})"),
         Param("budget", "int", 60, min=len(ATTRS) * ATTR_MIN, max=len(ATTRS) * ATTR_MAX,
               help=f"attribute points in total (each attribute {ATTR_MIN}..{ATTR_MAX})"),
         Param("temperature", "float", 0.8, min=0.1, max=2.0, help="name sampling temperature"),
         Param("allow_copies", "bool", False, help="allow names that are in the training list"),
         Param("stats_spread", "float", 1.0, min=0.0, max=3.0, help="scale of the stats model's noise"),
-        Param("variety", "float", 1.0, min=0.0, max=3.0, help="sprite novelty: latent mixing and noise (0 = corpus looks)"),
-        Param("symmetric", "bool", True, help="mirror sprites left to right"),
+        Param("variety", "float", 1.0, min=0.0, max=3.0,
+              help="sprite spread around the role's learned look (scales the fitted prior; 0 = its mean)"),
+        Param("symmetric", "bool", False, help="mirror the down-facing sprite left to right"),
         Param("max_cast", "int", 24, min=1, max=256, help="most characters in a cast made for a level"),
         Param("weights", "str", "", help="folder of trained weights (default: the shipped ones; missing "
                                          "parts fall back to them)"),
@@ -80,6 +90,7 @@ class CharacterML(Generator):
     def __init__(self, content_filter: ContentFilter | None = None):
         self.content_filter = content_filter
         self._models: dict[tuple[str, str], Any] = {}
+        self._available: dict[str, tuple[list[str], list[str]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ models
@@ -112,19 +123,76 @@ class CharacterML(Generator):
         _, extra = self.model("names", weights)
         return {"all": sorted(extra["training_names"])}
 
+    def character_reference(self, params: dict) -> dict:
+        """What ``conjure evaluate`` compares this generator's characters with (see
+        :mod:`engine.eval_characters`): the name corpora by style and the training names, the game rules,
+        and the sprite corpus as slot grids (outlined idle frames, facing down and side) split into the
+        sprites the model was trained on and those held out of its training."""
+        from .learned_characters.data import outline  # noqa: PLC0415
+
+        weights = params.get("weights", "")
+        _, names = self.model("names", weights)
+        _, sprites = self.model("sprites", weights)
+        roles = sprites["roles"]
+
+        def outlined(grids, role_ids):
+            g = np.array([[outline(f) for f in pair] for pair in grids], dtype=np.uint8).reshape(-1, 2, 16, 16)
+            return {"grids": g, "roles": [roles[int(r)] for r in role_ids]}
+
+        return {
+            "name_corpora": names["names_by_style"],
+            "training_names": sorted(names["training_names"]),
+            "rules": {"attributes": list(ATTRS), "min": ATTR_MIN, "max": ATTR_MAX},
+            "sprite_frames": {"down": "idle", "side": "side_idle"},
+            "training_sprites": outlined(sprites["train_grids"], sprites["train_roles"]),
+            "heldout_sprites": outlined(sprites["heldout_grids"], sprites["heldout_roles"]),
+            "max_colors": 16,
+        }
+
+    def available(self, weights: str = "") -> tuple[list[str], list[str]]:
+        """(styles, roles) the weights offer: the name model's styles; roles both stats and sprites have."""
+        got = self._available.get(weights)
+        if got is None:
+            _, names = self.model("names", weights)
+            _, stats = self.model("stats", weights)
+            _, sprites = self.model("sprites", weights)
+            got = list(names["styles"]), [r for r in stats["roles"] if r in sprites["roles"]]
+            with self._lock:
+                self._available[weights] = got
+        return got
+
+    def _check_choice(self, what: str, value: str, have: list[str], weights: str) -> None:
+        if value != "any" and value not in have:
+            part = "names" if what == "style" else "stats and sprites"
+            raise InputError(f"generator 'character-ml': parameter '{what}': {value!r} is not in the {part} "
+                             f"weights ({weights or 'shipped'}); they have: {', '.join(have)}")
+
     # ------------------------------------------------------------------ planning (numpy only)
     def _plan(self, r: int, request) -> tuple[list[_Spec], dict | None]:
         p = request.params
+        styles, roles = self.available(p["weights"])
+        self._check_choice("style", p["style"], styles, p["weights"])
+        self._check_choice("role", p["role"], roles, p["weights"])
         rng = request.rng()
         level = request.context.get("level")
+        people = tuple(x for x in PERSON_ROLES if x in roles) or tuple(roles)
 
         def style() -> str:
-            return p["style"] if p["style"] != "any" else pick(rng, STYLES)
+            return p["style"] if p["style"] != "any" else pick(rng, tuple(styles))
+
+        def have(role: str, fallback: str) -> str:
+            if role in roles:
+                return role
+            return fallback if fallback in roles else people[0]
 
         def spec(index: int, cid: str, role: str, **meta: Any) -> _Spec:
-            primary, secondary = ROLES[role][1]
+            if role in ROLES:
+                primary, secondary = ROLES[role].hues
+            else:  # a role of the user's own data: colors from the request's stream
+                primary, secondary = (tuple(int(v) for v in rng.integers(40, 220, 3)) for _ in range(2))
             jitter = lambda c: tuple(int(np.clip(v + rng.integers(-25, 26), 0, 255)) for v in c)  # noqa: E731
-            palette = [(0, 0, 0, 0), (20, 16, 24, 255), (*pick(rng, SKIN), 255), (*jitter(primary), 255),
+            skin = pick(rng, SKIN[4:] if role == "undead" else SKIN[:4])
+            palette = [(0, 0, 0, 0), (20, 16, 24, 255), (*skin, 255), (*jitter(primary), 255),
                        (*jitter(secondary), 255), (*pick(rng, HAIR), 255), (245, 245, 235, 255),
                        (*pick(rng, METAL), 255)]
             traits = sorted({pick(rng, TRAITS) for _ in range(3)})
@@ -132,19 +200,19 @@ class CharacterML(Generator):
                          palette, dict(meta))
 
         if level is None:
-            role = p["role"] if p["role"] != "any" else pick(rng, tuple(x for x in ROLES if x != "beast"))
+            role = p["role"] if p["role"] != "any" else pick(rng, people)
             return [spec(0, f"char-{request.derive('id') % 10**8:08d}", role)], None
-        specs = [spec(0, "char-hero", p["role"] if p["role"] != "any" else "warrior", entity="spawn")]
+        specs = [spec(0, "char-hero", p["role"] if p["role"] != "any" else have("warrior", "warrior"),
+                      entity="spawn")]
         for e in level.entities:
             if len(specs) >= p["max_cast"]:
                 break
             if e.kind == "enemy":
-                role = ENEMY_ROLE.get(str(e.properties.get("type", "")), "beast")
+                role = have(ENEMY_ROLE.get(str(e.properties.get("type", "")), "beast"), "beast")
             elif e.kind == "npc":
-                role = str(e.properties.get("role", "villager"))
-                role = role if role in ROLES else "villager"
+                role = have(str(e.properties.get("role", "villager")), "villager")
             elif e.kind == "town":
-                role = pick(rng, ("merchant", "villager", "cleric"))
+                role = have(pick(rng, ("merchant", "villager", "cleric")), "villager")
             else:
                 continue
             specs.append(spec(len(specs), f"char-{e.id}", role, entity=e.id, hostile=e.kind == "enemy"))
@@ -205,30 +273,30 @@ class CharacterML(Generator):
             used.add(name)
             return True
 
-        style_ids = [styles.index(s.style) if s.style in styles else 0 for s in specs]
+        style_ids = [styles.index(s.style) for s in specs]
         tokens, resamples = models.sample_names(lm, style_ids, gens("name"), temperature, accept)
         # stats: proportions from the mixture, then the exact allocation
-        sm, _ = self.model("stats", weights)
-        from .learned_characters.data import ROLE_NAMES, allocate  # noqa: PLC0415
+        sm, sm_extra = self.model("stats", weights)
+        from .learned_characters.data import allocate_many  # noqa: PLC0415
 
-        roles = [ROLE_NAMES.index(s.role) for s in specs]
-        props = models.sample_proportions(sm, roles, gens("stats"), spread)
-        # sprites
+        props = models.sample_proportions(sm, [sm_extra["roles"].index(s.role) for s in specs], gens("stats"), spread)
+        allocated = allocate_many(props, [s.budget for s in specs])
+        # sprites: both idle frames from the VAE, then walk frames and outlines by construction
         vae, vae_extra = self.model("sprites", weights)
-        grids = models.sample_sprites(vae, vae_extra["anchors"], vae_extra["anchor_roles"], roles, gens("sprite"),
-                                      variety, symmetric)
+        pairs, redraws = models.sample_sprites(vae, vae_extra["train_outlined"],
+                                               [vae_extra["roles"].index(s.role) for s in specs], gens("sprite"),
+                                               variety, symmetric)
         out = []
-        for s, tok, n_re, pr, grid in zip(specs, tokens, resamples, props, grids):
+        for s, tok, n_re, alloc, (down, side), n_draw in zip(specs, tokens, resamples, allocated, pairs, redraws):
             name = display_name(tok) if tok else "Nameless"
-            attrs = {a: int(v) for a, v in zip(ATTRS, allocate(pr, s.budget))}
-            w1, w2 = walk_frames(grid)
-            sprite = Sprite(list(s.palette), {"idle": outline(grid), "walk1": outline(w1), "walk2": outline(w2)},
-                            {"idle": ["idle"], "walk": ["walk1", "walk2"]})
+            attrs = {a: int(v) for a, v in zip(ATTRS, alloc)}
+            sprite = Sprite(list(s.palette), finish(down, side), {k: list(v) for k, v in ANIMATIONS.items()})
             article = "an" if s.role[0] in "aeiou" else "a"
             backstory = (f"{name} grew up in {s.origin} and became {article} {s.role} {s.goal}. "
                          f"Known to be {' and '.join(s.traits[:2])}.")
             meta = dict(s.metadata)
             meta["name_resamples"] = int(n_re)
+            meta["sprite_redraws"] = int(n_draw)
             out.append(Character(id=s.cid, name=name, role=s.role, attributes=attrs, traits=s.traits,
                                  sprite=sprite, backstory=backstory, style=s.style, metadata=meta))
         return out
@@ -244,30 +312,29 @@ class CharacterML(Generator):
                 out.append(f"{c.id}: {why}")
             if not filt.name_ok(c.name):
                 out.append(f"{c.id}: name {c.name!r} is rejected by the content filter")
-            if c.sprite is None or not {"idle", "walk1", "walk2"} <= set(c.sprite.frames):
-                out.append(f"{c.id}: sprite needs idle, walk1 and walk2 frames")
+            if c.sprite is None or set(c.sprite.frames) != set(FRAMES):
+                out.append(f"{c.id}: sprite needs the frames {', '.join(FRAMES)}")
+            else:
+                out += [f"{c.id}: {why}" for why in pixel_art_problems(c.sprite)]
         return out
 
     # ------------------------------------------------------------------ training
-    train_options = ("tiny", "any_style", "threads")
+    train_options = ("tiny", "threads")
 
     def train(self, job):
-        """Train the parts the data has (``.csv`` stats, text-art sprites, names ``.txt``)."""
+        """Train the parts the data has (``.csv`` stats, text-art sprites, names ``.txt``). Styles are the
+        name files' styles and roles the stats CSV's and sprite files' roles: whatever the data brings."""
         corpora = read_corpora(job.data)
         if not (corpora.names or corpora.stats or corpora.sprites):
             raise InputError("character-ml: no names (.txt), stats (.csv) or sprite (16x16 text art) files "
                              "in --data")
-        unknown = sorted(set(corpora.names) - set(STYLES))
-        if unknown and not job.options.get("any_style"):
-            # new cultures are fine for the model, but the generator's style param only offers STYLES
-            raise InputError(f"character-ml: unknown styles {', '.join(unknown)} (known: {', '.join(STYLES)}); "
-                             f"name the files after a known style")
         from .learned_characters import models  # noqa: PLC0415
 
         result = models.train_all(corpora, job.out, job.epochs, job.seed, job.options, job.progress)
         result["config"]["data"] = {k: len(v) for k, v in corpora.files.items()}
         with self._lock:
             self._models.clear()
+            self._available.clear()
         return result
 
 

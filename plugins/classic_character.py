@@ -4,7 +4,8 @@ idle frame and a two-frame walk cycle.
 
 Given a level as context (``context={"level": level}``) it returns a :class:`~engine.Cast` with the
 player's hero and one character per enemy, NPC and town on the level; each character's id links to its
-entity (``char-<entity id>``, with ``metadata["entity"]``).
+entity (``char-<entity id>``, with ``metadata["entity"]``). The game rules (attributes, roles, enemy roles)
+live in :mod:`plugins.rules`.
 """
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import numpy as np
 from engine import Cast, Character, Generator, Param, Sprite, hookimpl
 from engine.textfilter import default_filter
 
+from .rules import ATTR_MAX, ATTR_MIN, ATTRS, ENEMY_ROLE, GOALS, HAIR, ORIGINS, ROLES, SKIN, TRAITS
 from .words import pick
 
+#: syllables (starts, middles, ends) per naming style of :data:`plugins.rules.STYLES`
 STYLES = {
     "elven": (("ae", "el", "ith", "lor", "syl", "gal", "fin", "el", "ara", "cal"),
               ("a", "e", "i", "ia", "ie", "o", "ra", "le", "ri", "na"),
@@ -32,30 +35,6 @@ STYLES = {
                ("a", "i", "e", "ri", "mi", "la"),
                ("ir", "im", "ra", "ah", "an", "ila", "uf", "ad", "een", "ar")),
 }
-ATTRS = ("strength", "dexterity", "constitution", "intelligence", "wisdom", "charisma")
-ATTR_MIN, ATTR_MAX = 3, 18
-ROLES = {  # attribute weights, palette hue (primary, secondary), sprite body
-    "warrior": ((5, 2, 4, 1, 1, 2), ((170, 40, 40), (120, 120, 130)), "person"),
-    "mage": ((1, 2, 1, 6, 4, 2), ((60, 60, 180), (220, 200, 80)), "person"),
-    "rogue": ((2, 6, 2, 2, 1, 3), ((50, 50, 50), (110, 70, 40)), "person"),
-    "cleric": ((2, 1, 3, 2, 6, 3), ((230, 230, 210), (210, 170, 40)), "person"),
-    "ranger": ((3, 5, 3, 2, 3, 1), ((50, 120, 50), (120, 90, 50)), "person"),
-    "merchant": ((1, 2, 2, 4, 3, 6), ((140, 60, 140), (230, 190, 90)), "person"),
-    "villager": ((3, 3, 3, 3, 3, 3), ((150, 110, 70), (90, 120, 160)), "person"),
-    "beast": ((6, 4, 5, 1, 2, 1), ((110, 80, 50), (160, 130, 90)), "beast"),
-    "undead": ((4, 2, 5, 2, 2, 1), ((200, 200, 180), (90, 100, 90)), "person"),
-}
-ENEMY_ROLE = {"rat": "beast", "bat": "beast", "wolf": "beast", "spider": "beast", "slime": "beast",
-              "skeleton": "undead", "goblin": "rogue", "cultist": "mage", "goomba": "beast", "koopa": "beast",
-              "spiny": "beast", "beetle": "beast"}
-TRAITS = ("brave", "greedy", "kind", "cunning", "loyal", "curious", "grim", "cheerful", "reckless", "patient",
-          "proud", "superstitious", "honest", "secretive", "restless", "gentle")
-ORIGINS = ("a fishing village", "the capital's slums", "a mountain hold", "a desert caravan", "a ruined abbey",
-           "a border fort", "the deep woods", "a merchant house")
-GOALS = ("to repay an old debt", "to find a lost sibling", "to earn a name", "to forget a war",
-         "to master a forbidden art", "to protect their home", "to get rich", "to break a curse")
-SKIN = ((240, 200, 160), (200, 150, 110), (150, 100, 70), (110, 75, 50), (120, 170, 90), (180, 180, 190))
-HAIR = ((40, 30, 20), (120, 70, 30), (230, 200, 110), (200, 60, 30), (220, 220, 220), (30, 30, 60))
 
 
 def make_name(rng: np.random.Generator, style: str) -> str:
@@ -196,6 +175,13 @@ class ClassicCharacter(Generator):
             ch.metadata["hostile"] = e.kind == "enemy"
             chars.append(ch)
         return Cast(chars, {"level_entities": len(level.entities)})
+
+    def character_reference(self, params: dict) -> dict:
+        """For ``conjure evaluate``: the shipped name corpora (style classifier, novelty) and the game rules."""
+        from .learned_characters.data import shipped_names  # noqa: PLC0415
+
+        return {"name_corpora": shipped_names(),
+                "rules": {"attributes": list(ATTRS), "min": ATTR_MIN, "max": ATTR_MAX}}
 
     def validate(self, content, request):
         out = []

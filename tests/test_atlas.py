@@ -79,7 +79,11 @@ def test_learned_cast_atlas(eng, tmp_path):
     level = eng.generate("level", "dungeon", 6)
     cast = eng.generate("character", "character-ml", 6, context={"level": level})
     eng.export(cast, tmp_path / "ml.atlas.json")
-    check_atlas(tmp_path / "ml.atlas.json", cast)
+    atlas = check_atlas(tmp_path / "ml.atlas.json", cast)
+    # both facings are animations: down (idle, walk) and side (idle_side, walk_side; mirror for the left)
+    assert atlas["animations"]["char-hero/walk_side"] == ["char-hero/side_walk1", "char-hero/side_walk2"]
+    assert atlas["animations"]["char-hero/idle_side"] == ["char-hero/side_idle"]
+    assert atlas["animations"]["char-hero/walk"] == ["char-hero/walk1", "char-hero/walk2"]
 
 
 def test_plain_png_is_still_the_preview(eng, classic_cast, tmp_path):

@@ -67,28 +67,73 @@ def test_weights_of_the_wrong_part_are_refused():
         read_part(MODELS / "names.safetensors", "stats")
 
 
+FRAMES = ("idle", "walk1", "walk2", "side_idle", "side_walk1", "side_walk2")
+
+
+def _outlined(g):
+    solid = g >= 2
+    pad = np.pad(solid, 1)
+    touch = pad[:-2, 1:-1] | pad[2:, 1:-1] | pad[1:-1, :-2] | pad[1:-1, 2:]
+    return ((g == 1) == (~solid & touch)).all()
+
+
 def test_one_character(eng):
+    from engine.eval_characters import pixel_art_problems
+
     ch = eng.generate("character", GEN, 5)
     assert isinstance(ch, Character) and not eng.problems(ch)
     assert ch.style in STYLES and default_filter().name_ok(ch.name)
     spr = ch.sprite
-    assert spr.size == (16, 16) and set(spr.frames) == {"idle", "walk1", "walk2"}
-    assert spr.animations == {"idle": ["idle"], "walk": ["walk1", "walk2"]}
-    # a walk: the two frames differ from idle and from each other, and only in the lower rows (legs)
-    idle, w1, w2 = (spr.frames[k] for k in ("idle", "walk1", "walk2"))
-    assert (w1 != idle).any() and (w2 != idle).any() and (w1 != w2).any()
-    rows = np.nonzero((idle >= 2).any(1))[0]
-    assert not (w1 != idle)[: rows[0] + (rows[-1] - rows[0]) // 2].any()
-    # symmetric by default; the outline surrounds the colored pixels
-    assert (idle == idle[:, ::-1]).all()
-    solid = idle >= 2
-    pad = np.pad(solid, 1)
-    touch = pad[:-2, 1:-1] | pad[2:, 1:-1] | pad[1:-1, :-2] | pad[1:-1, 2:]
-    assert ((idle == 1) == (~solid & touch)).all()
+    assert spr.size == (16, 16) and tuple(spr.frames) == FRAMES
+    assert spr.animations == {"idle": ["idle"], "walk": ["walk1", "walk2"], "idle_side": ["side_idle"],
+                              "walk_side": ["side_walk1", "side_walk2"]}
+    assert pixel_art_problems(spr) == []
+    assert len(spr.palette) <= 16 and {c[3] for c in spr.palette} <= {0, 255}
+    for idle_name, walks in (("idle", ("walk1", "walk2")), ("side_idle", ("side_walk1", "side_walk2"))):
+        idle = spr.frames[idle_name]
+        rows = np.nonzero((idle >= 2).any(1))[0]
+        assert rows.size and _outlined(idle)
+        for w in walks:  # a walk changes only the legs (the lower half), keeps the colors in place
+            f = spr.frames[w]
+            assert _outlined(f)
+            assert not (f != idle)[: rows[0] + (rows[-1] - rows[0]) // 2].any()
+    assert (spr.frames["side_idle"] != spr.frames["idle"]).any()  # two facings, not one drawn twice
+
+
+def test_pixel_art_rules_on_200_characters(eng):
+    from engine.eval_characters import pixel_art_problems
+
+    chars = eng.generate_batch("character", GEN, range(200))
+    assert all(pixel_art_problems(c.sprite) == [] for c in chars)
+    masks = {(c.sprite.frames["idle"] > 0).tobytes() for c in chars}
+    assert len(masks) > 0.8 * len(chars)  # new silhouettes, not a few corpus shapes
+
+
+def test_pixel_art_problems_name_each_rule():
+    from engine.content import Sprite
+    from engine.eval_characters import pixel_art_problems
+
+    g = np.zeros((16, 16), np.uint8)
+    g[4:12, 5:11] = 1
+    g[5:11, 6:10] = 2
+    pal = [(0, 0, 0, 0), (0, 0, 0, 255), (200, 0, 0, 255)]
+    assert pixel_art_problems(Sprite(pal, {"idle": g})) == []
+    assert "alpha" in pixel_art_problems(Sprite(pal[:2] + [(200, 0, 0, 128)], {"idle": g}))[0]
+    no_line = g.copy()
+    no_line[no_line == 1] = 0
+    no_line[5, 6] = 1
+    assert "outline" in pixel_art_problems(Sprite(pal, {"idle": no_line}))[0]
+    short = g.copy()
+    short[4:7] = 0
+    short[7, 5:11] = 1
+    probs = pixel_art_problems(Sprite(pal, {"idle": g, "w": short}, {"idle": ["idle"], "walk": ["w"]}))
+    assert any("height" in p for p in probs) and any("colors in place" in p for p in probs)
+    many = np.arange(256, dtype=np.uint8).reshape(16, 16) % 20
+    assert any("20 colors" in p for p in pixel_art_problems(Sprite([(9, 9, 9, 255)] * 20, {"idle": many})))
 
 
 def test_stats_obey_the_rules_on_500_seeds(eng):
-    from plugins.classic_character import ATTR_MAX, ATTR_MIN, ATTRS
+    from plugins.rules import ATTR_MAX, ATTR_MIN, ATTRS
 
     chars = eng.generate_batch("character", GEN, range(500))
     for c in chars:
@@ -103,14 +148,15 @@ def test_stats_obey_the_rules_on_500_seeds(eng):
 
 
 def test_allocation_is_exact_for_any_proportions():
-    from plugins.learned_characters.data import allocate
+    from plugins.learned_characters.data import allocate, allocate_many
 
     rng = np.random.default_rng(0)
-    for _ in range(2000):
-        props = rng.dirichlet(np.full(6, rng.uniform(0.05, 5)))
-        budget = int(rng.integers(18, 109))
-        a = allocate(props, budget)
-        assert a.sum() == budget and a.min() >= 3 and a.max() <= 18
+    props = np.stack([rng.dirichlet(np.full(6, rng.uniform(0.05, 5))) for _ in range(2000)])
+    budgets = rng.integers(18, 109, 2000)
+    got = allocate_many(props, budgets)
+    assert (got.sum(1) == budgets).all() and got.min() >= 3 and got.max() <= 18
+    for i in range(0, 2000, 40):  # a row alone gets what it gets in the batch
+        assert (allocate(props[i], int(budgets[i])) == got[i]).all()
     with pytest.raises(InputError):
         allocate(np.ones(6), 200)
 
@@ -151,9 +197,10 @@ def test_names_are_not_copies_of_the_training_list(eng):
 
 
 def test_style_conditioning_changes_names(eng):
-    from engine.eval_characters import BigramNB, corpus_names
+    from engine.eval_characters import BigramNB
+    from plugins.learned_characters.data import shipped_names
 
-    nb = BigramNB(corpus_names())
+    nb = BigramNB(shipped_names())
     right = total = 0
     for style in STYLES:
         cs = eng.generate_batch("character", GEN, range(40), {"style": style})
@@ -192,7 +239,7 @@ def test_cast_for_a_level(eng):
         assert c.id == f"char-{e.id}"
         assert c.metadata["hostile"] == (e.kind == "enemy")
         if e.kind == "enemy":
-            from plugins.classic_character import ENEMY_ROLE
+            from plugins.rules import ENEMY_ROLE
 
             assert c.role == ENEMY_ROLE.get(str(e.properties.get("type", "")), "beast")
     assert len({c.name for c in cast.characters}) == len(cast.characters)  # unique names in a cast
@@ -234,7 +281,7 @@ def test_cli_must_show(tmp_path):
     assert dumps(hero) == dumps(eng.generate("character", GEN, 5))
     atlas = json.loads((tmp_path / "hero.atlas.json").read_text())
     assert atlas["meta"]["image"] == "hero.sheet.png" and (tmp_path / "hero.sheet.png").is_file()
-    assert set(atlas["frames"]) == {"idle", "walk1", "walk2"}
+    assert set(atlas["frames"]) == set(FRAMES)
 
 
 def test_bad_weights_folder_is_an_input_error(eng, tmp_path):
@@ -242,16 +289,16 @@ def test_bad_weights_folder_is_an_input_error(eng, tmp_path):
         eng.generate("character", GEN, 1, {"weights": str(tmp_path / "nope")})
 
 
-def _tiny_data(tmp_path):
+def _tiny_data(tmp_path, styles=("elven", "orcish")):
     d = tmp_path / "data"
     (d / "names").mkdir(parents=True)
-    for style in ("elven", "orcish"):
+    for style in styles:
         (d / "names" / f"{style}.txt").write_text((CORPUS / "names" / f"{style}.txt").read_text())
     lines = (CORPUS / "stats.csv").read_text().splitlines()
     (d / "stats.csv").write_text("\n".join(lines[:1] + lines[1::4]) + "\n")
     (d / "sprites").mkdir()
-    for name in ("warrior_knight", "mage_hat", "beast_slime"):
-        (d / "sprites" / f"{name}.txt").write_text((CORPUS / "sprites" / f"{name}.txt").read_text())
+    for role in ("warrior", "mage", "beast"):
+        (d / "sprites" / f"{role}.txt").write_text((CORPUS / "sprites" / f"{role}.txt").read_text())
     return d
 
 
@@ -271,8 +318,16 @@ def test_training_a_tiny_config_writes_loadable_weights(eng, tmp_path):
     assert json.loads((out / "model.json").read_text())["config"]["data"] == {"names": 2, "stats": 1, "sprites": 3}
     _, extra = read_part(out / "names.safetensors", "names")
     assert extra["styles"] == ["elven", "orcish"]
-    ch = eng.generate("character", GEN, 2, {"weights": str(out), "style": "orcish", "temperature": 1.0})
+    _, sp = read_part(out / "sprites.safetensors", "sprites")
+    assert sp["roles"] == ["beast", "mage", "warrior"] and len(sp["heldout_grids"]) == 24  # every 5th held out
+    ch = eng.generate("character", GEN, 2, {"weights": str(out), "style": "orcish", "role": "mage",
+                                            "temperature": 1.0})
     assert not eng.problems(ch)
+    # styles and roles come from the trained data; asking for others names the ones the weights have
+    with pytest.raises(InputError, match=r"'nordic' is not in the names weights.*they have: elven, orcish"):
+        eng.generate("character", GEN, 2, {"weights": str(out), "style": "nordic"})
+    with pytest.raises(InputError, match=r"'rogue' is not in the stats and sprites weights.*beast, mage, warrior"):
+        eng.generate("character", GEN, 2, {"weights": str(out), "role": "rogue"})
     # a folder with only some parts falls back to the shipped weights for the others
     names_only = tmp_path / "names_only"
     train(eng, GEN, [d / "names"], epochs=1, seed=1, out=names_only, show_progress=False, tiny=True)
@@ -280,25 +335,85 @@ def test_training_a_tiny_config_writes_loadable_weights(eng, tmp_path):
     assert not eng.problems(eng.generate("character", GEN, 2, {"weights": str(names_only), "style": "elven"}))
 
 
+def test_wrong_style_or_role_names_the_ones_there_are(eng):
+    with pytest.raises(InputError, match=r"'klingon' is not in the names weights \(shipped\); they have: desert, "
+                                         r"dwarven, elven, nordic, orcish"):
+        eng.generate("character", GEN, 1, {"style": "klingon"})
+    with pytest.raises(InputError, match=r"'pirate' is not in the stats and sprites weights.*beast, cleric"):
+        eng.generate("character", GEN, 1, {"role": "pirate"})
+
+
+def test_a_new_style_trains_and_is_then_the_only_one(eng, tmp_path):
+    from engine.training import train
+
+    (tmp_path / "klingon.txt").write_text("; style: klingon\n" + "\n".join(
+        ["Worf", "Kahless", "Gowron", "Martok", "Kurn", "Koloth", "Kang", "Korax", "Kor", "Duras"] * 3) + "\n")
+    out = tmp_path / "o"
+    train(eng, GEN, [tmp_path / "klingon.txt"], epochs=1, out=out, show_progress=False, tiny=True)
+    ch = eng.generate("character", GEN, 1, {"weights": str(out), "style": "klingon", "allow_copies": True})
+    assert ch.style == "klingon"
+    with pytest.raises(InputError, match="they have: klingon$"):
+        eng.generate("character", GEN, 1, {"weights": str(out), "style": "elven"})
+
+
 def test_training_refuses_data_it_cannot_use(eng, tmp_path):
     from engine.training import train
 
-    (tmp_path / "klingon.txt").write_text("Worf\nKahless\n")
-    with pytest.raises(InputError, match="unknown styles klingon"):
-        train(eng, GEN, [tmp_path / "klingon.txt"], epochs=1, out=tmp_path / "o", show_progress=False)
     (tmp_path / "bad.csv").write_text("role,strength\nwarrior,3\n")
     with pytest.raises(InputError, match="missing columns"):
         train(eng, GEN, [tmp_path / "bad.csv"], epochs=1, out=tmp_path / "o", show_progress=False)
+    good = (CORPUS / "sprites" / "mage.txt").read_text().splitlines()
+    # a sprite of the wrong size is a sprite error naming the file and line, not a bad name
+    narrow = good[:5] + [good[5][:15] + good[5][16:]] + good[6:]
+    (tmp_path / "narrow.txt").write_text("\n".join(narrow) + "\n")
+    with pytest.raises(InputError, match=r"narrow.txt:6: frame 1 is 15 pixels wide, sprites are 16x16"):
+        train(eng, GEN, [tmp_path / "narrow.txt"], epochs=1, out=tmp_path / "o", show_progress=False)
+    short = ["; role: mage"] + good[4:15] + good[20:37]  # a sprite of 11 rows, then a whole one
+    (tmp_path / "short.txt").write_text("\n".join(short) + "\n")
+    with pytest.raises(InputError, match=r"short.txt:2: sprite has 11 rows, sprites are 16x16"):
+        train(eng, GEN, [tmp_path / "short.txt"], epochs=1, out=tmp_path / "o", show_progress=False)
+    (tmp_path / "bad_role.csv").write_text("role,strength,dexterity,constitution,intelligence,wisdom,charisma\n"
+                                           "Bad Role!,3,3,3,3,3,3\n")
+    with pytest.raises(InputError, match=r"bad_role.csv:2: role 'Bad Role!' is not a name"):
+        train(eng, GEN, [tmp_path / "bad_role.csv"], epochs=1, out=tmp_path / "o", show_progress=False)
 
 
 def test_corpora_are_well_formed():
-    from plugins.learned_characters.data import read_corpora, read_names
+    from engine.content import Sprite
+    from engine.eval_characters import pixel_art_problems
+    from plugins.learned_characters.data import ANIMATIONS, FRAMES as DATA_FRAMES, read_corpora, read_names
+    from plugins.rules import ROLES
 
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file())
     c = read_corpora(files)
     assert set(c.names) == set(STYLES) and all(len(v) >= 200 for v in c.names.values())
-    assert len(c.sprites) >= 20 and c.stats is not None and len(c.stats[0]) >= 500
+    assert len(c.sprites) >= 300 and c.stats is not None and len(c.stats[0]) >= 500
+    assert {a.role for a in c.sprites} == set(ROLES)
+    # every corpus sprite (all six frames, as written) keeps the pixel-art rules
+    lut = {ch: k for k, ch in enumerate(".#spqhem")}
+    pal = [(0, 0, 0, 0), (20, 16, 24, 255)] + [(40 * k, 100, 200 - 20 * k, 255) for k in range(6)]
+    n = 0
+    for f in sorted((CORPUS / "sprites").glob("*.txt")):
+        rows = [ln for ln in f.read_text().splitlines() if ln and not ln.startswith(";")]
+        for b in range(0, len(rows), 16):
+            frames = {name: np.array([[lut[ch] for ch in r.split(" ")[k]] for r in rows[b:b + 16]], np.uint8)
+                      for k, name in enumerate(DATA_FRAMES)}
+            assert pixel_art_problems(Sprite(pal, frames, ANIMATIONS)) == [], (f.name, b)
+            n += 1
+    assert n == len(c.sprites)
     filt = default_filter()
     for style in STYLES:
         _, names = read_names(CORPUS / "names" / f"{style}.txt")
         assert len(set(names)) == len(names) and all(filt.name_ok(n) for n in names)
+
+
+def test_licence_manifest_covers_every_corpus_file():
+    import hashlib
+
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    files = {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert set(manifest["files"]) == files  # every file listed, nothing listed that is not there
+    for rel, entry in manifest["files"].items():
+        source = manifest["sources"][entry["source"]]
+        assert entry["licence"] == source["licence"] and source["licence"] in ("MIT", "CC0-1.0"), rel
+        assert hashlib.sha256((CORPUS / rel).read_bytes()).hexdigest() == entry["sha256"], f"{rel} changed"

@@ -6,7 +6,8 @@ Run ``python -m plugins.learned_characters.corpus [ROOT]`` (default ``plugins/da
   (onsets, vowels, codas, endings and patterns per culture) — the corpus a language model learns from;
 - ``stats.csv``: attribute rows per role drawn around hand-set archetypes (two or three per role), each
   allocated exactly under the game's rules with a random budget;
-- ``sprites/*.txt``: 16x16 text-art sprites drawn by hand as left halves and mirrored.
+- ``sprites/<role>.txt``: 40 characters per role painted from seeded body plans by :mod:`.painter`, each
+  as six 16x16 frames side by side (idle and a two-frame walk, facing down and facing side).
 
 Deterministic (seeded); the files are committed, so running it is only needed to change the corpora.
 """
@@ -19,8 +20,9 @@ import numpy as np
 
 from engine.textfilter import default_filter
 
-from ..classic_character import ATTRS, ROLES
-from .data import MAX_NAME, MIN_NAME, SPRITE_SIZE, allocate
+from ..rules import ATTRS, ROLES
+from . import painter
+from .data import FRAMES, MAX_NAME, MIN_NAME, allocate, finish, sprite_text
 
 # --------------------------------------------------------------------------------------------- names
 # per culture: syllable onsets, nuclei, codas, endings, and word patterns
@@ -148,89 +150,14 @@ def author_stats(seed: int = 20241) -> list[tuple[str, list[int]]]:
 
 
 # --------------------------------------------------------------------------------------------- sprites
-# left halves (8 columns), mirrored into 16x16; slots: . s p q h e m (no outline: it is computed)
-SPRITES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "warrior_knight": ("warrior", (
-        "........", "........", ".....mmm", "....mmmm", "....mmmm", "....mses", "....msss", "...mmppp",
-        "..smpppp", "..smpmpp", "..s.pppp", "....qqqq", "....qq..", "....qq..", "....mm..", "........")),
-    "warrior_horned": ("warrior", (
-        "........", "..m.....", "..m..mmm", "...mmmmm", "....mmmm", "....sess", "....hhhh", "...phhhh",
-        "..pppppp", ".sppmppp", ".s.ppppp", "...qqqqq", "...qq...", "...qq...", "...mm...", "........")),
-    "warrior_helm": ("warrior", (
-        "........", ".......m", "......mm", ".....mmm", "....mmmm", "....mmes", "....mmss", "..mmpppp",
-        "..mppmpp", "..sppmpp", "..s.pppp", "....mmmm", "....qq..", "....qq..", "...mmm..", "........")),
-    "mage_hat": ("mage", (
-        "........", ".......p", "......pp", ".....ppp", "....pppp", "..pppppp", "....sess", "....ssss",
-        "...phhhh", "..sphhhh", "..spppph", "...ppppp", "...ppppp", "...ppppp", "....qq..", "........")),
-    "mage_cowl": ("mage", (
-        "........", "........", ".....ppp", "....pppp", "...ppppp", "...pp.e.", "...pp...", "...ppppp",
-        "..pppqqp", ".sppqqpp", ".s.ppqpp", "...ppqpp", "...ppppp", "..pppppp", "....qq..", "........")),
-    "mage_staff": ("mage", (
-        "........", ".m......", "mmm..hhh", ".m..hhhh", ".m..hsss", ".m..sess", ".m..ssss", ".m.ppppp",
-        ".sppqppp", ".m.pqppp", ".m.ppppp", ".m.ppppp", ".m.ppppp", ".m.ppppp", "....qq..", "........")),
-    "rogue_hood": ("rogue", (
-        "........", "........", "......pp", ".....ppp", "....pppp", "....psse", "....psss", "....pppp",
-        "...qpppp", "..sqpmpp", "..s.pppp", "....qqqq", "....qq..", "....qq..", "....pp..", "........")),
-    "rogue_mask": ("rogue", (
-        "........", "........", ".....hhh", "....hhhh", "....hhhh", "....qqeq", "....ssss", "...qqppp",
-        "..sqpppp", "..m.pppq", "..m.pppp", "....qqqq", "....pp..", "....pp..", "....qq..", "........")),
-    "cleric_mitre": ("cleric", (
-        "........", "......pm", ".....ppp", ".....pmp", ".....ppp", "....sess", "....ssss", "...eeeee",
-        "..seeemm", "..seeemm", "..s.eeee", "...eeeee", "...eeeee", "...eeeee", "....qq..", "........")),
-    "cleric_halo": ("cleric", (
-        "........", "....mmmm", "...m....", "....hhhh", "....hsss", "....hses", "....ssss", "...ppppp",
-        "..spppmp", "..sppmmm", "..s.ppmp", "...ppppp", "...ppppp", "....qqqq", "....qq..", "........")),
-    "ranger_hat": ("ranger", (
-        "........", "........", "......pp", ".....ppp", "...ppppp", "....hsss", "....sess", "....ssss",
-        "...qpppp", "..sqpppp", "..s.qppp", "....qqqq", "....qq..", "....qq..", "....hh..", "........")),
-    "ranger_cloak": ("ranger", (
-        "........", "........", ".....ppp", "....pppp", "....phhh", "....psse", "....psss", "..pppqqq",
-        "..ppqqqq", "..ppqmqq", "..ppqqqq", "..ppqqqq", "....qq..", "....qq..", "....hh..", "........")),
-    "merchant_hat": ("merchant", (
-        "........", "........", "....pppp", "....pppp", "..pppppp", "....ssss", "....sess", "....shhh",
-        "...qqqqq", "..sppppp", "..spppmp", "..mppppp", "...ppppp", "....qqqq", "....qq..", "........")),
-    "merchant_bag": ("merchant", (
-        "........", "........", ".....hhh", "....hhhh", "....hsss", "....sess", "....ssss", "...ppppp",
-        "..qppppp", ".qqpmppp", ".qq.pppp", ".qq.pppp", "....qqqq", "....qq..", "....hh..", "........")),
-    "villager_farmer": ("villager", (
-        "........", "........", "......mm", ".....mmm", "...mmmmm", "....hsss", "....sess", "....ssss",
-        "...ppppp", "..sppqpp", "..s.pqpp", "....qqqq", "....qq..", "....qq..", "....hh..", "........")),
-    "villager_maid": ("villager", (
-        "........", "........", ".....hhh", "....hhhh", "...hhsss", "...hsess", "...hssss", "...hpppp",
-        "..sppppp", "..s.eeee", "....eeee", "...pppee", "...ppppp", "..pppppp", "....ss..", "........")),
-    "undead_skeleton": ("undead", (
-        "........", "........", ".....eee", "....eeee", "....eeee", "....e.e.", "....eeee", ".....e.e",
-        "...eeeee", "..e.e.ee", "..e.eeee", "....e.ee", "....e...", "....e...", "....ee..", "........")),
-    "undead_zombie": ("undead", (
-        "........", "........", ".....hhh", "....hshs", "....ssss", "....sess", "....sss.", "..sspppp",
-        "..s.pqpp", "....ppqp", "....pppp", "....qqqq", "....qq..", "....s...", "....ss..", "........")),
-    "beast_slime": ("beast", (
-        "........", "........", "........", "........", "........", "......pp", ".....ppp", "....pppp",
-        "...ppeep", "...ppe.p", "..pppppp", "..pppppp", ".ppppppp", ".pppqppp", ".qqqqqqq", "........")),
-    "beast_bat": ("beast", (
-        "........", "........", "........", "p.......", "pp....p.", "ppp...pp", "pppp.ppp", "ppppppep",
-        ".ppppppp", "..pp.ppp", "...p..qp", "......q.", "........", "........", "........", "........")),
-    "beast_spider": ("beast", (
-        "........", "........", "........", "........", "..p.....", "...p..pp", "p...pppp", ".p.ppeep",
-        "..ppppqq", "pp.ppppp", "..p.pppp", ".p...ppp", "p...p...", "...p....", "........", "........")),
-    "beast_wolf": ("beast", (
-        "........", "........", "...p....", "...pp...", "...pppqq", "...ppppp", "....pepp", "....pppp",
-        ".....qqs", "...ppppp", "..pppppp", "..pppppp", "..pp.ppp", "..pp..pp", "..qq..qq", "........")),
-    "beast_rat": ("beast", (
-        "........", "........", "........", "........", "...pp...", "..pqp...", "..ppppp.", "....ppep",
-        ".....pps", "....pppp", "...ppppp", "...ppppp", "..q.ppqq", "..q..q..", ".q...qq.", "........")),
-    "beast_beetle": ("beast", (
-        "........", "........", "...p....", "....p...", ".....ppp", ".....pep", "...mmmmm", "..mmmmmm",
-        ".p.mmmmq", "..pmmmmq", ".p.mmmmq", "..pmmmmq", ".p..mmmq", "....p...", "...p....", "........")),
-}
+SPRITES_PER_ROLE = 40
 
 
-def author_sprites() -> dict[str, tuple[str, list[str]]]:
-    out = {}
-    for name, (role, half) in SPRITES.items():
-        if len(half) != SPRITE_SIZE or any(len(r) != SPRITE_SIZE // 2 for r in half):
-            raise ValueError(f"sprite {name}: needs {SPRITE_SIZE} rows of {SPRITE_SIZE // 2} columns")
-        out[name] = (role, [r + r[::-1] for r in half])
+def author_sprites() -> dict[str, list[tuple[str, dict[str, np.ndarray]]]]:
+    """role -> [(sprite name, the six finished frames)], painted by :mod:`.painter`."""
+    out: dict[str, list] = {}
+    for role, name, down, side in painter.author(ROLES, SPRITES_PER_ROLE):
+        out.setdefault(role, []).append((name, finish(down, side)))
     return out
 
 
@@ -243,12 +170,50 @@ def write_all(root: Path) -> None:
         (root / "names" / f"{style}.txt").write_text(head + "\n".join(names) + "\n", "utf-8")
     lines = ["role," + ",".join(ATTRS)] + [f"{r}," + ",".join(map(str, v)) for r, v in author_stats()]
     (root / "stats.csv").write_text("\n".join(lines) + "\n", "utf-8")
-    for name, (role, rows) in author_sprites().items():
-        text = f"; role: {role}\n; {name.replace('_', ' ')} (slots: . transparent, s skin, p primary, " \
-               f"q secondary, h hair, e eyes/white, m metal)\n" + "\n".join(rows) + "\n"
-        (root / "sprites" / f"{name}.txt").write_text(text, "utf-8")
+    for old in (root / "sprites").glob("*.txt"):
+        old.unlink()
+    for role, sprites in author_sprites().items():
+        lines = [f"; role: {role}", f"; {len(sprites)} {role} sprites painted by plugins/learned_characters/painter.py "
+                 f"(slots: . transparent, # outline, s skin, p primary, q secondary, h hair, e eyes/white, m metal)",
+                 f"; frames: {' '.join(FRAMES)}"]
+        for name, frames in sprites:
+            lines += [f"; sprite: {name}", *sprite_text(frames)]
+        (root / "sprites" / f"{role}.txt").write_text("\n".join(lines) + "\n", "utf-8")
+
+MANIFEST = "manifest.json"
+#: where every file of the corpora comes from, and under which licence
+SOURCES = {
+    "conjure-corpus-script": {
+        "author": "the Conjure project",
+        "licence": "MIT",
+        "how": "python -m plugins.learned_characters.corpus (names: hand-made phonologies per culture; stats: "
+               "hand-set archetypes per role; sprites: seeded body plans painted by "
+               "plugins/learned_characters/painter.py)",
+    },
+}
+#: sources looked at and not used, and why (kept in the manifest so the choice is on record)
+NOT_USED = {
+    "kenney-cc0 (arcade wheel, arcade/resources/assets/images, License.txt: CC0)":
+        "128x128 side-view platformer art (6 people with side walks, 19 enemies), no down facing and not "
+        "16x16 pixel art: downscaling breaks the palette/outline rules, so none of it is in the corpus",
+}
+
+
+def write_manifest(root: Path) -> None:
+    """``manifest.json``: every corpus file with its source, licence and SHA-256 (tests check it covers all)."""
+    import hashlib
+    import json
+
+    files = {}
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
+        rel = f.relative_to(root).as_posix()
+        files[rel] = {"source": "conjure-corpus-script", "licence": SOURCES["conjure-corpus-script"]["licence"],
+                      "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+    doc = {"sources": SOURCES, "not_used": NOT_USED, "files": files}
+    (root / MANIFEST).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "data" /
-              "characters")
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "data" / "characters"
+    write_all(out)
+    write_manifest(out)

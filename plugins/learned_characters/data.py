@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.serialize import read_bytes
 
-from ..classic_character import ATTR_MAX, ATTR_MIN, ATTRS, ROLES
+from ..rules import ATTR_MAX, ATTR_MIN, ATTRS, ROLES
 
 #: Palette slots: transparent, outline, skin, primary (clothes), secondary (trim, legs), hair, eyes/white,
 #: metal. A sprite's pixels hold slot indices; a character's palette gives each slot a color.
@@ -32,6 +33,7 @@ RECOLOR_SLOTS = (PRIMARY, SECONDARY, HAIR, METAL)
 
 NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyz'-"
 MIN_NAME, MAX_NAME = 3, 14
+#: the game's roles (the shipped corpora cover them; user data may bring others)
 ROLE_NAMES = tuple(ROLES)
 
 
@@ -84,8 +86,8 @@ def read_stats(path: Path) -> tuple[list[str], np.ndarray]:
     roles, rows = [], []
     for i, r in enumerate(reader, 2):
         role = (r["role"] or "").strip()
-        if role not in ROLES:
-            raise InputError(f"{path}:{i}: unknown role {role!r} (known: {', '.join(ROLES)})")
+        if not ROLE_RE.match(role):
+            raise InputError(f"{path}:{i}: role {role!r} is not a name (lowercase letters, digits, _ -)")
         try:
             vals = [int(r[a]) for a in ATTRS]
         except (TypeError, ValueError):
@@ -105,36 +107,45 @@ def allocate(props: np.ndarray, budget: int, lo: int = ATTR_MIN, hi: int = ATTR_
     Continuous projection onto the box (a shift found by bisection), then largest-remainder rounding that
     never leaves the box. Deterministic (float64, ties broken by index); the result is checked.
     """
+    return allocate_many(np.asarray(props, dtype=np.float64)[None], [budget], lo, hi)[0]
+
+
+def allocate_many(props: np.ndarray, budgets, lo: int = ATTR_MIN, hi: int = ATTR_MAX) -> np.ndarray:
+    """:func:`allocate` for many rows at once (the bisection runs on all rows together; each row's result
+    is the same as alone)."""
     p = np.asarray(props, dtype=np.float64)
-    n = p.size
-    if not n * lo <= budget <= n * hi:
-        raise InputError(f"budget {budget} is impossible for {n} attributes in {lo}..{hi}")
+    rows, n = p.shape
+    budget = np.asarray(budgets, dtype=np.int64).reshape(rows)
+    bad = (budget < n * lo) | (budget > n * hi)
+    if bad.any():
+        raise InputError(f"budget {int(budget[bad][0])} is impossible for {n} attributes in {lo}..{hi}")
     p = np.where(np.isfinite(p) & (p > 0), p, 0.0)
-    t = p / p.sum() * budget if p.sum() > 0 else np.full(n, budget / n)
-    a, b = lo - t.max() - 1.0, hi - t.min() + 1.0
+    total = p.sum(axis=1, keepdims=True)
+    t = np.where(total > 0, p / np.where(total > 0, total, 1.0) * budget[:, None], budget[:, None] / n)
+    a, b = lo - t.max(axis=1) - 1.0, hi - t.min(axis=1) + 1.0
     for _ in range(80):
         mid = (a + b) / 2
-        if np.clip(t + mid, lo, hi).sum() < budget:
-            a = mid
-        else:
-            b = mid
-    x = np.clip(t + b, lo, hi)
+        low = np.clip(t + mid[:, None], lo, hi).sum(axis=1) < budget
+        a, b = np.where(low, mid, a), np.where(low, b, mid)
+    x = np.clip(t + b[:, None], lo, hi)
     base = np.clip(np.floor(x + 1e-9), lo, hi).astype(np.int64)
     frac = x - base
-    rem = int(budget - base.sum())
-    order = sorted(range(n), key=lambda i: (-frac[i], i))
-    while rem > 0:
-        for i in order:
-            if rem and base[i] < hi:
-                base[i] += 1
-                rem -= 1
-    while rem < 0:
-        for i in reversed(order):
-            if rem and base[i] > lo:
-                base[i] -= 1
-                rem += 1
-    if base.sum() != budget or base.min() < lo or base.max() > hi:  # pragma: no cover - a bug, not bad luck
-        raise AssertionError(f"allocation broke the rules: {base} for budget {budget}")
+    for r in range(rows):
+        row = base[r]
+        rem = int(budget[r] - row.sum())
+        order = sorted(range(n), key=lambda i: (-frac[r, i], i))
+        while rem > 0:
+            for i in order:
+                if rem and row[i] < hi:
+                    row[i] += 1
+                    rem -= 1
+        while rem < 0:
+            for i in reversed(order):
+                if rem and row[i] > lo:
+                    row[i] -= 1
+                    rem += 1
+    if (base.sum(axis=1) != budget).any() or base.min() < lo or base.max() > hi:  # pragma: no cover - a bug
+        raise AssertionError(f"allocation broke the rules for budgets {budget.tolist()}")
     return base
 
 
@@ -153,56 +164,111 @@ def attributes_ok(attrs: dict, budget: int) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------- sprites
+#: the frames of a finished sprite: facing down (front view) and facing side (profile, facing right)
+FRAMES = ("idle", "walk1", "walk2", "side_idle", "side_walk1", "side_walk2")
+ANIMATIONS = {"idle": ["idle"], "walk": ["walk1", "walk2"], "idle_side": ["side_idle"],
+              "walk_side": ["side_walk1", "side_walk2"]}
+ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
 @dataclass
 class SpriteArt:
     role: str
-    grid: np.ndarray  # (16, 16) uint8 slots, without outline
-    source: str
+    down: np.ndarray  # (16, 16) uint8 slots of the idle frame facing down, without outline
+    side: np.ndarray  # the same facing side (right)
+    source: str  # "file:line"
 
 
 def is_sprite_text(text: str) -> bool:
-    rows = [ln.rstrip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(";")]
-    return (len(rows) >= SPRITE_SIZE and len(rows) % SPRITE_SIZE == 0
-            and all(len(r) == SPRITE_SIZE and set(r) <= set(SLOT_CHARS) for r in rows))
+    """Sprite art has ``.``/``#`` pixels or ``; role:``/``; sprite:`` headers; names never do."""
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith(";"):
+            body = s[1:].strip().lower()
+            if body.startswith(("role:", "sprite:")):
+                return True
+        elif "." in s or "#" in s:
+            return True
+    return False
 
 
 def read_sprites(path: Path) -> list[SpriteArt]:
-    text = read_bytes(path, limit=1 << 20).decode("utf-8", errors="replace")
-    role = "villager"
-    rows: list[tuple[int, str]] = []
-    for i, line in enumerate(text.splitlines(), 1):
+    """Sprites from text art: blocks of 16 rows; each row holds 2 frames (down and side idle) or the 6 of
+    :data:`FRAMES`, 16 pixels each, separated by one space; ``; role: NAME`` sets the role of the sprites
+    after it and ``; sprite: NAME`` may start each block. Errors name the file and line."""
+    text = read_bytes(path, limit=8 << 20).decode("utf-8", errors="replace")
+    role = ""
+    lut = {c: k for k, c in enumerate(SLOT_CHARS)}
+    out: list[SpriteArt] = []
+    block: list[list[str]] = []
+    start = 0
+
+    def close(line_no: int) -> None:
+        nonlocal block
+        if not block:
+            return
+        if len(block) != SPRITE_SIZE:
+            raise InputError(f"{path}:{start}: sprite has {len(block)} rows, sprites are {SPRITE_SIZE}x"
+                             f"{SPRITE_SIZE} (block ends before line {line_no})")
+        if not role:
+            raise InputError(f"{path}:{start}: sprite without a role (add '; role: NAME' before it)")
+        frames = np.array([[[lut[c] for c in row[k]] for row in block] for k in range(len(block[0]))],
+                          dtype=np.uint8)
+        frames[frames == OUTLINE] = TRANSPARENT  # outlines are computed, never learned
+        side = frames[3] if len(frames) == len(FRAMES) else frames[1]
+        out.append(SpriteArt(role, frames[0], side, f"{path.name}:{start}"))
+        block = []
+
+    lines = text.splitlines()
+    for i, line in enumerate(lines, 1):
         s = line.rstrip()
         if not s.strip():
             continue
         if s.lstrip().startswith(";"):
             body = s.lstrip()[1:].strip()
-            if body.lower().startswith("role:"):
+            low = body.lower()
+            if low.startswith("role:") or low.startswith("sprite:"):
+                close(i)
+            if low.startswith("role:"):
                 role = body.split(":", 1)[1].strip().lower()
-                if role not in ROLES:
-                    raise InputError(f"{path}:{i}: unknown role {role!r} (known: {', '.join(ROLES)})")
+                if not ROLE_RE.match(role):
+                    raise InputError(f"{path}:{i}: role {role!r} is not a name (lowercase letters, digits, _ -)")
             continue
-        if len(s) != SPRITE_SIZE or not set(s) <= set(SLOT_CHARS):
-            raise InputError(f"{path}:{i}: sprite rows are {SPRITE_SIZE} characters from {SLOT_CHARS!r}")
-        rows.append((i, s))
-    if not rows or len(rows) % SPRITE_SIZE:
-        raise InputError(f"{path}: sprites are blocks of {SPRITE_SIZE} rows, found {len(rows)} rows")
-    lut = {c: k for k, c in enumerate(SLOT_CHARS)}
-    out = []
-    for b in range(0, len(rows), SPRITE_SIZE):
-        g = np.array([[lut[c] for c in r] for _, r in rows[b:b + SPRITE_SIZE]], dtype=np.uint8)
-        g[g == OUTLINE] = TRANSPARENT  # outlines are computed, never learned
-        out.append(SpriteArt(role, g, f"{path.name}#{b // SPRITE_SIZE}"))
+        parts = s.split(" ")
+        if len(parts) not in (2, len(FRAMES)):
+            raise InputError(f"{path}:{i}: a sprite row holds 2 frames (down, side) or {len(FRAMES)} "
+                             f"({', '.join(FRAMES)}) separated by single spaces, found {len(parts)}")
+        for k, part in enumerate(parts):
+            if len(part) != SPRITE_SIZE:
+                raise InputError(f"{path}:{i}: frame {k + 1} is {len(part)} pixels wide, sprites are "
+                                 f"{SPRITE_SIZE}x{SPRITE_SIZE}")
+            bad = sorted(set(part) - set(SLOT_CHARS))
+            if bad:
+                raise InputError(f"{path}:{i}: {bad[0]!r} is not a sprite pixel (one of {SLOT_CHARS!r})")
+        if block and len(parts) != len(block[0]):
+            raise InputError(f"{path}:{i}: this row has {len(parts)} frames, the rows above {len(block[0])}")
+        if not block:
+            start = i
+        block.append(parts)
+        if len(block) == SPRITE_SIZE:
+            close(i)
+    close(len(lines) + 1)
+    if not out:
+        raise InputError(f"{path}: no sprites")
     return out
 
 
-def sprite_text(grid: np.ndarray) -> str:
-    return "\n".join("".join(SLOT_CHARS[v] for v in row) for row in grid)
+def sprite_text(frames: dict[str, np.ndarray] | list[np.ndarray]) -> list[str]:
+    """Text-art rows of frames side by side (the corpus format)."""
+    seq = [frames[f] for f in FRAMES] if isinstance(frames, dict) else list(frames)
+    return [" ".join("".join(SLOT_CHARS[v] for v in f[y]) for f in seq) for y in range(SPRITE_SIZE)]
 
 
 def _neighbours(mask: np.ndarray) -> np.ndarray:
-    """How many of the 4 neighbours of each cell are set."""
-    pad = np.pad(mask.astype(np.int8), 1)
-    return pad[:-2, 1:-1] + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:]
+    """How many of the 4 neighbours of each cell are set (works on (..., h, w) stacks)."""
+    pad = np.zeros(mask.shape[:-2] + (mask.shape[-2] + 2, mask.shape[-1] + 2), dtype=np.int8)
+    pad[..., 1:-1, 1:-1] = mask
+    return pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1] + pad[..., 1:-1, :-2] + pad[..., 1:-1, 2:]
 
 
 def outline(grid: np.ndarray) -> np.ndarray:
@@ -217,40 +283,89 @@ def outline(grid: np.ndarray) -> np.ndarray:
 def cleanup(grid: np.ndarray, symmetric: bool) -> np.ndarray:
     """Turn a decoded slot grid into clean pixel art (no outline yet): mirror the left half when
     ``symmetric``, keep a one-pixel transparent border, fill pinholes, drop specks and small islands."""
-    g = grid.astype(np.uint8).copy()
+    return cleanup_many(grid[None], symmetric)[0]
+
+
+def cleanup_many(grids: np.ndarray, symmetric: bool) -> np.ndarray:
+    """:func:`cleanup` on a stack of (n, h, w) grids at once (each grid's result is the same as alone):
+    pinholes (a transparent cell with 4 colored neighbours) take the color of the cell above, or left;
+    islands smaller than 8% of the grid's largest (and specks under 3 pixels) are dropped."""
+    g = grids.astype(np.uint8).copy()
     g[g == OUTLINE] = TRANSPARENT
-    h, w = g.shape
+    n, h, w = g.shape
     if symmetric:
-        g[:, w - w // 2:] = g[:, :w // 2][:, ::-1]
-    g[0, :] = g[-1, :] = g[:, 0] = g[:, -1] = TRANSPARENT
+        g[:, :, w - w // 2:] = g[:, :, :w // 2][:, :, ::-1]
+    g[:, 0, :] = g[:, -1, :] = g[:, :, 0] = g[:, :, -1] = TRANSPARENT
     solid = g >= SKIN
-    # pinholes: a transparent cell with 4 colored neighbours takes the color of the cell above or left
     holes = (~solid) & (_neighbours(solid) == 4)
-    for y, x in zip(*np.nonzero(holes)):
-        g[y, x] = g[y - 1, x] if g[y - 1, x] >= SKIN else g[y, x - 1]
+    above = np.roll(g, 1, axis=1)
+    left = np.roll(g, 1, axis=2)
+    g = np.where(holes, np.where(above >= SKIN, above, left), g)
     solid = g >= SKIN
     from scipy import ndimage  # noqa: PLC0415 - only when sprites are made
 
-    labels, n = ndimage.label(solid)
-    if n:
-        sizes = np.bincount(labels.ravel())
+    cross = np.zeros((3, 3, 3), dtype=bool)  # 4-connectivity within a grid, never across grids
+    cross[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    labels, count = ndimage.label(solid, structure=cross)
+    if count:
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
         sizes[0] = 0
-        keep = sizes >= max(4, int(sizes.max() * 0.08))
-        g[~keep[labels]] = TRANSPARENT
+        owner = np.zeros(count + 1, dtype=np.int64)
+        owner[labels.ravel()] = np.repeat(np.arange(n), h * w)
+        largest = np.zeros(n, dtype=np.int64)
+        np.maximum.at(largest, owner[1:], sizes[1:])
+        keep = sizes >= np.maximum(3, (largest[owner] * 0.08).astype(np.int64))
+        islands = np.bincount(owner[1:], minlength=n)
+        keep |= (islands[owner] <= 1)  # a grid with one region keeps it whatever its size
+        keep[0] = True
+        g[(labels > 0) & ~keep[labels]] = TRANSPARENT
     return g
 
 
-def walk_frames(idle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two walk frames from an idle slot grid (no outline): the legs (the figure's lowest rows) of one
-    half lift by a row in the first frame and those of the other half in the second, so the animation
-    ``idle-walk1-idle-walk2`` steps left, right."""
-    h, w = idle.shape
-    rows = np.nonzero((idle >= SKIN).any(axis=1))[0]
-    if rows.size == 0:
+def _legs(idle: np.ndarray, rows: int | None = None) -> tuple[int, int] | None:
+    """(first, last) rows of the legs: the figure's lowest quarter (at least 2 rows) or ``rows`` rows, or
+    None if the grid is empty."""
+    filled = np.nonzero((idle >= SKIN).any(axis=1))[0]
+    if filled.size == 0:
+        return None
+    top, bottom = int(filled[0]), int(filled[-1])
+    k = rows if rows is not None else max(2, (bottom - top) // 4)
+    return max(top + 1, bottom - k + 1), bottom
+
+
+#: the least share of an idle frame's colored pixels a walk frame keeps in place (frame consistency)
+MIN_OVERLAP = 0.85
+
+
+def overlap(idle: np.ndarray, walk: np.ndarray) -> float:
+    """The share of ``idle``'s colored pixels that ``walk`` has in the same color."""
+    m = idle >= SKIN
+    return float((walk[m] == idle[m]).mean()) if m.any() else 1.0
+
+
+def _consistent(idle: np.ndarray, make) -> tuple[np.ndarray, np.ndarray]:
+    """``make(legs)`` for the default leg rows, then fewer rows until both frames keep ``MIN_OVERLAP`` of the
+    idle frame; a figure too small for any step walks in place."""
+    legs = _legs(idle)
+    if legs is None:
         return idle.copy(), idle.copy()
-    bottom = int(rows[-1])
-    top = int(rows[0])
-    leg_top = max(top + 1, bottom - max(2, (bottom - top) // 4))
+    for rows in range(legs[1] - legs[0] + 1, 0, -1):
+        a, b = make(_legs(idle, rows))
+        if overlap(idle, a) >= MIN_OVERLAP and overlap(idle, b) >= MIN_OVERLAP:
+            return a, b
+    return idle.copy(), idle.copy()
+
+
+def walk_frames(idle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two walk frames facing down from an idle slot grid (no outline): the legs (the figure's lowest rows)
+    of one half lift by a row in the first frame and those of the other half in the second, so the
+    animation ``walk1, walk2`` steps left, right. The feet row keeps the other leg: the height is unchanged."""
+    return _consistent(idle, lambda legs: _walk_down(idle, legs))
+
+
+def _walk_down(idle: np.ndarray, legs: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    h, w = idle.shape
+    leg_top, bottom = legs
     frames = []
     for side in (slice(0, w // 2), slice(w // 2, w)):
         f = idle.copy()
@@ -261,19 +376,54 @@ def walk_frames(idle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return frames[0], frames[1]
 
 
+def side_walk_frames(idle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two walk frames facing right from a side idle grid (no outline): a stride (the back half of the
+    legs one column back, the front half one column forward) and a passing step (the front half lifted by
+    a row)."""
+    return _consistent(idle, lambda legs: _walk_side(idle, legs))
+
+
+def _walk_side(idle: np.ndarray, legs: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    h, w = idle.shape
+    leg_top, bottom = legs
+    region = idle[leg_top:bottom + 1]
+    cols = np.nonzero((region >= SKIN).any(axis=0))[0]
+    mid = int(cols[0] + cols[-1] + 1) // 2
+    stride = idle.copy()
+    stride[leg_top:bottom + 1] = TRANSPARENT
+    back, fwd = region.copy(), region.copy()
+    back[:, mid:] = TRANSPARENT
+    fwd[:, :mid] = TRANSPARENT
+    db = -1 if cols[0] > 1 else 0
+    df = 1 if cols[-1] < w - 2 else 0
+    body = stride[leg_top:bottom + 1]
+    for part, d in ((back, db), (fwd, df)):
+        shifted = np.roll(part, d, axis=1)
+        body[:] = np.where(shifted > 0, shifted, body)
+    step = idle.copy()
+    part = idle[leg_top:bottom + 1, mid:].copy()
+    step[leg_top:bottom + 1, mid:] = TRANSPARENT
+    step[leg_top - 1:bottom, mid:] = np.where(part > 0, part, step[leg_top - 1:bottom, mid:])
+    return stride, step
+
+
+def finish(down: np.ndarray, side: np.ndarray) -> dict[str, np.ndarray]:
+    """The six frames of :data:`FRAMES`, outlined, from the two idle slot grids (no outline)."""
+    w1, w2 = walk_frames(down)
+    s1, s2 = side_walk_frames(side)
+    stack = outline(np.stack([down, w1, w2, side, s1, s2]))
+    return dict(zip(FRAMES, stack))
+
+
 def augment(grids: np.ndarray, rng: np.random.Generator, recolor: float = 0.25) -> np.ndarray:
-    """Palette recoloring (with probability ``recolor``, a random permutation of the recolorable slots) and
-    mirroring. (Recoloring every sample, or shifting by a pixel, left the small VAE blurry.)"""
+    """Palette recoloring (with probability ``recolor``, a random permutation of the recolorable slots) of
+    (n, facings, 16, 16) slot grids. (No mirroring: the side facing looks right by convention.)"""
     out = grids.copy()
     for i in range(len(out)):
-        g = out[i]
         if rng.random() < recolor:
             perm = np.arange(N_SLOTS)
             perm[list(RECOLOR_SLOTS)] = rng.permutation(RECOLOR_SLOTS)
-            g = perm[g].astype(np.uint8)
-        if rng.random() < 0.5:
-            g = g[:, ::-1]
-        out[i] = g
+            out[i] = perm[out[i]].astype(np.uint8)
     return out
 
 

@@ -28,9 +28,9 @@ from engine.errors import InputError
 from engine.serialize import read_bytes
 from engine.weights import MAX_WEIGHTS_BYTES, check_config, check_safetensors, load_safetensors, save_safetensors
 
-from ..classic_character import ATTRS
+from ..rules import ATTRS
 from .data import (MAX_NAME, MIN_NAME, N_SLOTS, NAME_ALPHABET, ROLE_NAMES, SPRITE_SIZE, SpriteArt, augment,
-                   cleanup)
+                   cleanup_many, outline)
 
 FORMAT = "conjure.character-ml/1"
 EOS = 0  # token 0 starts and ends every name
@@ -182,14 +182,22 @@ def sample_proportions(model: StatsMixture, roles: Sequence[int], gens: Sequence
 
 
 # --------------------------------------------------------------------------------------------- sprites
+FACINGS = 2  # down and side idle frames, modelled jointly
+
+
 class SpriteVAE(nn.Module):
-    def __init__(self, n_roles: int, latent: int = 12, width: int = 32, role_emb: int = 8):
+    """A conditional convolutional VAE over the two idle frames of a character (facing down and facing side)
+    as one-hot palette slots, ``2 * N_SLOTS`` channels of 16x16; the role is embedded into encoder and
+    decoder. A Gaussian per role fitted to the training codes after training (``prior_mu``, ``prior_chol``)
+    is the prior new characters are drawn from."""
+
+    def __init__(self, n_roles: int, latent: int = 24, width: int = 32, role_emb: int = 8):
         super().__init__()
         self.latent, self.width = latent, width
-        w = width
+        w, c = width, FACINGS * N_SLOTS
         self.role = nn.Embedding(n_roles, role_emb)
         self.enc = nn.Sequential(
-            nn.Conv2d(N_SLOTS, w, 3, 1, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(c, w, 3, 1, 1), nn.LeakyReLU(0.1),
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.1),  # 8x8
             nn.Conv2d(2 * w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.1),  # 4x4
             nn.Flatten())
@@ -199,7 +207,9 @@ class SpriteVAE(nn.Module):
             nn.LeakyReLU(0.1), nn.Unflatten(1, (2 * w, 4, 4)),
             nn.ConvTranspose2d(2 * w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.1),  # 8x8
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.LeakyReLU(0.1),  # 16x16
-            nn.Conv2d(w, N_SLOTS, 3, 1, 1))
+            nn.Conv2d(w, c, 3, 1, 1))
+        self.register_buffer("prior_mu", torch.zeros(n_roles, latent))
+        self.register_buffer("prior_chol", torch.eye(latent).repeat(n_roles, 1, 1))
 
     def encode(self, x: torch.Tensor, role: torch.Tensor):
         h = torch.cat([self.enc(x), self.role(role)], dim=-1)
@@ -207,35 +217,71 @@ class SpriteVAE(nn.Module):
         return mu, logvar.clamp(-8, 4)
 
     def decode(self, z: torch.Tensor, role: torch.Tensor) -> torch.Tensor:
-        return self.dec(self.from_z(torch.cat([z, self.role(role)], dim=-1)))
+        """(rows, FACINGS, N_SLOTS, 16, 16) logits."""
+        out = self.dec(self.from_z(torch.cat([z, self.role(role)], dim=-1)))
+        return out.reshape(out.shape[0], FACINGS, N_SLOTS, SPRITE_SIZE, SPRITE_SIZE)
+
+
+def onehot(grids: np.ndarray) -> torch.Tensor:
+    """(n, FACINGS, 16, 16) slot grids -> (n, FACINGS * N_SLOTS, 16, 16) floats."""
+    x = torch.from_numpy(grids.astype(np.int64))
+    return F.one_hot(x, N_SLOTS).permute(0, 1, 4, 2, 3).reshape(len(grids), -1, SPRITE_SIZE, SPRITE_SIZE).float()
+
+
+def slot_onehot(grids: np.ndarray) -> torch.Tensor:
+    """(n, h, w) slot grids -> (n, h * w * N_SLOTS) float32 one-hot rows (exact integer dot products)."""
+    x = torch.from_numpy(grids.reshape(len(grids), -1).astype(np.int64))
+    return F.one_hot(x, N_SLOTS).reshape(len(grids), -1).float()
+
+
+#: a generated idle frame must differ from every training sprite's in more than this many pixels
+NOVELTY_PIXELS = 8
+MIN_PIXELS = 12  # fewer colored pixels than this in a facing is not a character
+SPRITE_TRIES = 8
 
 
 @torch.inference_mode()
-def sample_sprites(model: SpriteVAE, anchors: torch.Tensor, anchor_roles: torch.Tensor, roles: Sequence[int],
-                   gens: Sequence[torch.Generator], variety: float, symmetric: bool) -> list[np.ndarray]:
-    """Clean (16, 16) slot grids without outline, decoded from latent neighbourhoods of the corpus.
+def sample_sprites(model: SpriteVAE, train_outlined: np.ndarray, roles: Sequence[int],
+                   gens: Sequence[torch.Generator], variety: float, symmetric: bool
+                   ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]:
+    """Clean (down, side) slot grids without outline, one pair per row, drawn from the role's fitted prior
+    ``z = prior_mu[role] + variety * prior_chol[role] @ eps`` and decoded at the most likely slot per pixel.
 
-    A row picks two training codes of its role (``anchors``: posterior means stored with the weights),
-    mixes them (up to half way) and adds ``variety``-scaled noise of the posterior's scale: new sprites that
-    stay where the decoder has learned to draw (the raw prior decodes to blurry averages on a small corpus).
-    Each row draws 3 uniforms and ``latent`` normals from its generator.
+    A row is drawn again (from its own generator, ``latent`` normals per try) while its outlined down idle
+    frame is within :data:`NOVELTY_PIXELS` of a training sprite's (``train_outlined``: (n, 16, 16)), or a
+    facing has fewer than :data:`MIN_PIXELS` colored pixels; after :data:`SPRITE_TRIES` the last draw is kept.
+    Returns the pairs and how many redraws each row took.
     """
-    u = torch.stack([torch.rand(3, generator=g) for g in gens])
-    eps = torch.stack([torch.randn(model.latent, generator=g) for g in gens])
-    picks_a, picks_b = [], []
-    for row, role in enumerate(roles):
-        pool = torch.nonzero(anchor_roles == role).flatten()
-        if pool.numel() == 0:
-            pool = torch.arange(anchors.shape[0])
-        n = pool.numel()
-        picks_a.append(int(pool[min(int(u[row, 0] * n), n - 1)]))
-        picks_b.append(int(pool[min(int(u[row, 1] * n), n - 1)]))
-    za, zb = anchors[picks_a], anchors[picks_b]
-    alpha = (0.5 * u[:, 2:3]) * min(variety, 1.0)
-    z = za + alpha * (zb - za) + 0.35 * variety * eps
-    logits = model.decode(z, torch.tensor(list(roles), dtype=torch.long))
-    idx = torch.max(logits, 1).indices.to(torch.uint8).numpy()
-    return [cleanup(g, symmetric) for g in idx]
+    n = len(roles)
+    out: list = [None] * n
+    tries = [0] * n
+    role_t = torch.tensor(list(roles), dtype=torch.long)
+    ref = slot_onehot(train_outlined).T.contiguous()  # (pixels * slots, m): Hamming by one matrix product
+    active = list(range(n))
+    for attempt in range(SPRITE_TRIES):
+        if not active:
+            break
+        eps = torch.stack([torch.randn(model.latent, generator=gens[i]) for i in active])
+        r = role_t[active]
+        z = model.prior_mu[r] + variety * torch.einsum("nij,nj->ni", model.prior_chol[r], eps)
+        idx = torch.max(model.decode(z, r), 2).indices.to(torch.uint8).numpy()
+        downs_clean, sides_clean = cleanup_many(idx[:, 0], symmetric), cleanup_many(idx[:, 1], False)
+        pairs = list(zip(downs_clean, sides_clean))
+        downs = outline(downs_clean)
+        pixels = downs.shape[1] * downs.shape[2]
+        dist = (pixels - (slot_onehot(downs) @ ref)).min(-1).values.numpy() if ref.shape[1] \
+            else np.full(len(pairs), 1 << 16)
+        still = []
+        for k, i in enumerate(active):
+            d, s_ = pairs[k]
+            ok = dist[k] > NOVELTY_PIXELS and (d >= 2).sum() >= MIN_PIXELS and (s_ >= 2).sum() >= MIN_PIXELS
+            out[i], tries[i] = pairs[k], attempt
+            if not ok:
+                still.append(i)
+        active = still
+    for i in active:
+        tries[i] = SPRITE_TRIES
+    return out, tries
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -261,16 +307,22 @@ def read_part(path: Path, kind: str):
         if kind == "names":
             styles = json.loads(meta["styles"])
             model = NameLM(len(styles), **config)
-            extra = {"styles": styles, "training_names": frozenset(json.loads(meta["training_names"]))}
+            extra = {"styles": styles, "training_names": frozenset(json.loads(meta["training_names"])),
+                     "names_by_style": json.loads(meta.get("names_by_style", "{}"))}
         elif kind == "stats":
-            model = StatsMixture(len(ROLE_NAMES), **config)
-            extra = {"roles": json.loads(meta["roles"])}
+            roles = json.loads(meta["roles"])
+            model = StatsMixture(len(roles), **config)
+            extra = {"roles": roles}
         else:
-            model = SpriteVAE(len(ROLE_NAMES), **config)
-            extra = {"roles": json.loads(meta["roles"]), "anchors": tensors.pop("anchors").float(),
-                     "anchor_roles": tensors.pop("anchor_roles").long()}
-            if extra["anchors"].ndim != 2 or extra["anchors"].shape[1] != model.latent:
-                raise ValueError(f"anchors of shape {tuple(extra['anchors'].shape)}")
+            roles = json.loads(meta["roles"])
+            model = SpriteVAE(len(roles), **config)
+            extra = {"roles": roles}
+            for key in ("train_grids", "train_roles", "heldout_grids", "heldout_roles"):
+                extra[key] = tensors.pop(key).numpy()
+            g = extra["train_grids"]
+            if g.ndim != 4 or g.shape[1:] != (FACINGS, SPRITE_SIZE, SPRITE_SIZE) or g.dtype != np.uint8:
+                raise ValueError(f"train_grids of shape {g.shape}")
+            extra["train_outlined"] = outline(g[:, 0])
         model.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: weights do not fit the {kind} model ({type(e).__name__}: {e})") from None
@@ -283,7 +335,7 @@ TINY = {"names": {"hidden": 32, "emb": 8, "style_emb": 4}, "stats": {"hidden": 1
         "sprites": {"latent": 4, "width": 8}}
 #: one epoch = one pass over a part's data (the sprite corpus counts ``SPRITE_COPIES`` augmented copies)
 DEFAULT_EPOCHS = 40
-SPRITE_COPIES = 24
+SPRITE_COPIES = 8
 
 
 def _adam_loop(params, steps: int, lr: float, loss_fn, progress, label: str) -> tuple[float, float, list[float]]:
@@ -350,15 +402,17 @@ def train_names(names: dict[str, list[str]], out: Path, epochs: int, seed: int, 
         metrics["names_val_loss"] = round(float(vl), 4)
     all_names = sorted({n for n, _ in flat})
     save_safetensors(model.state_dict(), out / "names.safetensors",
-                     _meta("names", config, styles=json.dumps(styles), training_names=json.dumps(all_names)))
+                     _meta("names", config, styles=json.dumps(styles), training_names=json.dumps(all_names),
+                           names_by_style=json.dumps({s: sorted(set(names[s])) for s in styles}, sort_keys=True)))
     return metrics, config
 
 
 def train_stats(roles: list[str], rows: np.ndarray, out: Path, epochs: int, seed: int, tiny: bool,
                 progress_factory):
     config = TINY["stats"] if tiny else {"hidden": 64, "k": 4}
-    model = StatsMixture(len(ROLE_NAMES), **config)
-    r = torch.tensor([ROLE_NAMES.index(x) for x in roles], dtype=torch.long)
+    names = sorted(set(roles))
+    model = StatsMixture(len(names), **config)
+    r = torch.tensor([names.index(x) for x in roles], dtype=torch.long)
     y = torch.from_numpy(alr(rows))
     per_epoch, batch_at = _epoch_batches(len(r), 128, seed)
     steps = epochs * per_epoch
@@ -372,47 +426,75 @@ def train_stats(roles: list[str], rows: np.ndarray, out: Path, epochs: int, seed
     with torch.no_grad():
         full = float(model.nll(r, y))
     save_safetensors(model.state_dict(), out / "stats.safetensors",
-                     _meta("stats", config, roles=json.dumps(list(ROLE_NAMES))))
+                     _meta("stats", config, roles=json.dumps(names)))
     return {"stats_nll_first": round(first, 4), "stats_nll_last": round(last, 4), "stats_nll": round(full, 4)}, config
 
 
+HOLDOUT_EVERY = 5  # every 5th sprite of each role is held out of sprite training (for evaluation)
+
+
+def split_sprites(arts: list[SpriteArt], every: int = HOLDOUT_EVERY) -> tuple[list[SpriteArt], list[SpriteArt]]:
+    """(train, held out): every ``every``-th sprite of each role, in file order, is held out."""
+    count: dict[str, int] = {}
+    train, held = [], []
+    for a in arts:
+        k = count[a.role] = count.get(a.role, -1) + 1
+        (held if every and len(arts) >= 2 * every and k % every == every - 1 else train).append(a)
+    return train, held
+
+
 def train_sprites(arts: list[SpriteArt], out: Path, epochs: int, seed: int, tiny: bool, progress_factory):
-    config = TINY["sprites"] if tiny else {"latent": 12, "width": 32}
-    model = SpriteVAE(len(ROLE_NAMES), **config)
-    grids = np.stack([a.grid for a in arts])
-    roles = torch.tensor([ROLE_NAMES.index(a.role) for a in arts], dtype=torch.long)
+    config = TINY["sprites"] if tiny else {"latent": 24, "width": 32}
+    train, held = split_sprites(arts)
+    roles_all = sorted({a.role for a in arts})
+    model = SpriteVAE(len(roles_all), **config)
+    grids = np.stack([np.stack([a.down, a.side]) for a in train])
+    roles = torch.tensor([roles_all.index(a.role) for a in train], dtype=torch.long)
     rng = np.random.default_rng(seed)
     g = torch.Generator().manual_seed(seed)
     batch = 32
-    steps = epochs * max(1, math.ceil(len(arts) * SPRITE_COPIES / batch))
-    beta = 0.1
+    steps = epochs * max(1, math.ceil(len(train) * SPRITE_COPIES / batch))
+    beta = 0.05
 
     def loss_fn(step):
-        ix = rng.integers(len(arts), size=batch)
-        x = torch.from_numpy(augment(grids[ix], rng).astype(np.int64))
-        onehot = F.one_hot(x, N_SLOTS).permute(0, 3, 1, 2).float()
-        mu, logvar = model.encode(onehot, roles[ix])
+        ix = rng.integers(len(train), size=batch)
+        aug = augment(grids[ix], rng, recolor=0.2)
+        x = torch.from_numpy(aug.astype(np.int64))
+        mu, logvar = model.encode(onehot(aug), roles[ix])
         z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g)
         logits = model.decode(z, roles[ix])
-        rec = F.cross_entropy(logits, x, reduction="sum") / batch
+        rec = F.cross_entropy(logits.permute(0, 2, 1, 3, 4), x, reduction="sum") / batch
         kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum() / batch
         warm = min(1.0, step / max(1, steps // 3))
         return rec + beta * warm * kl
 
     with progress_factory(steps, "sprites") as p:
-        first, last, _ = _adam_loop(list(model.parameters()), steps, 3e-3, loss_fn, p, "sprites")
+        first, last, _ = _adam_loop(list(model.parameters()), steps, 2e-3, loss_fn, p, "sprites")
     model.eval()
-    with torch.no_grad():  # reconstruction accuracy of the (un-augmented) corpus through the posterior mean
+    with torch.no_grad():  # the corpus through the posterior mean; then a Gaussian per role over the codes
         x = torch.from_numpy(grids.astype(np.int64))
-        mu, _ = model.encode(F.one_hot(x, N_SLOTS).permute(0, 3, 1, 2).float(), roles)
-        acc = float((torch.max(model.decode(mu, roles), 1).indices == x).float().mean())
+        mu, _ = model.encode(onehot(grids), roles)
+        acc = float((torch.max(model.decode(mu, roles), 2).indices == x).float().mean())
+        for r in range(len(roles_all)):
+            codes = mu[roles == r].double()
+            if len(codes) == 0:
+                continue
+            m = codes.mean(0)
+            cov = (codes - m).T @ (codes - m) / max(1, len(codes) - 1) if len(codes) > 1 else \
+                torch.zeros(model.latent, model.latent, dtype=torch.float64)
+            cov = 0.9 * cov + 0.1 * torch.diag(torch.diag(cov)) + 1e-4 * torch.eye(model.latent, dtype=torch.float64)
+            model.prior_mu[r] = m.float()
+            model.prior_chol[r] = torch.linalg.cholesky(cov).float()
     tensors = dict(model.state_dict())
-    tensors["anchors"] = mu.contiguous()
-    tensors["anchor_roles"] = roles.to(torch.int64)
-    save_safetensors(tensors, out / "sprites.safetensors",
-                     _meta("sprites", config, roles=json.dumps(list(ROLE_NAMES))))
+    held_grids = np.stack([np.stack([a.down, a.side]) for a in held]) if held else \
+        np.zeros((0, FACINGS, SPRITE_SIZE, SPRITE_SIZE), np.uint8)
+    tensors["train_grids"] = torch.from_numpy(grids.astype(np.uint8))
+    tensors["train_roles"] = roles.to(torch.int64)
+    tensors["heldout_grids"] = torch.from_numpy(held_grids.astype(np.uint8))
+    tensors["heldout_roles"] = torch.tensor([roles_all.index(a.role) for a in held], dtype=torch.int64)
+    save_safetensors(tensors, out / "sprites.safetensors", _meta("sprites", config, roles=json.dumps(roles_all)))
     return {"sprites_loss_first": round(first, 3), "sprites_loss_last": round(last, 3),
-            "sprites_recon_pixel_acc": round(acc, 4)}, config
+            "sprites_recon_pixel_acc": round(acc, 4), "sprites_train": len(train), "sprites_heldout": len(held)}, config
 
 
 def train_all(corpora, out: Path, epochs: int | None, seed: int, options: dict, progress_factory) -> dict:
