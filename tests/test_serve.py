@@ -116,6 +116,7 @@ def test_generators_health_version(client, eng):
     assert d["params"] == json.loads(json.dumps(eng.describe("dungeon")["params"]))  # the schema, as JSON
     assert "blend" in {p["name"] for p in gens["dungeon-vae"]["params"]}
     assert client.get("/api/health").json()["status"] == "ok"
+    assert {"name": "kenney", "license": "CC0-1.0"}.items() <= client.get("/api/themes").json()[0].items()
     v = client.get("/api/version").json()
     assert v["generators"]["dungeon"] == str(d["version"]) and v["conjure"]
 

@@ -146,6 +146,14 @@ def test_playground_in_chromium(browser, server, eng, tmp_path):
     assert (tmj.tiles == want.tiles).all() and [e.kind for e in tmj.entities] == [e.kind for e in want.entities]
     _shot(page, "playground-level-changed.png")
 
+    # tile art: the themed PNG of the same request, drawn by the server
+    page.select_option("[data-testid=look]", "kenney")
+    page.wait_for_function("() => { const i = document.querySelector('[data-testid=themed]'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+    assert not page.is_visible("[data-testid=level-canvas]")
+    _shot(page, "playground-level-themed.png")
+    page.select_option("[data-testid=look]", "")
+
     # reroll gives another seed and other content
     page.click("[data-testid=reroll]")
     third = _next(page, second)

@@ -94,6 +94,7 @@ class ServeApp:
             Route("/api/version", self.version),
             Route("/api/generators", self.generators),
             Route("/api/exporters", self.exporters),
+            Route("/api/themes", self.themes),
             Route("/api/generate", self.generate, methods=["GET", "POST"]),
             Route("/api/packs", self.packs),
             Route("/api/packs/{pack}", self.pack_summary),
@@ -198,6 +199,9 @@ class ServeApp:
 
     async def exporters(self, request: Request) -> Response:
         return JSONResponse(self.service.exporters(), headers={"Cache-Control": "no-cache"})
+
+    async def themes(self, request: Request) -> Response:
+        return JSONResponse(self.service.themes(), headers={"Cache-Control": "no-cache"})
 
     async def packs(self, request: Request) -> Response:
         rows = []

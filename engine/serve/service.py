@@ -168,6 +168,14 @@ class Service:
                  "reads": callable(getattr(e, "load", None)), "description": getattr(e, "description", "")}
                 for e in self.engine.exporters()]
 
+    def themes(self) -> list[dict]:
+        """Tile themes for PNG previews (``options: {"theme": NAME}``), where the themes module is installed."""
+        try:
+            from plugins.themes import describe_all
+        except ImportError:  # pragma: no cover - an engine without the built-in plugins package
+            return []
+        return [{k: v for k, v in t.items() if k != "path"} for t in describe_all()]
+
     # ------------------------------------------------------------------ requests
     def parse(self, doc: Any) -> dict:
         """Check a request document's shape and types (not yet the params against the schema)."""

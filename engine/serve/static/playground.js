@@ -11,14 +11,16 @@ const CONTEXT_SLOTS = {level: [], character: ["level"], story: ["level", "cast"]
 
 const state = {
   generators: [], byId: {}, gen: null, history: [], timers: [], abort: null, debounce: null,
-  wantVersion: null, lastHash: "", doc: null, seq: 0,
+  wantVersion: null, lastHash: "", doc: null, seq: 0, themes: [], look: "",
 };
 
 // ------------------------------------------------------------------------------------------ start-up
 async function start() {
   try {
-    const [gens, version] = await Promise.all([getJSON("api/generators"), getJSON("api/version")]);
+    const [gens, version, themes] = await Promise.all([getJSON("api/generators"), getJSON("api/version"),
+      getJSON("api/themes")]);
     state.generators = gens;
+    state.themes = themes;
     for (const g of gens) state.byId[g.id] = g;
     $("#version").textContent = `conjure ${version.conjure}`;
   } catch (e) {
@@ -280,7 +282,7 @@ function currentContext() {
 }
 
 // ------------------------------------------------------------------------------------------ requests
-function query(format) {
+function query(format, options) {
   const g = state.gen;
   const q = new URLSearchParams();
   q.set("kind", g.kind);
@@ -291,6 +293,7 @@ function query(format) {
   const ctx = currentContext();
   if (ctx) q.set("context", JSON.stringify(ctx));
   if (format) q.set("format", format);
+  if (options) q.set("options", JSON.stringify(options));
   return q;
 }
 
@@ -460,6 +463,36 @@ function levelView(doc) {
     ctx.stroke();
   }
   wrap.appendChild(canvas);
+  if (state.themes.length) {  // tile art: the server's themed PNG of the same request
+    const row = document.createElement("div");
+    row.className = "row";
+    const label = document.createElement("label");
+    label.textContent = "Look";
+    const sel = document.createElement("select");
+    sel.dataset.testid = "look";
+    label.appendChild(sel);
+    for (const [value, text] of [["", "flat colours"], ...state.themes.map((t) => [t.name, `${t.name} tiles (${t.license})`])]) {
+      const o = document.createElement("option");
+      o.value = value; o.textContent = text;
+      sel.appendChild(o);
+    }
+    sel.value = state.look;
+    const img = document.createElement("img");
+    img.dataset.testid = "themed";
+    img.alt = "themed preview";
+    img.style.maxWidth = "100%";
+    const show = () => {
+      state.look = sel.value;
+      canvas.hidden = !!state.look;
+      img.hidden = !state.look;
+      if (state.look) img.src = "api/generate?" + query("png", {theme: state.look, tile_size: 16}).toString();
+    };
+    sel.addEventListener("change", show);
+    wrap.insertBefore(row, canvas);
+    row.appendChild(label);
+    wrap.insertBefore(img, canvas.nextSibling);
+    show();
+  }
   const legend = document.createElement("div");
   legend.className = "legend";
   for (const id of [...used].sort((a, b) => a - b)) legend.appendChild(swatch(colors[id], names[id] || `tile ${id}`));
