@@ -24,7 +24,7 @@ def summary(content: Content) -> list[str]:
     if "generator" in meta:
         lines.append(f"generator: {meta['generator']} v{meta.get('generator_version', '?')}  seed: "
                      f"{meta.get('seed')!r}  tries: {meta.get('tries')}")
-        if meta.get("params"):
+        if isinstance(meta.get("params"), dict) and meta["params"]:  # metadata is the file's, any JSON value
             lines.append("params: " + " ".join(f"{k}={v}" for k, v in meta["params"].items()))
     if isinstance(content, Level):
         lines.append(f"size: {content.width}x{content.height}  layers: {', '.join(content.layers)}  "
@@ -57,6 +57,8 @@ def summary(content: Content) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     """The whole ``conjure`` parser, built from :data:`COMMANDS` (the one table of commands)."""
     ap = argparse.ArgumentParser(prog="conjure", description="Generate game content with plugins.")
+    ap.add_argument("--debug", action="store_true",
+                    help="print the full traceback of any error (also CONJURE_DEBUG=1); anywhere on the line")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
         command.arguments(sub.add_parser(name, help=command.help))
@@ -411,21 +413,44 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+DEBUG_HINT = "run with --debug or CONJURE_DEBUG=1 for the traceback"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+    import traceback
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("CONJURE_DEBUG", "") not in ("", "0")
+    if "--debug" in argv:  # anywhere on the line: full tracebacks for every error
+        argv.remove("--debug")
+        debug = True
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command].handler(args)
     except ConjureError as e:
+        if debug:
+            traceback.print_exc()
         print(f"conjure: error: {e}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:  # e.g. `conjure generate ... -o - | head`
         return 0
     except OSError as e:  # a path problem nothing above turned into an InputError: still one line, exit 2
+        if debug:
+            traceback.print_exc()
         where = f"{e.filename}: " if e.filename else ""
         print(f"conjure: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug (ours or a plugin's) nothing above named: one line, exit 1
+        if debug:
+            traceback.print_exc()
+        from .errors import cut
+
+        print(f"conjure: error: unexpected {type(e).__name__}: {cut(str(e).splitlines()[0] if str(e) else '')} "
+              f"({DEBUG_HINT})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,26 @@ def check_timeout(timeout: object, where: str = "timeout") -> float | None:
     return float(timeout)
 
 
+#: What each context key holds (``Engine.load_context`` builds these from files).
+CONTEXT_TYPES: dict[str, tuple[type, ...]] = {"level": (Level,), "cast": (Cast,), "story": (Story,)}
+
+
+def check_context(context: Any) -> dict:
+    """A generation context as a dict; the known keys must hold content objects, else InputError (a
+    generator must never be the first to find out that ``context["level"]`` is a string)."""
+    if context is None:
+        return {}
+    if not isinstance(context, Mapping):
+        raise InputError(f"context must be a mapping of {', '.join(CONTEXT_TYPES)}, got {type(context).__name__}")
+    out = {}
+    for key, value in context.items():
+        types = CONTEXT_TYPES.get(key)
+        if types is not None and not isinstance(value, types):  # other keys: a plugin's own business
+            raise InputError(f"context[{key!r}] must be a {types[0].__name__}, got {type(value).__name__}")
+        out[key] = value
+    return out
+
+
 class _Alarm(BaseException):
     """Raised by the SIGALRM handler inside a generator (a BaseException, so a plugin's ``except Exception``
     cannot swallow it); :meth:`Engine._finish` turns it into a GenerationTimeout."""
@@ -144,7 +164,7 @@ class Engine:
         gen = self.generator(gen_id, kind)
         check_seed(seed)
         checked = resolve(gen.params, params, gen.id)
-        return Request(kind, gen.id, seed, checked, dict(context or {}))
+        return Request(kind, gen.id, seed, checked, check_context(context))
 
     def generate(self, kind: str, generator: str | None = None, seed: Seed = 0,
                  params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
@@ -326,7 +346,16 @@ class Engine:
 
         if not callable(getattr(exp, "dumps", None)) or getattr(type(exp), "dumps", None) is Exporter.dumps:
             raise InputError(f"format {exp.id!r} writes several files and cannot go to stdout")
-        return exp.dumps(content, options)
+        plugin = self._exporters[exp.id][0]
+        try:
+            data = exp.dumps(content, options)
+        except ConjureError:
+            raise
+        except Exception as e:
+            raise PluginError(f"exporter {exp.id!r} dumps raised {type(e).__name__}: {e}", plugin) from e
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise PluginError(f"exporter {exp.id!r} dumps returned {type(data).__name__}, expected bytes", plugin)
+        return bytes(data)
 
     def load(self, path: str | os.PathLike, format: str | None = None) -> Content:
         """Read content from a file through the importer chosen by ``format`` or the extension."""

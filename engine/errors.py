@@ -7,11 +7,39 @@ exits 1.
 """
 from __future__ import annotations
 
+import re
+
+#: Longest run of non-space characters a message keeps whole (a path fits; a pasted 5,000-digit value not).
+MAX_TOKEN = 160
+#: Longest message kept whole.
+MAX_MESSAGE = 2000
+_LONG = re.compile(r"\S{%d,}" % (MAX_TOKEN + 1))
+
+
+def cut(text: str, keep: int = MAX_TOKEN) -> str:
+    """``text`` shortened to about ``keep`` characters, saying how many were cut (for echoing user values)."""
+    text = str(text)
+    if len(text) <= keep:
+        return text
+    head, tail = keep * 2 // 3, keep // 4
+    return f"{text[:head]}…[{len(text) - head - tail} characters cut]…{text[len(text) - tail:]}"
+
+
+def _short_message(message: object) -> object:
+    if not isinstance(message, str):
+        return message
+    message = _LONG.sub(lambda m: cut(m.group(0)), message.replace("\n", " ").replace("\r", " "))
+    return cut(message, MAX_MESSAGE)
+
 
 class ConjureError(Exception):
-    """Base class of every error Conjure raises on purpose. ``str(err)`` is one line naming the cause."""
+    """Base class of every error Conjure raises on purpose. ``str(err)`` is one line naming the cause:
+    line breaks become spaces and over-long values (a pasted 5,000-character parameter) are cut."""
 
     exit_code = 1
+
+    def __init__(self, *args: object):
+        super().__init__(*(_short_message(a) for a in args[:1]), *args[1:])
 
 
 class InputError(ConjureError):

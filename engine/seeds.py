@@ -25,16 +25,25 @@ def check_seed(seed: object, where: str = "seed") -> Seed:
     if isinstance(seed, bool) or not isinstance(seed, (int, str)):
         raise InputError(f"{where}: expected an int or a string, got {type(seed).__name__}")
     if isinstance(seed, int) and not SEED_MIN <= seed <= SEED_MAX:
-        raise InputError(f"{where}: {seed} is outside {SEED_MIN}..{SEED_MAX}")
+        shown = seed if seed.bit_length() <= 128 else f"a {seed.bit_length()}-bit int"
+        raise InputError(f"{where}: {shown} is outside {SEED_MIN}..{SEED_MAX}")
     if isinstance(seed, str) and len(seed) > MAX_SEED_STR:
         raise InputError(f"{where}: strings longer than {MAX_SEED_STR} characters are not seeds")
+    if isinstance(seed, str):
+        try:
+            seed.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. a command-line argument that was not valid UTF-8 (surrogates)
+            raise InputError(f"{where}: not valid UTF-8 text") from None
     return seed
 
 
 def parse_seed(text: str) -> Seed:
-    """CLI seeds: digits (optionally signed) are ints, anything else is a string seed."""
+    """CLI seeds: ASCII digits (optionally signed) are ints, anything else is a string seed."""
     t = text.strip()
-    if t.lstrip("+-").isdigit():
+    digits = t.lstrip("+-")
+    if digits.isascii() and digits.isdigit() and len(t) - len(digits) <= 1:
+        if len(digits) > 40:  # far outside the range; int() of thousands of digits would raise ValueError
+            raise InputError(f"seed: a {len(digits)}-digit number is outside {SEED_MIN}..{SEED_MAX}")
         return check_seed(int(t))
     return check_seed(text)
 

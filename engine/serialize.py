@@ -18,7 +18,7 @@ from typing import Any
 import msgpack
 
 from .content import CONTENT_TYPES, Content
-from .errors import ContentError, InputError
+from .errors import ConjureError, ContentError, InputError
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # untrusted content files larger than this are refused
 FORMATS = ("msgpack", "json")
@@ -139,6 +139,21 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
+class WriteError(InputError, OSError):
+    """Writing a file failed (disk full, permissions, a missing folder): one line naming the file, exit 2;
+    still an ``OSError`` for callers that catch those."""
+
+
+@contextmanager
+def _write_errors(path: Path):
+    try:
+        yield
+    except ConjureError:
+        raise
+    except OSError as e:
+        raise WriteError(f"{path}: cannot write ({e.strerror or e or type(e).__name__})") from None
+
+
 def write_target(path: str | os.PathLike) -> str:
     """What a write to ``path`` will do: ``"file"`` (a new or regular file: temporary file + rename),
     ``"direct"`` (a character device such as ``/dev/null`` or a FIFO: written in place, never replaced) or
@@ -167,20 +182,20 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename.
 
     A failure leaves any earlier file at ``path`` intact, and OS errors (disk full, permissions) become one
-    InputError naming ``path``. A character device (``/dev/null``) or FIFO at ``path`` is written directly
+    :class:`WriteError` (an InputError and an OSError) naming ``path``. A character device (``/dev/null``) or FIFO at ``path`` is written directly
     instead (renaming over it would replace the node); block devices and sockets are refused; a symlink is
     replaced by the new file (its target is not written). See :func:`write_target`.
     """
     p = Path(path)
     if write_target(p) == "direct":
-        with file_errors(p, "write"), open(p, "wb") as f:
+        with _write_errors(p), open(p, "wb") as f:
             f.write(data)
         return p
-    with file_errors(p, "write"):
+    with _write_errors(p):
         p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with file_errors(p, "write"):
+        with _write_errors(p):
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()

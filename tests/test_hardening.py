@@ -588,3 +588,112 @@ def test_bake_worker_death_is_one_line_naming_resume(tmp_path):
     err = r.stderr.decode()
     assert r.returncode == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "a bake worker died" in err and "--resume" in err
+
+
+# ----------------------------------------------------------------------------------- tracebacks, exit codes
+def _one_line(r, code):
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == code, (r.returncode, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_huge_and_non_utf8_seeds_are_input_errors():
+    assert "5000-digit number is outside" in _one_line(run_cli("generate", "level", "-s", "9" * 5000), 2)
+    bad = os.fsdecode(b"\xff\xfe")  # what Python makes of a non-UTF-8 argument
+    assert "seed: not valid UTF-8 text" in _one_line(run_cli("generate", "level", "-s", bad), 2)
+    from engine.seeds import parse_seed
+
+    assert parse_seed("²") == "²" and parse_seed("+-5") == "+-5" and parse_seed("-5") == -5
+
+
+def test_long_values_are_cut_in_every_message():
+    err = _one_line(run_cli("generate", "level", "-p", "width=" + "9" * 5000), 2)
+    assert len(err) < 400 and "characters cut" in err
+    err = _one_line(run_cli("generate", "level", "-g", "y" * 5000), 2)
+    assert len(err) < 600
+    from engine.errors import ConjureError, PluginError
+
+    assert "\n" not in str(ConjureError("a\nb")) and len(str(PluginError("x" * 10**5, "p"))) < 400
+
+
+def test_info_on_odd_metadata_and_manifests(tmp_path, level):
+    from engine import packs
+    from engine.serialize import dumps
+
+    import copy
+
+    level = copy.deepcopy(level)
+    level.metadata["params"] = [1, 2, 3]  # metadata is any JSON; info must not assume a map
+    f = tmp_path / "odd.json"
+    f.write_bytes(dumps(level, "json"))
+    r = run_cli("info", f)
+    assert r.returncode == 0, r.stderr
+    p = tmp_path / "odd.cpk"
+    w = packs.PackWriter(p)
+    w.jobs = [["not", "a", "map"], {"name": "j", "params": "x"}]  # as a hand-made manifest could say
+    w.add_content("a", level)
+    w.close()
+    r = run_cli("info", p)
+    assert r.returncode == 0 and b"malformed entry (list, expected a map)" in r.stdout, r.stderr
+
+
+def test_nul_in_pack_asset_id_is_an_input_error(tmp_path, level):
+    from engine import packs
+
+    p = tmp_path / "nul.cpk"
+    packs.write_pack(p, {"a\0b": level})
+    assert "cannot become a file name" in _one_line(run_cli("extract", p, "-o", tmp_path / "x"), 2)
+
+
+def test_exporter_returning_str_to_stdout_is_a_plugin_error(tmp_path):
+    from engine import Engine, Exporter, PluginError, hookimpl
+
+    class Texty(Exporter):
+        id, kinds, extensions = "texty", ("level",), (".texty",)
+
+        def dumps(self, content, options):
+            return "not bytes"
+
+    class P:
+        @hookimpl
+        def register_exporters(self, register):
+            register(Texty())
+
+    eng = Engine([P()], load=["dungeon"], entry_points=False)
+    lvl = eng.generate("level", seed=1, params={"width": 16, "height": 16})
+    with pytest.raises(PluginError, match="exporter 'texty' dumps returned str, expected bytes"):
+        eng.dumps(lvl, "texty")
+
+
+def test_wrong_context_from_the_api_is_an_input_error():
+    from engine import Engine, InputError
+
+    eng = Engine(load=["classic_character"], entry_points=False)
+    with pytest.raises(InputError, match=r"context\['level'\] must be a Level, got str"):
+        eng.generate("character", context={"level": "x"})
+    with pytest.raises(InputError, match="context must be a mapping"):
+        eng.generate("character", context=["level"])
+
+
+def test_debug_flag_prints_the_traceback(tmp_path):
+    r = run_cli("generate", "level", "-p", "width=oops")
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
+    for args, env in ((("--debug", "generate", "level", "-p", "width=oops"), None),
+                      (("generate", "level", "-p", "width=oops", "--debug"), None),
+                      (("generate", "level", "-p", "width=oops"), {"CONJURE_DEBUG": "1"})):
+        r = run_cli(*args, env=env)
+        err = r.stderr.decode()
+        assert r.returncode == 2 and "Traceback (most recent call last)" in err, err
+        assert err.strip().splitlines()[-1].startswith("conjure: error: ")
+
+
+def test_unexpected_errors_are_one_line_naming_debug(monkeypatch):
+    import engine.cli as cli
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", cli.COMMANDS["list"]._replace(handler=boom))
+    err = _one_line(run_cli("list"), 1)
+    assert "unexpected ZeroDivisionError: division by zero (run with --debug" in err
