@@ -261,6 +261,17 @@ def test_pack_reads(client, pack_path, levels):
     assert client.get("/api/packs/other/lv/1").status_code == 404
 
 
+def test_cors_only_for_named_origins(eng):
+    app = create_app(Service(eng), cors_origins=("http://localhost:5173",))
+    with TestClient(app) as c:
+        r = c.get("/api/health", headers={"Origin": "http://localhost:5173"})
+        assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
+        assert "etag" in r.headers["access-control-expose-headers"].lower()
+        assert "access-control-allow-origin" not in c.get("/api/health", headers={"Origin": "http://evil"}).headers
+    with TestClient(create_app(Service(eng))) as c:  # none by default
+        assert "access-control-allow-origin" not in c.get("/api/health", headers={"Origin": "http://x"}).headers
+
+
 def test_import_engine_does_not_import_web_stack():
     r = run_py("import sys, engine; engine.Engine(); "
                "print(any(m in sys.modules for m in ('starlette', 'uvicorn', 'engine.serve')))")

@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="requests in progress at once before the server answers 503 (default 64)")
     p.add_argument("--max-body", type=int, default=1024 * 1024, help="largest request body in bytes (default 1 MiB)")
     p.add_argument("--root-path", default="", help="the path prefix a reverse proxy serves this under (e.g. /conjure)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let web pages from ORIGIN (e.g. http://localhost:5173) call the API; repeatable")
     p.add_argument("--forwarded-allow-ips", default="127.0.0.1",
                    help="proxies trusted for X-Forwarded-* headers (default 127.0.0.1)")
 
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"conjure: warning: plugin {info.name!r} is broken: {info.errors[0] if info.errors else '?'}",
                   file=sys.stderr)
     service = Service(eng, packs=pack_names(args.pack), workers=args.workers)
-    app = ServeApp(service, max_body=args.max_body, timeout=args.timeout, max_pending=args.max_pending).app
+    app = ServeApp(service, max_body=args.max_body, timeout=args.timeout, max_pending=args.max_pending,
+                   cors_origins=tuple(args.cors_origin)).app
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"conjure serve: http://{host}:{args.port}/ (API under /api; packs: "
           f"{', '.join(service.packs) or 'none'}); Ctrl-C stops", flush=True)

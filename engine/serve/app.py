@@ -76,7 +76,7 @@ class ServeApp:
     """Holds the service, the limits and the worker pool used for rendering; builds the Starlette app."""
 
     def __init__(self, service: Service, max_body: int = DEFAULT_MAX_BODY, timeout: float = DEFAULT_TIMEOUT,
-                 max_pending: int = DEFAULT_MAX_PENDING, root_path: str = ""):
+                 max_pending: int = DEFAULT_MAX_PENDING, root_path: str = "", cors_origins: tuple = ()):
         if max_body < 1 or timeout <= 0 or max_pending < 1:
             raise InputError("serve limits must be positive (max body, timeout, max pending)")
         self.service = service
@@ -102,7 +102,17 @@ class ServeApp:
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
         handlers = {HTTPException: self._http_error, Exception: self._internal_error}
-        self.app = Starlette(routes=routes, exception_handlers=handlers, lifespan=self._lifespan)
+        middleware = []
+        if cors_origins:  # web games on other origins may call the API (their pages' origins, never "*" by default)
+            from starlette.middleware import Middleware
+            from starlette.middleware.cors import CORSMiddleware
+
+            middleware.append(Middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                                         allow_methods=["GET", "POST"], allow_headers=["Content-Type", "If-None-Match"],
+                                         expose_headers=["ETag", "X-Content-Hash", "X-Cache", "X-Generator",
+                                                         "X-Generator-Version", "Content-Disposition"]))
+        self.app = Starlette(routes=routes, exception_handlers=handlers, lifespan=self._lifespan,
+                             middleware=middleware)
         self.app.state.conjure = self
         self.root_path = root_path
 
@@ -326,8 +336,9 @@ def _query_doc(request: Request) -> dict:
 
 def create_app(service: Service | None = None, *, packs: dict | None = None, workers: int = 2,
                max_body: int = DEFAULT_MAX_BODY, timeout: float = DEFAULT_TIMEOUT,
-               max_pending: int = DEFAULT_MAX_PENDING) -> Starlette:
+               max_pending: int = DEFAULT_MAX_PENDING, cors_origins: tuple = ()) -> Starlette:
     """The Starlette app (``app.state.conjure`` is the :class:`ServeApp`)."""
     if service is None:
         service = Service(packs=packs, workers=workers)
-    return ServeApp(service, max_body=max_body, timeout=timeout, max_pending=max_pending).app
+    return ServeApp(service, max_body=max_body, timeout=timeout, max_pending=max_pending,
+                    cors_origins=cors_origins).app
