@@ -23,6 +23,13 @@ def _ln(x, w, b):
     return xc * (np.float32(1.0) / np.sqrt(v + np.float32(1e-5))) * w + b
 
 
+def _norm(x):
+    """LayerNorm without its scale and shift (folded into the next matmul)."""
+    inv = np.float32(1.0 / x.shape[-1])
+    xc = x - np.add.reduce(x, -1, keepdims=True) * inv
+    return xc * (np.float32(1.0) / np.sqrt(np.add.reduce(xc * xc, -1, keepdims=True) * inv + np.float32(1e-5)))
+
+
 def _gelu(x):
     return 0.5 * x * (1.0 + np.tanh(SQRT_2_PI * (x + 0.044715 * x * x * x)))
 
@@ -69,6 +76,15 @@ class Net:
         self.lnw, self.lnb = t("ln.weight"), t("ln.bias")
         self.head = t("head.weight").T.copy()
         self.headb = t("head.bias")
+        # LayerNorm's scale and shift folded into the matmul after it: ln(x) @ W + b = norm(x) @ W' + b'
+        for L in self.layers:
+            L["qkv_f"] = (L["ln1w"][:, None] * L["qkv"]).astype(np.float32)
+            L["qkvb_f"] = (L["ln1b"] @ L["qkv"] + L["qkvb"]).astype(np.float32)
+            L["fc_f"] = (L["ln2w"][:, None] * L["fc"]).astype(np.float32)
+            L["fcb_f"] = (L["ln2b"] @ L["fc"] + L["fcb"]).astype(np.float32)
+        self.head_f = (self.lnw[:, None] * self.head).astype(np.float32)
+        self.headb_f = (self.lnb @ self.head + self.headb).astype(np.float32)
+        self._emb_cache: dict[bytes, np.ndarray] = {}
         self.vbig = t("vbig").reshape(self.K, self.V)
         if self.emb.shape[0] != self.h * self.K or self.head.shape != (self.d, self.h * self.V):
             from engine.errors import InputError
@@ -89,7 +105,7 @@ class Net:
         given the strips before them ``strips`` (n, h) and the control buckets ``attrs`` (n, n_attr)."""
         n = len(rows)
         d, nh, hd, ring = self.d, self.nh, self.hd, self.ring
-        x = self.embed(strips, attrs).astype(np.float32)
+        x = self.cached_embed(strips, attrs)
         base = rows * ring
         slot = base + pos % ring
         back = pos[:, None] - self._dist
@@ -100,7 +116,7 @@ class Net:
         win = base[:, None] + back % ring  # (n, ctx) flat cache rows
         scale = np.float32(1.0 / math.sqrt(hd))
         for L, (ck, cv) in zip(self.layers, cache):
-            qkv = _ln(x, L["ln1w"], L["ln1b"]) @ L["qkv"] + L["qkvb"]
+            qkv = _norm(x) @ L["qkv_f"] + L["qkvb_f"]
             ck[slot] = qkv[:, d:2 * d]
             cv[slot] = qkv[:, 2 * d:]
             q = qkv[:, :d].reshape(n, nh, 1, hd)
@@ -113,8 +129,22 @@ class Net:
             att *= np.float32(1.0) / att.sum(-1, keepdims=True)
             y = (att @ vals).reshape(n, d)
             x = x + (y @ L["proj"] + L["projb"])
-            x = x + (_gelu(_ln(x, L["ln2w"], L["ln2b"]) @ L["fc"] + L["fcb"]) @ L["out"] + L["outb"])
-        return (_ln(x, self.lnw, self.lnb) @ self.head + self.headb).reshape(n, self.h, self.V)
+            x = x + (_gelu(_norm(x) @ L["fc_f"] + L["fcb_f"]) @ L["out"] + L["outb"])
+        return (_norm(x) @ self.head_f + self.headb_f).reshape(n, self.h, self.V)
+
+    def cached_embed(self, strips: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+        """:meth:`embed`, remembered per (strip, controls): levels repeat strips (sky, flat ground) a lot."""
+        out = np.empty((len(strips), self.d), dtype=np.float32)
+        cache = self._emb_cache
+        if len(cache) > 50_000:
+            cache.clear()
+        for i in range(len(strips)):
+            key = strips[i].tobytes() + attrs[i].tobytes()
+            e = cache.get(key)
+            if e is None:
+                e = cache[key] = self.embed(strips[i:i + 1], attrs[i:i + 1])[0].astype(np.float32)
+            out[i] = e
+        return out
 
     def window(self, strips: np.ndarray, attrs: np.ndarray) -> np.ndarray:
         """No cache: the whole window ``strips`` (n, T, h) (T ≤ ctx) recomputed; head logits (n, h, V) of

@@ -30,7 +30,8 @@ class SideReach:
         self.seen: set = set()
         self.start = None
         self.w = 0
-        self.snaps: dict[int, tuple] = {0: (set(), None)}
+        self.snaps: dict[int, tuple] = {0: (set(), None, -1)}
+        self.maxx = -1  # the largest x of a reachable cell
         self.searched = 0  # columns the reachable set accounts for
         self.pending: list = []  # cells found reachable but not yet expanded
 
@@ -69,6 +70,8 @@ class SideReach:
                         if ly >= 0 and (nx, ly) not in seen:
                             seen.add((nx, ly))
                             todo.append((nx, ly))
+                            if nx > self.maxx:
+                                self.maxx = nx
 
     def add(self, strip: np.ndarray) -> None:
         """Append one column (tile ids, top to bottom); the search runs lazily (:meth:`update`)."""
@@ -80,6 +83,7 @@ class SideReach:
             if stand:
                 self.start = (x, stand[-1])
                 self.seen.add(self.start)
+                self.maxx = max(self.maxx, x)
                 self.pending.append(self.start)
 
     def update(self) -> None:
@@ -97,8 +101,7 @@ class SideReach:
         self.update()
         if self.start is None:
             return self.w >= EDGE_COLS
-        edge = self.w - self.jd
-        return not any(c[0] >= edge for c in self.seen)
+        return self.maxx < self.w - self.jd
 
     def goal_reached(self) -> bool:
         """The finished level's goal (the rules' definition) is reachable."""
@@ -112,12 +115,12 @@ class SideReach:
 
     def snapshot(self) -> None:
         self.update()
-        self.snaps[self.w] = (set(self.seen), self.start)
+        self.snaps[self.w] = (set(self.seen), self.start, self.maxx)
 
     def rewind(self, w: int) -> int:
         """Back to the latest snapshot at or before width ``w``; returns its width."""
         k = max(s for s in self.snaps if s <= w)
-        seen, start = self.snaps[k]
+        seen, start, self.maxx = self.snaps[k]
         self.seen = set(seen)
         self.start = start
         self.pending = []
