@@ -245,3 +245,35 @@ def test_2000_levels_killed_halfway(tmp_path):
     assert out.read_bytes() == ref.read_bytes()
     with open_pack(out) as pk:
         assert serialize.dumps(pk[1234]) == serialize.dumps(regenerate(spec, "dun/1234"))
+
+
+def test_every_name_of_the_old_engine_bake_module_still_imports():
+    """engine/bake.py became the package engine/bake/: what plugin authors and scripts imported still imports."""
+    import engine.bake as b
+
+    for name in ("bake", "regenerate", "load_spec", "parse_spec", "resolve_spec", "plan_hash", "Spec", "Job",
+                 "journal_path", "Journal", "Frame", "encode_frame", "decode_frame", "bake_chunk", "init_worker",
+                 "make_records", "extract", "info_lines", "MAX_SPEC_BYTES", "MAX_COUNT", "TARGET_CHUNK_S",
+                 "JOURNAL_MAGIC", "FRAME_MAGIC", "FRAME_HEAD", "FRAME_REC", "ERROR_MAGIC", "ERRORS", "JOB_KEYS",
+                 "PACK_KEYS"):
+        assert hasattr(b, name), name
+    assert set(b.__all__) <= set(dir(b))
+
+
+def test_one_progress_display_counts_a_resumed_bake():
+    import io
+
+    from engine.progress import Progress
+
+    stream = io.StringIO()
+    p = Progress(10, "baked", done=4, unit="assets", stream=stream, every=0.0).start()
+    for _ in range(6):
+        p.advance(1)
+    p.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 6 and lines[0].startswith("baked: 5/10 assets (50%, ")
+    assert lines[-1].startswith("baked: 10/10 assets (100%, ") and "ETA 0s" in lines[-1]
+    quiet = io.StringIO()
+    with Progress(3, "training", enabled=False, stream=quiet) as q:
+        q.advance(3, loss=0.5)
+    assert q.done == 3 and quiet.getvalue() == ""

@@ -661,3 +661,16 @@ def test_maps_of_one_stem_keep_their_own_tilesets(eng, tmp_path):
     assert eng.load(tmp_path / "level.tmx") == plat
     assert eng.load(tmp_path / "level.tmj") == dun
     assert len(list(tmp_path.glob("level.*.tileset.png"))) == 2
+
+
+def test_every_name_of_the_old_plugins_tiled_module_still_imports():
+    """plugins/tiled.py became the package plugins/tiled/ (names, write, read): the old names still import."""
+    import plugins.tiled as t
+
+    for name in ("TiledFormat", "load_map", "escape_name", "unescape_name", "image_name", "tileset_image",
+                 "register_exporters", "PYTMX_RESERVED", "FIRSTGID", "TILED_VERSION", "MAX_MAP_BYTES",
+                 "DEFAULT_CHARS", "SCHEMA_PROP", "ENTITY_LAYER", "REGION_LAYER"):
+        assert hasattr(t, name), name
+    from engine.images import tileset_sheet
+
+    assert t.tileset_image is tileset_sheet
