@@ -77,7 +77,8 @@ def main(argv=None) -> int:
              "speedup_end_to_end": round(many / one, 2), "net_per_s_single": round(net_one, 1),
              "net_per_s_batch": round(net_many, 1), "speedup_network": round(net_many / net_one, 2),
              **{k: q[k] for k in ("playability_raw", "playability_after", "repaired_share", "novelty",
-                                  "novelty_mean_distance", "diversity", "kl_2x2", "kl_3x3")}}
+                                  "novelty_mean_distance", "diversity", "kl_2x2", "kl_3x3", "fidelity_2x2",
+                                  "fidelity_3x3", "playable_by_corpus_rules")}}
         results[gid] = r
         if not args.json:
             print(f"{gid}: batch {args.batch} vs one-at-a-time: end-to-end {r['speedup_end_to_end']}x "

@@ -6,15 +6,17 @@ Samples are made through the engine (``generate_batch``, so learned generators b
 - **playability**: ``raw`` = share valid on the first attempt before any repair (a generator's own
   ``metadata["raw_valid"]`` when it records one, else the engine's ``tries == 1``); ``after`` = share valid
   after the generator's repair and the engine's resampling.
+- **the corpus** (:func:`find_corpus`): ``--data`` when given, else the one the generator *declares*
+  (``corpus(params)``, ``rules(params)``, ``corpus_split(params, corpus)``, ``read_corpus(paths, legend)``:
+  optional generator methods documented in :mod:`engine.generator`); no generator ids or genres here.
+  Generated levels are turned into the corpus's tile ids with ``corpus.grid_of(level)``.
+- **against the corpus** (:func:`corpus_figures`): pattern fidelity (share of the output's k×k windows, k = 2,
+  3, found in the training levels), tile-pattern KL(held-out ‖ output) for 2×2 and 3×3 (smoothed as
+  ``(p + ε) / (1 + Kε)``, ``ε = 1e-5``), novelty (share of outputs farther than ``COPY_DISTANCE`` from every
+  training level or same-size section of one), per-tile-kind shares output vs corpus, and the corpus's own
+  figures beside (its held-out levels measured against its training levels); **playable_by_corpus_rules**
+  with the rules fitted on the corpus.
 - **diversity**: mean normalised tile Hamming distance over sampled pairs (common top-left crop).
-- **novelty** (against a training corpus): each sample is cut into non-overlapping windows of the
-  generator's ``window`` shape; each window's nearest corpus window (corpus windows at stride 2, with the
-  flips/rotations the generator trained on) gives a distance; a sample is a *copy* if any window lies
-  within ``COPY_DISTANCE`` of a corpus window. The corpus comes from the generator's ``corpus_levels()`` or,
-  for generators without one (classic), from another registered generator of the same ``genre`` that has
-  one; otherwise novelty and KL are reported as n/a.
-- **tile-pattern KL** ``KL(corpus || samples)`` of 2×2 and 3×3 tile patterns, each distribution smoothed as
-  ``(p + ε) / (1 + Kε)`` with ``ε = 1e-5`` over the K patterns seen in either.
 - **expressive range**: a density × leniency heatmap PNG and a PNG grid of samples.
 
 No torch here: generators import what they need.
@@ -161,15 +163,44 @@ def density_leniency(level: Level) -> tuple[float, float]:
     return density, 1.0 / (1.0 + threat)
 
 
-def corpus_provider(engine: Any, gen: Any) -> Any:
-    if callable(getattr(gen, "corpus_levels", None)):
-        return gen
-    genre = getattr(gen, "genre", None) or (gen.id if gen.id in ("dungeon", "platformer") else None)
-    for other in engine.generators("level"):
-        if other is not gen and callable(getattr(other, "corpus_levels", None)) and \
-                getattr(other, "genre", None) == genre:
-            return other
-    return None
+def find_corpus(engine: Any, gen: Any, params: dict, data: list | None = None, legend: Any = None,
+                sample: Level | None = None) -> tuple[Any, Any, str, tuple[list[int], list[int]] | None]:
+    """(corpus, rules, what, split) to evaluate ``gen`` against, from what generators *declare*:
+
+    - ``data`` given (``--data``): read by ``gen.read_corpus(paths, legend)``, or by the first loaded level
+      generator (by id) that declares ``read_corpus``; rules fitted on it (``corpus.fitted_rules()``).
+    - else ``gen.corpus(params)`` (learned generators: the corpus their weights were trained on), with
+      ``gen.rules(params)`` and ``gen.corpus_split(params, corpus)`` when declared.
+    - else a generator that declares ``corpus`` and whose corpus tileset has the sample's tileset name (a
+      classic generator measured against the corpus of a learned one drawn in the same tileset).
+    Returns ``(None, None, reason, None)`` when there is none."""
+    if data:
+        reader = gen if callable(getattr(gen, "read_corpus", None)) else next(
+            (g for g in sorted(engine.generators("level"), key=lambda g: g.id)
+             if callable(getattr(g, "read_corpus", None))), None)
+        if reader is None:
+            return None, None, "no loaded plugin reads corpora (read_corpus)", None
+        c = reader.read_corpus(list(data), legend)
+        fit = getattr(c, "fitted_rules", None)
+        return c, (fit() if callable(fit) else None), f"--data {' '.join(map(str, data))}", None
+    if callable(getattr(gen, "corpus", None)):
+        c = gen.corpus(params)
+        r = gen.rules(params) if callable(getattr(gen, "rules", None)) else None
+        sp = gen.corpus_split(params, c) if callable(getattr(gen, "corpus_split", None)) else None
+        w = params.get("weights") or "shipped weights"
+        return c, r, f"the corpus {gen.id} ({w}) was trained on", sp
+    if sample is not None:
+        for other in sorted(engine.generators("level"), key=lambda g: g.id):
+            if other is gen or not callable(getattr(other, "corpus", None)):
+                continue
+            try:
+                c = other.corpus({})
+            except ConjureError:
+                continue
+            if c.tileset.name == sample.tileset.name:
+                fit = getattr(c, "fitted_rules", None)
+                return c, (fit() if callable(fit) else None), f"the corpus of {other.id} (same tileset)", None
+    return None, None, "no corpus (give --data)", None
 
 
 # --------------------------------------------------------------------------------------------- images
@@ -213,7 +244,8 @@ def heatmap(points: list[tuple[float, float]], path: Path, title: str, bins: int
 
 
 # --------------------------------------------------------------------------------------------- entry
-def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict, report: Path | None) -> dict:
+def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict, report: Path | None,
+             data: list | None = None, legend: Any = None) -> dict:
     t0 = time.perf_counter()
     made, errors = sample(engine, generator, count, seed, params)
     seconds = time.perf_counter() - t0
@@ -228,35 +260,38 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict
         "mean_tries": round(float(np.mean([lv.metadata.get("tries", 1) for lv in levels])) if levels else 0, 3),
         "diversity": round(diversity(levels, rng), 4),
     }
-    provider = corpus_provider(engine, generator)
-    corpus: list[Level] = provider.corpus_levels() if provider is not None else []
-    if levels and corpus and corpus[0].tileset.name == levels[0].tileset.name:
-        h, w = getattr(provider, "window", (16, 16))
-        h, w = min(h, levels[0].height), min(w, levels[0].width)
-        aug = getattr(provider, "augment", "hflip")
-        cw = [_windows(c.tiles, h, w, 2, 2) for c in corpus]
-        cwin = _augment(np.concatenate([x for x in cw if len(x)]), aug)
-        per_sample = [_windows(lv.tiles, h, w, h, w) for lv in levels]
-        flat = np.concatenate(per_sample)
-        K = int(max(cwin.max(), flat.max())) + 1
-        dist = nearest_distances(flat, cwin, K)
-        k = 0
-        novel = []
-        for s in per_sample:
-            novel.append(bool((dist[k:k + len(s)] > COPY_DISTANCE).all()))
-            k += len(s)
-        base = K
+    corpus, rules, what, split = find_corpus(engine, generator, params, data, legend, levels[0] if levels else None)
+    metrics["corpus"] = what
+    grids = []
+    if corpus is not None and levels:
+        try:
+            grids = [corpus.grid_of(lv) for lv in levels]
+        except ConjureError as e:
+            metrics["corpus"] = f"{what}: output not in its tileset ({e})"
+            grids = []
+    if grids:
+        train, held = split if split is not None else corpus.split()
+        fig = corpus_figures(grids, corpus, train=train, held=held)
+        m, own = fig["model"], fig["corpus"]
         metrics.update({
-            "novelty": round(float(np.mean(novel)), 4),
-            "novelty_mean_distance": round(float(dist.mean()), 4),
-            "novelty_min_distance": round(float(dist.min()), 4),
-            "novelty_window": f"{h}x{w}",
-            "corpus_levels": len(corpus), "corpus_windows": int(len(cwin)),
-            "kl_2x2": round(kl_divergence(pattern_counts([c.tiles for c in corpus], 2, base),
-                                          pattern_counts([lv.tiles for lv in levels], 2, base)), 4),
-            "kl_3x3": round(kl_divergence(pattern_counts([c.tiles for c in corpus], 3, base),
-                                          pattern_counts([lv.tiles for lv in levels], 3, base)), 4),
+            "corpus_levels": len(corpus.grids), "corpus_split": f"{len(train)} train / {len(held)} held out",
+            "novelty": m["novelty_far"], "novelty_exact": m["novelty"],
+            "novelty_mean_distance": m["novelty_mean_distance"],
+            "fidelity_2x2": m["fidelity_2"], "fidelity_3x3": m["fidelity_3"],
+            "kl_2x2": m["kl_2x2"], "kl_3x3": m["kl_3x3"],
+            "kl_2x2_train": m["kl_2x2_train"], "kl_3x3_train": m["kl_3x3_train"],
+            "corpus_own": {"fidelity_2x2": own.get("fidelity_2"), "fidelity_3x3": own.get("fidelity_3"),
+                           "kl_2x2": own.get("kl_2x2"), "kl_3x3": own.get("kl_3x3"),
+                           "diversity": own.get("diversity"), "novelty_mean_distance": own.get("novelty_mean_distance")},
+            "tiles": fig["tiles"],
         })
+        metrics["diversity"] = m["diversity"]
+        if rules is not None:
+            metrics["rules"] = rules.describe() if callable(getattr(rules, "describe", None)) else str(rules)
+            metrics["playable_by_corpus_rules"] = round(sum(not rules.problems(g) for g in grids) / count, 4)
+            rep = getattr(rules, "report", {}) or {}
+            if "corpus_pass" in rep:
+                metrics["corpus_passing_rules"] = rep["corpus_pass"]
     else:
         metrics.update({"novelty": "n/a", "kl_2x2": "n/a", "kl_3x3": "n/a"})
     er = [density_leniency(lv) for lv in levels]
@@ -266,32 +301,53 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict
     if errors:
         metrics["first_error"] = errors[0]
     if report is not None:
-        write_report(report, generator, metrics, levels, er, params)
+        write_report(report, generator, metrics, levels, er, params, corpus if grids else None)
     return metrics
 
 
-def write_report(folder: Path, generator: Any, metrics: dict, levels: list[Level], er, params: dict) -> Path:
+def write_report(folder: Path, generator: Any, metrics: dict, levels: list[Level], er, params: dict,
+                 corpus: Any = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    files = []
     if levels:
-        files.append(sample_sheet(levels, folder / "samples.png"))
-        files.append(heatmap(er, folder / "expressive_range.png", f"{generator.id}: {len(er)} samples"))
+        sample_sheet(levels, folder / "samples.png")
+        heatmap(er, folder / "expressive_range.png", f"{generator.id}: {len(er)} samples")
+    if corpus is not None and getattr(corpus, "levels", None):
+        sample_sheet(list(corpus.levels), folder / "corpus.png")
     lines = [f"# Evaluation of `{generator.id}` (version {generator.version})", "",
              f"{metrics['count']} samples, params `{params or {}}`, in {metrics['seconds']} s "
-             f"({metrics['levels_per_second']} levels/s).", "",
+             f"({metrics['levels_per_second']} levels/s). Corpus: {metrics.get('corpus', 'none')}.", "",
              "| metric | value |", "| --- | --- |"]
     for k, v in metrics.items():
-        if k in ("generator", "count"):
+        if k in ("generator", "count", "corpus") or isinstance(v, (dict, list)):
             continue
         lines.append(f"| {k} | {v} |")
+    own = metrics.get("corpus_own")
+    if own:
+        lines += ["", "## Output vs the corpus's own figures", "",
+                  "| measure | output | corpus (held-out vs train) |", "| --- | --- | --- |"]
+        for k, label in (("fidelity_2x2", "pattern fidelity 2×2"), ("fidelity_3x3", "pattern fidelity 3×3"),
+                         ("kl_2x2", "KL 2×2 (held-out ‖ ·)"), ("kl_3x3", "KL 3×3 (held-out ‖ ·)"),
+                         ("diversity", "diversity"), ("novelty_mean_distance", "distance to nearest training level")):
+            lines.append(f"| {label} | {metrics.get(k)} | {own.get(k)} |")
+    if metrics.get("tiles"):
+        lines += ["", "## Tile kinds: share in the output vs the corpus", "",
+                  "| glyph | tile | output | corpus |", "| --- | --- | --- | --- |"]
+        for t in metrics["tiles"]:
+            lines.append(f"| `{t['char']}` | {t['name']} | {t['model']:.4f} | {t['corpus']:.4f} |")
     lines += ["", "- **playability_raw**: valid on the first attempt before repair; **playability_after**: valid "
-              "after repair and resampling.",
-              f"- **novelty**: share of samples none of whose windows is within {COPY_DISTANCE:.0%} of a corpus "
-              "window; **diversity**: mean pairwise tile Hamming distance.",
-              f"- **kl_2x2 / kl_3x3**: KL(corpus || samples) of tile patterns, smoothing ε={KL_EPS}.", ""]
+              "after repair and resampling; **playable_by_corpus_rules**: share of outputs passing the rules "
+              "fitted on the corpus.",
+              f"- **novelty**: share of outputs farther than {COPY_DISTANCE:.0%} (normalised Hamming) from every "
+              "training level and same-size section of one (**novelty_exact**: not equal to any).",
+              "- **fidelity_kxk**: share of the output's k×k windows that occur in the training levels.",
+              f"- **kl_2x2 / kl_3x3**: KL(held-out levels ‖ output) of tile patterns, smoothing ε={KL_EPS} "
+              "(``_train``: against the training levels); the corpus's own is KL(held-out ‖ train).",
+              "- **diversity**: mean pairwise tile Hamming distance.", ""]
     if levels:
         lines += ["## Expressive range (density × leniency)", "", "![expressive range](expressive_range.png)", "",
                   "## Samples", "", "![samples](samples.png)", ""]
+    if (folder / "corpus.png").exists() and corpus is not None:
+        lines += ["## The corpus", "", "![corpus](corpus.png)", ""]
     out = folder / "report.md"
     out.write_text("\n".join(lines), encoding="utf-8")
     return out

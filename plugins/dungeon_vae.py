@@ -1,12 +1,25 @@
-"""``dungeon-vae``: a conditional VAE that draws 32×32 dungeons like the shipped corpus.
+"""``dungeon-vae``: a conditional VAE that draws top-down levels like *your* corpus, in its tileset, checked by
+rules fitted on it.
 
-The network (``plugins.learned_levels.nets.DungeonVAE``, imported with torch on first use) decodes a
-latent ``z`` and two designer conditions — **openness** (share of walkable tiles) and **enemy density**
-(enemies per walkable tile) — into one-hot tile classes: the ``dungeon`` tileset's tiles plus enemy and
-treasure markers. Entities are then placed (:mod:`plugins.learned_levels.dungeon_post`): the spawn and key
-outside a vault the network drew behind a locked door, the exit inside. When the decoded tiles hold no such
-vault the level is *repaired* (stray areas joined by corridors, a 5×5 vault built); ``metadata`` says which
-(``raw_valid``, ``repaired``, ``repair_edits``) so playability before repair is measured honestly.
+Train it on any top-down corpus ``conjure train`` reads (VGLC game folders such as Zelda's with your legend,
+Tiled maps, packs; ``docs/learned-levels.md``). The weights then carry the corpus tileset (glyphs, names,
+tags), its room size and the reachability rules fitted on it (:mod:`plugins.learned_levels.rules`). The
+shipped weights are this very path trained on ``plugins/data/levels/dungeon``.
+
+**What it draws.** When the corpus's maps are grids of equal rooms (VGLC Zelda: 16×11), the model learns
+rooms, and a level is ``rooms_y × rooms_x`` decoded rooms side by side (default one room); otherwise it
+learns ``size×size`` windows of the maps (default 32) and a level is one window. Windows are padded to
+multiples of 8 (with the corpus's void or wall tile) for the network and cropped back.
+
+The network (``plugins.learned_levels.nets.DungeonVAE``, imported with torch on first use) decodes a latent
+``z`` and two designer conditions — **openness** (share of walkable tiles) and **enemy density** (enemy tiles
+per walkable tile), both measured through the tags — into one class per cell: the corpus's tile ids, entity
+tiles (enemies, treasure) included. When the corpus marks a start and a goal with entity tiles (Conjure's
+legends: ``@`` spawn, ``!`` exit, ``k`` key; Tiled objects), those are *placed*
+(:mod:`plugins.learned_levels.dungeon_post`): behind a locked door the network drew, if the corpus has
+locked doors and keys, else at the two far ends of the largest walkable area. When the level does not pass
+the corpus's rules it is *repaired* (stray areas joined by corridors, and a 5×5 vault when the corpus has
+locked doors); ``metadata`` says which (``raw_valid``, ``repaired``, ``repair_edits``, ``raw_problem``).
 
 Latent blending: ``-p blend_seed=S -p blend=0.5`` decodes the spherical interpolation between this seed's
 latent and seed ``S``'s; :meth:`DungeonVAE.interpolate` returns the whole sequence, and
@@ -14,97 +27,145 @@ latent and seed ``S``'s; :meth:`DungeonVAE.interpolate` returns the whole sequen
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from engine import Entity, Generator, Level, Param, Region, Request, hookimpl
+from engine import Generator, Param, Region, Request, hookimpl
 from engine.errors import InputError
-from engine.quality import dungeon_problems
 
-from .dungeon import tileset
-from .learned_levels import common
-from .learned_levels.corpus import augment, load_levels, to_classes, windows
+from . import learned_common as lc
 from .learned_levels import dungeon_post as post
+from .learned_levels.model import LevelModel, card_extras, common_ids, extra_tensors, prepare
 
 GEN_ID = "dungeon-vae"
-SIZE = 32
-CLASSES = 7
-ENTITY_CLASSES = {"enemy": post.ENEMY, "treasure": post.TREASURE}
-DEFAULT_CONFIG = {"size": SIZE, "classes": CLASSES, "zdim": 32, "ch": 32, "batch": 64, "lr": 3e-3,
-                  "beta": 0.5, "stride": 4, "augment": "d4"}
+DEFAULT_CONFIG = {"size": 32, "zdim": 32, "ch": 32, "batch": 64, "lr": 3e-3, "beta": 0.5, "stride": 4,
+                  "augment": "auto", "holdout": 0.15}
+CONFIG_BOUNDS = {"classes": (1, 255), "size": (4, 128), "rh": (3, 128), "rw": (3, 128), "hp": (8, 128),
+                 "wp": (8, 128), "zdim": (1, 512), "ch": (1, 256), "batch": (1, 4096), "lr": (0.0, 1.0),
+                 "beta": (0.0, 100.0), "stride": (1, 128), "holdout": (0.0, 0.9), "pad": (0, 254),
+                 "floor": (0, 254), "wall": (0, 254), "void": (0, 254), "door": (-1, 254), "locked": (-1, 254),
+                 "start": (-1, 254), "goal": (-1, 254), "key": (-1, 254), "rooms": (0, 1)}
 
 
-def conditions(grid: np.ndarray) -> tuple[float, float]:
-    """(openness, enemy density) of a class grid: walkable share; enemies per walkable tile."""
-    walk = np.isin(grid, (post.FLOOR, post.DOOR, post.ENEMY, post.TREASURE)).sum()
-    enemies = (grid == post.ENEMY).sum()
-    return float(walk) / grid.size, float(enemies) / max(1.0, float(walk))
+class _Model(LevelModel):
+    """A loaded network with its tileset, rules, ids and condition statistics."""
 
-
-class _Model:
-    """A loaded network with its condition statistics."""
-
-    def __init__(self, tensors: dict, card: dict):
+    def __init__(self, tensors: dict, card: dict, path, device: str = "cpu"):
         import torch
 
-        from .learned_levels.nets import DungeonVAE
+        from .learned_levels.nets import DungeonVAE as Net
 
-        cfg = dict(DEFAULT_CONFIG)
-        cfg.update(common.config_of(tensors, card, f"{GEN_ID} weights"))
+        source = f"{GEN_ID} weights {path}"
+        super().__init__(tensors, card, path, source)
+        cfg = lc.checked_config(tensors, card, CONFIG_BOUNDS, source)
+        for k in ("classes", "rh", "rw", "hp", "wp", "pad", "floor", "wall", "void"):
+            if k not in cfg:
+                raise InputError(f"{source}: config.{k}: missing")
+        ids = [cfg[k] for k in ("pad", "floor", "wall", "void", "door", "locked", "start", "goal", "key") if k in cfg]
+        if cfg["classes"] != self.classes or self.view != "top" or cfg["hp"] % 8 or cfg["wp"] % 8 \
+                or cfg["rh"] > cfg["hp"] or cfg["rw"] > cfg["wp"] or max(ids) >= self.classes:
+            raise InputError(f"{source}: config does not fit its tileset (classes {cfg['classes']}, view {self.view})")
         self.cfg = cfg
-        net = DungeonVAE(cfg["classes"], cfg["zdim"], 2, cfg["ch"], cfg["size"])
-        state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
-        net.load_state_dict(state)
+        net = Net(cfg["classes"], cfg["zdim"], 2, cfg["ch"], cfg["hp"], cfg["wp"])
+        try:
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        except RuntimeError as e:
+            raise InputError(f"{source}: tensors do not fit the config: {str(e).splitlines()[0]}") from None
         net.eval()
-        self.net = net
+        self.device = device
+        self.net = net.to(device)
+        for k in ("cond_mean", "cond_std", "cond_table"):
+            if k not in tensors or tensors[k].shape[-1] != 2:
+                raise InputError(f"{source}: tensor {k} missing or not of 2 conditions")
         self.cond_mean = tensors["cond_mean"].to(torch.float32)
         self.cond_std = tensors["cond_std"].to(torch.float32)
         self.cond_table = tensors["cond_table"].numpy().astype(np.float64)
         self.zdim = cfg["zdim"]
+        self.walk = _walkable(self)
+        self.palette = post.Palette(cfg["floor"], cfg["wall"], cfg["void"], cfg["door"] if cfg.get("door", -1) >= 0
+                                    else cfg["floor"], cfg["locked"] if cfg.get("locked", -1) >= 0 else None,
+                                    _stand(self))
+        self.enemy_mask = np.zeros(256, dtype=bool)
+        self.enemy_mask[:self.classes] = self.mask("enemy")
+
+
+def _walkable(m) -> np.ndarray:
+    """Cells one can be on: not solid, not void (entity tiles included)."""
+    w = np.zeros(256, dtype=bool)
+    w[:m.classes] = ~m.mask("solid") & ~m.mask("void")
+    return w
+
+
+def _stand(m) -> np.ndarray:
+    """Cells the placer may use: walkable, not a locked door."""
+    w = _walkable(m)
+    w[:m.classes] &= ~m.mask("locked")
+    return w
+
+
+def conditions(grid: np.ndarray, walk: np.ndarray, enemy: np.ndarray) -> tuple[float, float]:
+    """(openness, enemy density) of a grid: walkable share; enemy tiles per walkable tile."""
+    n_walk = walk[grid].sum()
+    return float(n_walk) / grid.size, float(enemy[grid].sum()) / max(1.0, float(n_walk))
 
 
 class DungeonVAE(Generator):
     id = GEN_ID
     kind = "level"
-    version = "1"
-    description = "Conditional VAE dungeons (32x32) learned from the shipped corpus; blend seeds in latent space"
+    version = "2"
+    description = "Conditional VAE top-down levels in your corpus's tileset and room size; blend seeds in latent space"
     params = (
         Param("openness", "float", -1.0, min=-1.0, max=1.0,
-              help="target share of walkable tiles (about 0.15-0.6); -1 draws one from the training data"),
+              help="target share of walkable tiles; -1 draws one from the training data"),
         Param("enemy_density", "float", -1.0, min=-1.0, max=0.5,
-              help="target enemies per walkable tile (about 0-0.12); -1 draws one from the training data"),
+              help="target enemy tiles per walkable tile; -1 draws one from the training data"),
         Param("temperature", "float", 1.0, min=0.0, max=3.0, help="scale of the latent sample (0 = the mean)"),
+        Param("rooms_x", "int", 1, min=1, max=16, help="rooms across (corpora made of rooms)"),
+        Param("rooms_y", "int", 1, min=1, max=16, help="rooms down (corpora made of rooms)"),
         Param("blend_seed", "str", "", help="another seed whose latent to blend with (see blend)"),
         Param("blend", "float", 0.0, min=0.0, max=1.0, help="0 = this seed's latent, 1 = blend_seed's"),
-        Param("repair", "bool", True, help="repair levels whose decoded tiles hold no usable vault"),
+        Param("repair", "bool", True, help="repair levels that do not pass the corpus's rules"),
         Param("weights", "str", "", help="a model.safetensors (or its folder) from `conjure train`; "
                                          "empty = the shipped weights"),
+        Param("device", "choice", "cpu", choices=("cpu", "cuda", "auto"),
+              help="where the network runs (cuda without a GPU falls back to the CPU with a message); "
+                   "byte-identical output is promised on the CPU"),
     )
-    window = (SIZE, SIZE)
-    genre = "dungeon"
-    augment = "d4"
 
-    def corpus_levels(self) -> list[Level]:
-        """The shipped training corpus (for novelty and KL in ``conjure evaluate``)."""
-        return common.corpus(self.genre)
+    # ------------------------------------------------------------------ declared for conjure evaluate
+    def model(self, weights: str = "", device: str = "cpu") -> _Model:
+        lc.torch_threads()
+        dev = lc.resolve_device(device, GEN_ID) if device != "cpu" else "cpu"
+        return lc.load_cached(GEN_ID, weights, lambda t, c, p: _Model(t, c, p, dev), device=dev)
 
-    # ------------------------------------------------------------------ model
-    def model(self, weights: str = "") -> _Model:
-        return common.load_model(GEN_ID, weights, _Model)
+    def corpus(self, params: dict):
+        """The corpus the weights in ``params`` were trained on."""
+        return self.model(params.get("weights", "")).corpus()
 
-    def _latent(self, request: Request, m: _Model):
-        """This request's latent (and blend) and its condition vector (raw, not standardised)."""
+    def corpus_split(self, params: dict, corpus):
+        return self.model(params.get("weights", "")).split(corpus)
+
+    def rules(self, params: dict):
+        return self.model(params.get("weights", "")).rules
+
+    def read_corpus(self, paths, legend=None):
+        from .learned_levels.corpus import load_corpus
+
+        return load_corpus(list(paths), legend=legend)
+
+    # ------------------------------------------------------------------ latents
+    def _latents(self, request: Request, m: _Model, n: int):
+        """This request's ``n`` latents (and blend) and its condition vector (raw, not standardised)."""
         import torch
 
         p = request.params
-        z = torch.randn(1, m.zdim, generator=request.torch_generator("z"))
+        z = torch.randn(n, m.zdim, generator=request.torch_generator("z"))
         if p["blend_seed"] and p["blend"] > 0:
-            other = Request(request.kind, request.generator, common.seed_param(p["blend_seed"]), p,
-                            request.context, request.attempt)
-            zb = torch.randn(1, m.zdim, generator=other.torch_generator("z"))
-            z = _slerp(z, zb, p["blend"])
+            other = Request(request.kind, request.generator, _seed_param(p["blend_seed"]), p, request.context,
+                            request.attempt)
+            zb = torch.randn(n, m.zdim, generator=other.torch_generator("z"))
+            z = torch.cat([_slerp(z[i:i + 1], zb[i:i + 1], p["blend"]) for i in range(n)])
         z = z * p["temperature"]
         rng = request.rng("cond")
         row = m.cond_table[int(rng.integers(len(m.cond_table)))]
@@ -117,68 +178,116 @@ class DungeonVAE(Generator):
 
         from .learned_levels.nets import decode_tiles
 
-        c = (torch.tensor(conds, dtype=torch.float32) - m.cond_mean) / m.cond_std
+        c = ((torch.tensor(conds, dtype=torch.float32) - m.cond_mean) / m.cond_std).to(m.device)
+        z = z.to(m.device)
         with torch.inference_mode():
-            logits = m.net.decode(z, c)
-            return decode_tiles(logits, lambda i: m.net.decode(z[i:i + 1], c[i:i + 1]))
+            logits = m.net.decode(z, c).cpu()
+            g = decode_tiles(logits, lambda i: m.net.decode(z[i:i + 1], c[i:i + 1]).cpu())
+        return g[:, :m.cfg["rh"], :m.cfg["rw"]]
 
     # ------------------------------------------------------------------ generation
-    def generate(self, request: Request) -> Level:
+    def generate(self, request: Request):
         return self.generate_batch([request])[0]
 
-    def generate_batch(self, requests: list[Request]) -> list[Level]:
-        with common.single_thread():  # two threads are slower on a busy 2-core box, and tails explode
-            return self._generate_batch(requests)
-
-    def _generate_batch(self, requests: list[Request]) -> list[Level]:
+    def generate_batch(self, requests: list[Request]) -> list:
         import torch
 
         out: list[Any] = [None] * len(requests)
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(r.params["weights"], []).append(i)
-        for weights, idx in groups.items():
-            m = self.model(weights)
-            lat = [self._latent(requests[i], m) for i in idx]
+            groups.setdefault((r.params["weights"], r.params["device"]), []).append(i)
+        for (weights, device), idx in groups.items():
+            m = self.model(weights, device)
+            counts = [self._rooms(m, requests[i].params) for i in idx]
+            lat = [self._latents(requests[i], m, ry * rx) for i, (ry, rx) in zip(idx, counts)]
             z = torch.cat([a for a, _ in lat])
-            grids = self._decode(m, z, [c for _, c in lat])
-            for k, i in enumerate(idx):
-                out[i] = self._finish(grids[k], requests[i], lat[k][1])
+            conds = [c for (a, c) in lat for _ in range(a.shape[0])]
+            wins = self._decode(m, z, conds)
+            k = 0
+            for j, i in enumerate(idx):
+                ry, rx = counts[j]
+                rh, rw = m.cfg["rh"], m.cfg["rw"]
+                grid = np.zeros((ry * rh, rx * rw), dtype=np.int64)
+                for a in range(ry):
+                    for b in range(rx):
+                        grid[a * rh:(a + 1) * rh, b * rw:(b + 1) * rw] = wins[k]
+                        k += 1
+                out[i] = self._finish(m, grid, requests[i], lat[j][1], counts[j])
         return out
 
-    def _finish(self, grid: np.ndarray, request: Request, cond: tuple[float, float]) -> Level:
+    @staticmethod
+    def _rooms(m: _Model, p: dict) -> tuple[int, int]:
+        return (p["rooms_y"], p["rooms_x"]) if m.cfg.get("rooms") else (1, 1)
+
+    def _place(self, m: _Model, grid: np.ndarray, rng) -> tuple[np.ndarray, bool]:
+        """Strip drawn start/key/goal entity tiles and place one of each (see the module docstring);
+        (grid, placed). Corpora without such tiles: the grid as is."""
+        c = m.cfg
+        ents = [c.get(k, -1) for k in ("start", "goal", "key")]
+        if c.get("start", -1) < 0 or c.get("goal", -1) < 0:
+            return grid, True
+        g = grid.copy()
+        for e in ents:
+            if e >= 0:
+                g[g == e] = c["floor"]
+        P = m.palette
+        tiles = g.astype(np.uint8)
+        if P.locked is not None and c.get("key", -1) >= 0:
+            spots = post.place(tiles, rng, P)
+            if spots is None:
+                return g, False
+            (sy, sx), (ky, kx), (ey, ex) = spots
+            g[ky, kx] = c["key"]
+        else:
+            spots = post.place_simple(tiles, P)
+            if spots is None:
+                return g, False
+            (sy, sx), (ey, ex) = spots
+        g[sy, sx] = c["start"]
+        g[ey, ex] = c["goal"]
+        return g, True
+
+    def _finish(self, m: _Model, grid: np.ndarray, request: Request, cond, rooms) -> Any:
         rng = request.rng("place")
-        tiles, enemies, treasure = post.split(grid)
-        raw_open, raw_enemy = conditions(grid)
-        spots = post.place(tiles, rng)
-        raw_valid = False
-        raw_problem = "no vault behind a locked door"
-        if spots is not None:
-            raw = _level(tiles, spots, enemies, treasure, {})
-            probs = dungeon_problems(raw)
-            raw_valid = not probs
-            raw_problem = probs[0] if probs else ""
+        raw_open, raw_enemy = conditions(grid, m.walk, m.enemy_mask)
+        g, placed = self._place(m, grid, rng)
+        probs = m.rules.problems(g) if placed else ["no locked vault to put the goal behind"]
+        raw_valid = not probs
         edits = 0
         if not raw_valid and request.params["repair"]:
-            fixed = tiles.copy()
-            edits = post.repair(fixed, rng)
+            fixed = g.astype(np.uint8)
+            for e in (m.cfg.get("start", -1), m.cfg.get("goal", -1), m.cfg.get("key", -1)):
+                if e >= 0:
+                    fixed[fixed == e] = m.cfg["floor"]
+            edits = post.repair(fixed, rng, m.palette, vault=m.palette.locked is not None and m.cfg.get("key", -1) >= 0)
             if edits >= 0:
-                spots2 = post.place(fixed, rng)
-                if spots2 is not None:
-                    tiles, spots = fixed, spots2
-        meta = {"genre": "dungeon", "raw_valid": raw_valid, "repaired": bool(not raw_valid and edits > 0),
-                "repair_edits": max(edits, 0), "raw_problem": raw_problem,
+                g2, ok = self._place(m, fixed.astype(np.int64), rng)
+                if ok:
+                    g = g2
+        ry, rx = rooms
+        rh, rw = m.cfg["rh"], m.cfg["rw"]
+        meta = {"view": "top", "rules": m.rules.describe(), "raw_valid": raw_valid,
+                "repaired": bool(not raw_valid and edits > 0), "repair_edits": max(edits, 0),
+                "raw_problem": probs[0] if probs else "",
                 "conditions": {"openness": round(cond[0], 4), "enemy_density": round(cond[1], 4)},
                 "measured": {"openness": round(raw_open, 4), "enemy_density": round(raw_enemy, 4)}}
-        if spots is None:  # unplayable; the engine's validator rejects it and resamples
-            return Level({"tiles": tiles}, tileset(), [], [], meta)
-        return _level(tiles, spots, enemies, treasure, meta)
+        if m.cfg.get("rooms"):
+            regions = [Region(f"room-{a}-{b}", "room", f"room {a + 1},{b + 1}", b * rw, a * rh, rw, rh, {})
+                       for a in range(ry) for b in range(rx)]
+        else:
+            regions = [Region("dungeon", "area", "the drawn halls", 0, 0, g.shape[1], g.shape[0], {})]
+        return m.to_level(g.astype(np.uint8), meta, regions)
 
-    def validate(self, level: Level, request: Request) -> list[str]:
-        return dungeon_problems(level)
+    def validate(self, level, request: Request) -> list[str]:
+        m = self.model(request.params["weights"], request.params["device"])
+        try:
+            g = m.grid_of(level)
+        except InputError as e:
+            return [str(e)]
+        return m.rules.problems(g)
 
     # ------------------------------------------------------------------ latent space
-    def interpolate(self, seed_a, seed_b, steps: int = 5, params: dict | None = None) -> list[Level]:
+    def interpolate(self, seed_a, seed_b, steps: int = 5, params: dict | None = None) -> list:
         """Levels decoded along the latent path from ``seed_a``'s latent to ``seed_b``'s (``steps`` ≥ 2) in
         one batch, each exactly what ``engine.generate("level", "dungeon-vae", seed_a, {"blend_seed": seed_b,
         "blend": i/(steps-1)})`` returns on its first attempt (check them with :meth:`validate`)."""
@@ -194,21 +303,27 @@ class DungeonVAE(Generator):
             reqs.append(Request("level", self.id, seed_a, p))
         return self.generate_batch(reqs)
 
-    def interpolate_levels(self, a: Level, b: Level, steps: int = 5, weights: str = "") -> list[np.ndarray]:
-        """Tile grids along the latent path between two existing dungeon levels (their 32×32 top-left
-        windows, encoded to their latent means); conditions are interpolated too."""
+    def interpolate_levels(self, a, b, steps: int = 5, weights: str = "") -> list[np.ndarray]:
+        """Grids (corpus ids) along the latent path between two existing levels of the model's tileset (their
+        top-left windows, encoded to their latent means); conditions are interpolated too."""
         import torch
 
-        m = self.model(weights)
-        grids = [to_classes(lv, ENTITY_CLASSES)[:SIZE, :SIZE] for lv in (a, b)]
-        if any(g.shape != (SIZE, SIZE) for g in grids):
-            raise InputError(f"interpolate_levels: levels must be at least {SIZE}x{SIZE}")
         from .learned_levels.nets import one_hot
 
-        conds = torch.tensor([conditions(g) for g in grids], dtype=torch.float32)
+        m = self.model(weights)
+        rh, rw, hp, wp = m.cfg["rh"], m.cfg["rw"], m.cfg["hp"], m.cfg["wp"]
+        grids = []
+        for lv in (a, b):
+            g = m.grid_of(lv).astype(np.int64)
+            if g.shape[0] < rh or g.shape[1] < rw:
+                raise InputError(f"interpolate_levels: levels must be at least {rw}x{rh}")
+            pad = np.full((hp, wp), m.cfg["pad"], dtype=np.int64)
+            pad[:rh, :rw] = g[:rh, :rw]
+            grids.append(pad)
+        conds = torch.tensor([conditions(g[:rh, :rw], m.walk, m.enemy_mask) for g in grids], dtype=torch.float32)
         c = (conds - m.cond_mean) / m.cond_std
         with torch.inference_mode():
-            mu, _ = m.net.encode(one_hot(np.stack(grids), m.cfg["classes"]), c)
+            mu, _ = m.net.encode(one_hot(np.stack(grids), m.classes).to(m.device), c.to(m.device))
         out = []
         for i in range(steps):
             t = i / max(1, steps - 1)
@@ -224,6 +339,11 @@ class DungeonVAE(Generator):
         return train_dungeon_vae(job)
 
 
+def _seed_param(text: str):
+    t = text.strip()
+    return int(t) if t.lstrip("+-").isdigit() else text
+
+
 def _slerp(a, b, t: float):
     import torch
 
@@ -235,41 +355,48 @@ def _slerp(a, b, t: float):
     return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
 
 
-def _level(tiles, spots, enemies, treasure, meta) -> Level:
-    spawn, key, exit_ = spots
-    ents = [Entity("spawn", "spawn", spawn[1], spawn[0], {}), Entity("exit", "exit", exit_[1], exit_[0], {}),
-            Entity("key", "key", key[1], key[0], {"opens": "locked_door"})]
-    taken = {spawn, key, exit_}
-    n = 0
-    for y, x in enemies:
-        c = (int(y), int(x))
-        if c not in taken and tiles[c] == post.FLOOR:
-            n += 1
-            taken.add(c)
-            ents.append(Entity(f"enemy-{n}", "enemy", c[1], c[0], {"hp": 3}))
-    n = 0
-    for y, x in treasure:
-        c = (int(y), int(x))
-        if c not in taken and tiles[c] == post.FLOOR:
-            n += 1
-            taken.add(c)
-            ents.append(Entity(f"treasure-{n}", "treasure", c[1], c[0], {"value": 10}))
-    h, w = tiles.shape
-    regions = [Region("dungeon", "area", "the drawn halls", 0, 0, w, h, {})]
-    return Level({"tiles": tiles}, tileset(), ents, regions, meta)
-
-
 # --------------------------------------------------------------------------------------------- training
-def training_windows(levels: list[Level], cfg: dict) -> np.ndarray:
-    wins = [windows(to_classes(lv, ENTITY_CLASSES), cfg["size"], cfg["size"], cfg["stride"], cfg["stride"])
-            for lv in levels]
-    wins = [w for w in wins if len(w)]
-    if not wins:
-        raise InputError(f"{GEN_ID}: no dungeon level of at least {cfg['size']}x{cfg['size']} in the data")
-    return augment(np.concatenate(wins), cfg["augment"])
+def _augment(wins: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "d4" and wins.shape[1] == wins.shape[2]:
+        out = []
+        for k in range(4):
+            r = np.rot90(wins, k, axes=(1, 2))
+            out += [r, r[:, :, ::-1]]
+        return np.concatenate(out)
+    if mode in ("flip4", "d4"):
+        return np.concatenate([wins, wins[:, :, ::-1], wins[:, ::-1, :], wins[:, ::-1, ::-1]])
+    if mode == "hflip":
+        return np.concatenate([wins, wins[:, :, ::-1]])
+    return wins
+
+
+def _cut(grids: list[np.ndarray], cfg: dict, void_mask: np.ndarray, mode: str = "none") -> np.ndarray:
+    """Training windows ``(n, hp, wp)``: the rooms (all-void rooms left out) or ``size`` windows, augmented
+    by ``mode``, then padded."""
+    from .learned_levels.corpus import windows
+
+    rh, rw, hp, wp = cfg["rh"], cfg["rw"], cfg["hp"], cfg["wp"]
+    out = []
+    for g in grids:
+        if cfg["rooms"]:
+            for y in range(0, g.shape[0] - rh + 1, rh):
+                for x in range(0, g.shape[1] - rw + 1, rw):
+                    r = g[y:y + rh, x:x + rw]
+                    if not void_mask[r].all():
+                        out.append(r)
+        else:
+            out += list(windows(g, rh, rw, cfg["stride"], cfg["stride"]))
+    if not out:
+        return np.zeros((0, hp, wp), dtype=np.int64)
+    rooms = _augment(np.stack(out), mode)  # before padding: a flip must not move the padding
+    wins = np.full((len(rooms), hp, wp), cfg["pad"], dtype=np.int64)
+    wins[:, :rh, :rw] = rooms
+    return wins
 
 
 def train_dungeon_vae(job) -> dict:
+    import time
+
     import torch
 
     from engine.weights import save_safetensors
@@ -280,61 +407,122 @@ def train_dungeon_vae(job) -> dict:
     if job.options.get("tiny"):
         cfg.update(ch=8, zdim=8)
     cfg.update({k: v for k, v in job.options.items() if k in DEFAULT_CONFIG})
+    if cfg["augment"] not in ("auto", "none", "hflip", "flip4", "d4"):
+        raise InputError(f"{GEN_ID}: -O augment: expected auto, none, hflip, flip4 or d4, got {cfg['augment']!r}")
     epochs = job.epochs or 20
-    torch.set_num_threads(1)
-    levels = load_levels(job.data, job.engine, "dungeon")
-    if not levels:
-        raise InputError(f"{GEN_ID}: no dungeon levels in the data (VGLC text with a dungeon legend, Tiled maps "
-                         "or packs of dungeon levels)")
-    data = training_windows(levels, cfg)
-    conds = np.array([conditions(g) for g in data], dtype=np.float32)
+    lc.torch_threads()
+    device = lc.resolve_device(job.device, GEN_ID)
+    corpus, rules, train_idx, held_idx = prepare(job, GEN_ID, "top", float(cfg["holdout"]))
+    ids = common_ids(corpus)
+    if ids["floor"] is None or ids["wall"] is None:
+        raise InputError(f"{GEN_ID}: the corpus needs a walkable tile and a solid tile (tags decide: see "
+                         "docs/learned-levels.md)")
+    kinds = {v: k for k, v in corpus.entity_kind.items()}
+    role_ent = {}
+    for role, names in (("start", ("spawn", "start", "player")), ("goal", ("exit", "goal")), ("key", ("key",))):
+        role_ent[role] = next((kinds[n] for n in names if n in kinds), -1)
+    void = ids["void"] if ids["void"] is not None else ids["wall"]
+    if corpus.room:
+        rh, rw = corpus.room
+        rooms = 1
+    else:
+        rh = rw = int(cfg["size"])
+        rooms = 0
+    cfg.update(classes=corpus.classes, rh=rh, rw=rw, hp=-(-rh // 8) * 8, wp=-(-rw // 8) * 8, rooms=rooms,
+               pad=void, floor=ids["floor"], wall=ids["wall"], void=void,
+               door=ids["door"] if ids["door"] is not None else -1,
+               locked=ids["locked"] if ids["locked"] is not None else -1, **role_ent)
+    if cfg["augment"] == "auto":
+        cfg["augment"] = "d4" if rh == rw else "flip4"
+    void_mask = np.zeros(256, dtype=bool)
+    void_mask[:corpus.classes] = corpus.role_mask("void")
+    data = _cut([corpus.grids[i].astype(np.int64) for i in train_idx], cfg, void_mask, cfg["augment"])
+    if not len(data):
+        raise InputError(f"{GEN_ID}: no training window: the corpus's levels are smaller than {rw}x{rh} "
+                         "(try -O size=16)")
+    held = _cut([corpus.grids[i].astype(np.int64) for i in held_idx], cfg, void_mask)
+    if not len(held):
+        held = data[:max(1, len(data) // 8)]
+    walk = np.zeros(256, dtype=bool)
+    walk[:corpus.classes] = ~corpus.role_mask("solid") & ~corpus.role_mask("void")
+    enemy = np.zeros(256, dtype=bool)
+    enemy[:corpus.classes] = corpus.role_mask("enemy")
+    conds = np.array([conditions(g[:rh, :rw], walk, enemy) for g in data], dtype=np.float32)
+    hconds = np.array([conditions(g[:rh, :rw], walk, enemy) for g in held], dtype=np.float32)
     cmean, cstd = conds.mean(0), conds.std(0) + 1e-3
     torch.manual_seed(job.seed)
     gen = torch.Generator().manual_seed(job.seed)
-    net = Net(cfg["classes"], cfg["zdim"], 2, cfg["ch"], cfg["size"])
+    net = Net(cfg["classes"], cfg["zdim"], 2, cfg["ch"], cfg["hp"], cfg["wp"]).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     x_all = torch.as_tensor(data, dtype=torch.long)
     c_all = (torch.as_tensor(conds) - torch.as_tensor(cmean)) / torch.as_tensor(cstd)
+    x_held = torch.as_tensor(held, dtype=torch.long)
+    c_held = (torch.as_tensor(hconds) - torch.as_tensor(cmean)) / torch.as_tensor(cstd)
+    noise_held = torch.randn(len(held), cfg["zdim"], generator=torch.Generator().manual_seed(job.seed + 1))
     freq = np.bincount(data.ravel(), minlength=cfg["classes"]).astype(np.float64) + 1.0
     weight = torch.tensor((freq.sum() / freq) ** 0.25, dtype=torch.float32)
-    weight = weight / weight.mean()
+    weight = (weight / weight.mean()).to(device)
     n = len(data)
-    steps = max(1, n // cfg["batch"])
-    losses, recs, kls = [], [], []
+    bs = min(cfg["batch"], n)
+    steps = max(1, n // bs)
+    state: dict = {}
+
+    def beta(ep):
+        return cfg["beta"] * min(1.0, (ep + 1) / max(1, epochs // 4))
+
+    def step(ep, s):
+        if s == 0:
+            state["perm"] = torch.randperm(n, generator=gen)
+            state["ep"] = ep
+        idx = state["perm"][s * bs:(s + 1) * bs]
+        x = x_all[idx]
+        noise = torch.randn(len(idx), cfg["zdim"], generator=gen)
+        x, c, noise = x.to(device), c_all[idx].to(device), noise.to(device)
+        logits, mu, logvar = net(one_hot(x, cfg["classes"]).to(device), c, noise)
+        loss, rec, kl = vae_loss(logits, x, mu, logvar, beta(ep), weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item(), "rec": rec.item(), "kl": kl.item()}
+
+    def held_out() -> float:
+        net.eval()
+        with torch.no_grad():
+            tot = 0.0
+            for a in range(0, len(held), 256):
+                x = x_held[a:a + 256].to(device)
+                logits, mu, logvar = net(one_hot(x, cfg["classes"]).to(device), c_held[a:a + 256].to(device),
+                                         noise_held[a:a + 256].to(device))
+                loss, _, _ = vae_loss(logits, x, mu, logvar, cfg["beta"], weight)
+                tot += float(loss) * len(x)
+        net.train()
+        return tot / len(held)
+
     t0 = time.time()
     with job.progress(epochs * steps, f"training {GEN_ID}") as bar:
-        for ep in range(epochs):
-            perm = torch.randperm(n, generator=gen)
-            beta = cfg["beta"] * min(1.0, (ep + 1) / max(1, epochs // 4))
-            for s in range(steps):
-                idx = perm[s * cfg["batch"]:(s + 1) * cfg["batch"]]
-                x = x_all[idx]
-                noise = torch.randn(len(idx), cfg["zdim"], generator=gen)
-                logits, mu, logvar = net(one_hot(x, cfg["classes"]), c_all[idx], noise)
-                loss, rec, kl = vae_loss(logits, x, mu, logvar, beta, weight)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                recs.append(rec.item())
-                kls.append(kl.item())
-                bar.advance(1, epoch=ep + 1, loss=losses[-1])
-    net.eval()
+        hist = lc.train_loop(name=GEN_ID, epochs=epochs, steps_per_epoch=steps, optimizers=[opt],
+                             base_lrs=[cfg["lr"]], step=step, held_out=held_out,
+                             snapshot=lambda: lc.state_copy(net), restore=net.load_state_dict, progress=bar)
+    net = net.cpu().eval()
     with torch.inference_mode():
-        mu, _ = net.encode(one_hot(x_all[:512], cfg["classes"]), c_all[:512])
-        acc = float((net.decode(mu, c_all[:512]).argmax(1) == x_all[:512]).float().mean())
+        k = min(512, len(held))
+        mu, _ = net.encode(one_hot(x_held[:k], cfg["classes"]), c_held[:k])
+        acc = float((net.decode(mu, c_held[:k]).argmax(1) == x_held[:k]).float().mean())
     rng = np.random.default_rng(job.seed)
     table = conds[rng.choice(n, size=min(256, n), replace=False)]
-    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
+    tensors = {f"net.{k}": v.contiguous() for k, v in net.state_dict().items()}
     tensors.update(cond_mean=torch.as_tensor(cmean), cond_std=torch.as_tensor(cstd),
-                   cond_table=torch.as_tensor(table), __config__=common.config_tensor(cfg))
-    save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/1"})
-    k = max(1, min(steps, 20))
-    metrics = {"loss_first": round(float(np.mean(losses[:k])), 4), "loss_last": round(float(np.mean(losses[-k:])), 4),
-               "recon_last": round(float(np.mean(recs[-k:])), 4), "kl_last": round(float(np.mean(kls[-k:])), 4),
-               "recon_accuracy": round(acc, 4), "train_windows": n, "levels": len(levels), "steps": len(losses),
+                   cond_table=torch.as_tensor(table), __config__=lc.json_tensor(cfg))
+    tensors.update(extra_tensors(corpus, rules))
+    save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/2"})
+    metrics = {"train_windows": n, "held_out_windows": len(held), "levels": len(corpus.grids),
+               "train_levels": len(train_idx), "held_out_levels": len(held_idx), "steps": epochs * steps,
+               "best_epoch": hist["best_epoch"], "held_out_loss_best": hist["best_held_out"],
+               "held_out_recon_accuracy": round(acc, 4), "corpus_pass": rules.report["corpus_pass"],
                "train_seconds": round(time.time() - t0, 1)}
-    return {"weights": ["model.safetensors"], "config": cfg, "metrics": metrics, "epochs": epochs}
+    return {"weights": ["model.safetensors"], "config": cfg, "metrics": metrics, "epochs": epochs,
+            "data": corpus.files, "device": device,
+            "card": card_extras(corpus, rules, train_idx, held_idx, job, hist)}
 
 
 @hookimpl

@@ -34,6 +34,7 @@ MODELS_ROOT = DATA_ROOT / "models"
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str, str], Any] = {}
 _THREADS: int | None = None
+_WARNED: set[str] = set()
 JUMP = 10.0
 
 
@@ -68,8 +69,9 @@ def resolve_device(device: str | None, who: str = "training") -> str:
 
     if torch.cuda.is_available():
         return "cuda"
-    if d == "cuda":
-        print(f"{who}: --device cuda asked, but torch sees no CUDA GPU here; running on the CPU instead",
+    if d == "cuda" and who not in _WARNED:
+        _WARNED.add(who)
+        print(f"{who}: device cuda asked, but torch sees no CUDA GPU here; running on the CPU instead",
               file=sys.stderr)
     return "cpu"
 
@@ -200,7 +202,7 @@ def train_loop(*, name: str, epochs: int, steps_per_epoch: int, optimizers: list
         if held_out is not None:
             h = float(held_out())
             if not math.isfinite(h):
-                raise Diverged(f"{name}: held-out loss is {h} at epoch {ep + 1}; lower the learning rate, "
+                raise Diverged(f"{name}: training diverged: held-out loss is {h} at epoch {ep + 1}; lower the learning rate, "
                                f"e.g. -O {lr_option}={lr0 / 3:.3g}")
             rec["held_out"] = finite(h)
             if best is None or h < best[0]:

@@ -1,128 +1,115 @@
-"""``platformer-gan``: a DCGAN over 16×32 platformer windows, stitched into levels of any width, with a
-latent search for designer targets.
+"""``platformer-gan``: a DCGAN over side-view windows of *your* corpus, stitched into levels of any width,
+with a latent search for designer targets, generating in your tileset and checked by rules fitted on it.
+
+Train it on any side-view corpus ``conjure train`` reads (VGLC game folders, Tiled maps, packs; see
+``docs/learned-levels.md``): the weights then carry the corpus tileset (glyphs, names, tags), its height and
+the playability rules fitted on it (:mod:`plugins.learned_levels.rules`: jump height/width such that the
+corpus passes). The shipped weights are this very path trained on ``plugins/data/levels/platformer``.
 
 The generator network (``plugins.learned_levels.nets.PlatformerG``, imported with torch on first use) maps
-a 32-d latent to one window of tile classes (the ``platformer`` tileset's tiles plus enemy and coin
-markers), as MarioGAN did for Super Mario Bros. A level of ``width`` columns is ``ceil(width/32)`` windows
-side by side; its first 3 and last 4 columns are a fixed flat landing pad for the spawn and the goal.
-Enemies are rare in the data, so an air cell becomes an enemy where their probability exceeds 0.1 (the
-argmax alone would almost never pick them).
+a latent to one window of tile classes (``H×32``; the corpus height padded at the top with air to a multiple
+of 4, cropped after decoding), as MarioGAN did for Super Mario Bros. A level of ``width`` columns is
+``ceil(width/32)`` windows side by side; its first 3 and last 4 columns are a flat landing pad (the
+corpus's ground tile under its air tile) so that the start and the goal stand on ground. Enemies are rare in
+any corpus, so an air cell becomes the corpus's enemy tile where its probability exceeds 0.1 (the argmax
+alone would almost never pick them).
 
-**Latent search**: the request's own latents are tried first; if the level is not playable under the jump
-model (:func:`engine.quality.platformer_problems`) or misses the ``enemies``/``gaps`` targets, a (μ,λ)
-evolution strategy (numpy, with elitism) searches the latents for up to ``search`` generations, all
-candidates of all requests of a batch decoded in one forward pass per generation. A level still unplayable
-after the search is repaired (columns levelled where the jump model gets stuck), and ``metadata`` records
-``raw_valid`` (first latents, no search, no repair), ``search_valid`` and ``repaired``.
+**Latent search**: the request's own latents are tried first; if the level is not playable under the
+corpus's rules or misses the ``enemies``/``gaps`` targets, a (μ,λ) evolution strategy (numpy, with
+elitism) searches the latents for up to ``search`` generations, all candidates of all requests of a batch
+decoded in one forward pass per generation. A level still unplayable after the search is repaired (columns
+levelled where the jump model gets stuck), and ``metadata`` records ``raw_valid`` (first latents, no search,
+no repair), ``search_valid`` and ``repaired``. Entity tiles of the corpus (Conjure legends' ``E``/``o``,
+Tiled objects) come back as entities; VGLC's enemies and coins stay tiles, as in the corpus.
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from engine import Entity, Generator, Level, Param, Region, Request, hookimpl
+from engine import Generator, Param, Region, Request, hookimpl
 from engine.errors import InputError
-from engine.quality import platformer_problems
 
-from .learned_levels import common
-from .learned_levels.corpus import augment, load_levels, to_classes, windows
-from .platformer import tileset
+from . import learned_common as lc
+from .learned_levels.model import LevelModel, card_extras, common_ids, extra_tensors, prepare
+from .learned_levels.rules import fast_reach
 
 GEN_ID = "platformer-gan"
-H, WIN = 16, 32
-AIR, GROUND = 0, 1
-ENEMY, COIN = 8, 9
-CLASSES = 10
-ENTITY_CLASSES = {"enemy": ENEMY, "coin": COIN}
-SOLID = np.zeros(CLASSES, dtype=bool)
-SOLID[1:8] = True
+WIN = 32
 PAD_START, PAD_END = 3, 4
 ENEMY_P = 0.1  # an air cell becomes an enemy where the network gives enemies more than this probability
-DEFAULT_CONFIG = {"h": H, "w": WIN, "classes": CLASSES, "nz": 32, "ngf": 32, "ndf": 32, "batch": 64,
-                  "lr": 2e-4, "stride": 2, "augment": "hflip", "noise": 0.1}
+DEFAULT_CONFIG = {"w": WIN, "nz": 32, "ngf": 32, "ndf": 32, "batch": 64, "lr": 2e-4, "stride": 2,
+                  "augment": "none", "noise": 0.1, "holdout": 0.15}
+CONFIG_BOUNDS = {"classes": (1, 255), "h": (4, 128), "hp": (4, 128), "w": (8, 256), "nz": (1, 512),
+                 "ngf": (4, 256), "ndf": (4, 256), "batch": (1, 4096), "lr": (0.0, 1.0), "stride": (1, 128),
+                 "noise": (0.0, 1.0), "holdout": (0.0, 0.9), "air": (0, 254), "ground": (0, 254),
+                 "enemy": (-1, 254)}
 
 
-class _Model:
-    def __init__(self, tensors: dict, card: dict):
+class _Model(LevelModel):
+    def __init__(self, tensors: dict, card: dict, path, device: str = "cpu"):
         from .learned_levels.nets import PlatformerG
 
-        cfg = dict(DEFAULT_CONFIG)
-        cfg.update(common.config_of(tensors, card, f"{GEN_ID} weights"))
+        source = f"{GEN_ID} weights {path}"
+        super().__init__(tensors, card, path, source)
+        cfg = lc.checked_config(tensors, card, CONFIG_BOUNDS, source)
+        for k in ("classes", "h", "hp", "air", "ground"):
+            if k not in cfg:
+                raise InputError(f"{source}: config.{k}: missing")
+        if cfg["classes"] != self.classes or self.view != "side" or cfg["hp"] % 4 or cfg["w"] % 4 \
+                or cfg["hp"] < cfg["h"] or max(cfg["air"], cfg["ground"], cfg.get("enemy", -1)) >= self.classes:
+            raise InputError(f"{source}: config does not fit its tileset (classes {cfg['classes']}, "
+                             f"height {cfg['h']}/{cfg['hp']}, view {self.view})")
         self.cfg = cfg
-        net = PlatformerG(cfg["classes"], cfg["nz"], cfg["ngf"], cfg["h"], cfg["w"])
-        net.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g.")})
+        net = PlatformerG(cfg["classes"], cfg["nz"], cfg["ngf"], cfg["hp"], cfg["w"])
+        try:
+            net.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g.")})
+        except RuntimeError as e:
+            raise InputError(f"{source}: tensors do not fit the config: {str(e).splitlines()[0]}") from None
         net.eval()
-        self.net = net
-        self.nz = cfg["nz"]
+        self.device = device
+        self.net = net.to(device)
+        self.nz, self.h, self.hp, self.w = cfg["nz"], cfg["h"], cfg["hp"], cfg["w"]
+        self.air, self.ground, self.enemy = cfg["air"], cfg["ground"], cfg.get("enemy", -1)
+        self.solid = np.zeros(256, dtype=bool)
+        self.solid[:self.classes] = self.mask("solid")
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """Class windows ``(n, 16, 32)`` for latents ``(n, nz)`` (float32), batch-invariant."""
+        """Class windows ``(n, h, w)`` for latents ``(n, nz)`` (float32), batch-invariant."""
         import torch
 
         from .learned_levels.nets import decode_tiles
 
-        zt = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+        zt = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(self.device)
+        rare = (self.enemy, ENEMY_P, self.air) if self.enemy >= 0 else None
         with torch.inference_mode():
-            return decode_tiles(self.net(zt), lambda i: self.net(zt[i:i + 1]), (ENEMY, ENEMY_P, AIR))
+            out = decode_tiles(self.net(zt).cpu(), lambda i: self.net(zt[i:i + 1]).cpu(), rare)
+        return out[:, self.hp - self.h:, :]
 
 
-def stitch(wins: np.ndarray, width: int) -> np.ndarray:
-    """Windows side by side, cropped to ``width``, with the flat landing pads at both ends."""
+def stitch(m: _Model, wins: np.ndarray, width: int) -> np.ndarray:
+    """Windows side by side, cropped to ``width``, with flat landing pads at both ends."""
+    H = m.h
     g = np.concatenate(list(wins), axis=1)[:, :width].copy()
     for cols, ref in ((range(0, PAD_START), PAD_START), (range(width - PAD_END, width), width - PAD_END - 1)):
-        solid = SOLID[g[:, ref]]
-        rows = np.nonzero(solid)[0]
-        top = int(rows[0]) if len(rows) and rows[0] >= H // 2 else H - 3
-        top = min(top, H - 2)
+        rows = np.nonzero(m.solid[g[:, ref]])[0]
+        top = int(rows[0]) if len(rows) and rows[0] >= H // 2 else H - 2
+        top = min(top, H - 1)
         for c in cols:
-            g[:top, c] = AIR
-            g[top:, c] = GROUND
+            g[:top, c] = m.air
+            g[top:, c] = m.ground
     return g
 
 
-def surface_at(g: np.ndarray, x: int) -> int:
-    rows = np.nonzero(SOLID[g[:, x]])[0]
-    return int(rows[0]) if len(rows) else H
-
-
-def count_gaps(g: np.ndarray) -> int:
-    hole = ~SOLID[g[H - 1]]
+def count_gaps(m: _Model, g: np.ndarray) -> int:
+    hole = ~m.solid[g[-1]]
     return int(np.sum(hole[1:] & ~hole[:-1]) + int(hole[0]))
 
 
-def fast_reach(solid: np.ndarray, start: tuple[int, int], jump_height: int, jump_distance: int) -> set:
-    """Exactly :func:`engine.quality.platformer_reach` (same moves, same result), about 10x faster: the
-    landing row of every air cell is precomputed with numpy and the search runs on Python lists. The latent
-    search calls it for every candidate; the engine's validator still checks the final level."""
-    h, w = solid.shape
-    rest = np.full((h, w), -1, dtype=np.int64)
-    for y in range(h - 2, -1, -1):
-        rest[y] = np.where(solid[y + 1], y, rest[y + 1])
-    rest[solid] = -1
-    S = solid.tolist()
-    R = rest.tolist()
-    seen = {start}
-    todo = [start]
-    while todo:
-        x, y = todo.pop()
-        for rise in range(jump_height + 1):
-            yy = y - rise
-            if yy < 0 or S[yy][x]:
-                break
-            row_s, row_r = S[yy], R[yy]
-            for step in (-1, 1):
-                nx = x
-                for _ in range(jump_distance):
-                    nx += step
-                    if not 0 <= nx < w or row_s[nx]:
-                        break
-                    ly = row_r[nx]
-                    if ly >= 0 and (nx, ly) not in seen:
-                        seen.add((nx, ly))
-                        todo.append((nx, ly))
-    return seen
+def _jumps(m: _Model, p: dict) -> tuple[int, int]:
+    jh, jd = m.rules.jump
+    return (p["jump_height"] or jh), (p["jump_distance"] or jd)
 
 
 def _miss(got: int, want: int) -> float:
@@ -132,36 +119,42 @@ def _miss(got: int, want: int) -> float:
     return max(0.0, abs(got - want) - round(0.15 * want)) / max(1, want)
 
 
-def score(g: np.ndarray, p: dict) -> tuple[float, bool, int, int]:
+def score(m: _Model, g: np.ndarray, p: dict) -> tuple[float, bool, int, int]:
     """(fitness, playable, enemies, gaps): fitness 0 = playable and on target."""
-    solid = SOLID[g]
     w = g.shape[1]
-    sy, gy = surface_at(g, 1) - 1, surface_at(g, w - 3) - 1
-    reach = fast_reach(solid, (1, sy), p["jump_height"], p["jump_distance"])
-    playable = (w - 3, gy) in reach
-    f = 0.0 if playable else 1.0 + (w - 3 - max(x for x, _ in reach)) / w
-    enemies = int((g[:, PAD_START:w - PAD_END] == ENEMY).sum())
-    gaps = count_gaps(g)
+    start, goal = m.rules.endpoints(g)
+    jh, jd = _jumps(m, p)
+    if start is None or goal is None:
+        playable, f = False, 2.0
+    else:
+        reach = fast_reach(m.solid[g], start, jh, jd)
+        playable = goal in reach
+        f = 0.0 if playable else 1.0 + (goal[0] - max(x for x, _ in reach)) / w
+    enemies = int((g[:, PAD_START:w - PAD_END] == m.enemy).sum()) if m.enemy >= 0 else 0
+    gaps = count_gaps(m, g)
     f += _miss(enemies, p["enemies"]) + _miss(gaps, p["gaps"])
     return f, playable, enemies, gaps
 
 
-def repair(g: np.ndarray, p: dict) -> int:
+def repair(m: _Model, g: np.ndarray, p: dict) -> int:
     """Level columns where the jump model gets stuck until the goal is reachable; return tiles changed."""
     w = g.shape[1]
+    jh, jd = _jumps(m, p)
     edits = 0
     for _ in range(w):
-        solid = SOLID[g]
-        reach = fast_reach(solid, (1, surface_at(g, 1) - 1), p["jump_height"], p["jump_distance"])
-        if (w - 3, surface_at(g, w - 3) - 1) in reach:
+        start, goal = m.rules.endpoints(g)
+        if start is None or goal is None:
+            return -1
+        reach = fast_reach(m.solid[g], start, jh, jd)
+        if goal in reach:
             return edits
         fx, fy = max(reach, key=lambda c: (c[0], -c[1]))
         col = fx + 1
         if col >= w:
             return -1
         before = g[:, col].copy()
-        g[:fy + 1, col] = np.where(SOLID[g[:fy + 1, col]], AIR, g[:fy + 1, col])
-        g[fy + 1:, col] = GROUND
+        g[:fy + 1, col] = np.where(m.solid[g[:fy + 1, col]], m.air, g[:fy + 1, col])
+        g[fy + 1:, col] = m.ground
         edits += int((before != g[:, col]).sum())
     return -1
 
@@ -169,59 +162,72 @@ def repair(g: np.ndarray, p: dict) -> int:
 class PlatformerGAN(Generator):
     id = GEN_ID
     kind = "level"
-    version = "1"
-    description = "DCGAN platformer windows stitched to any width, latent search for enemies/gaps targets"
+    version = "2"
+    description = "DCGAN side-view levels in your corpus's tileset, stitched to any width, latent search for targets"
     params = (
-        Param("width", "int", 96, min=32, max=2000, help="level length in tiles (16 rows high)"),
-        Param("jump_height", "int", 4, min=1, max=12, help="highest jump in tiles (the playability model)"),
-        Param("jump_distance", "int", 4, min=1, max=12, help="widest jump in tiles"),
-        Param("enemies", "int", -1, min=-1, max=500, help="target number of enemies; -1 = any"),
+        Param("width", "int", 96, min=32, max=2000, help="level length in tiles (the corpus's height)"),
+        Param("jump_height", "int", 0, min=0, max=12,
+              help="highest jump in tiles for the search and repair; 0 = the rules fitted on the corpus"),
+        Param("jump_distance", "int", 0, min=0, max=16, help="widest jump in tiles; 0 = the fitted rules"),
+        Param("enemies", "int", -1, min=-1, max=500, help="target number of enemy tiles; -1 = any"),
         Param("gaps", "int", -1, min=-1, max=200, help="target number of gaps in the ground; -1 = any"),
         Param("search", "int", 10, min=0, max=100, help="latent-search generations at most (0 = none)"),
         Param("population", "int", 10, min=4, max=64, help="latent-search offspring per generation"),
         Param("repair", "bool", True, help="level the ground where the search left the level unplayable"),
         Param("weights", "str", "", help="a model.safetensors (or its folder) from `conjure train`; "
                                          "empty = the shipped weights"),
+        Param("device", "choice", "cpu", choices=("cpu", "cuda", "auto"),
+              help="where the network runs (cuda without a GPU falls back to the CPU with a message); "
+                   "byte-identical output is promised on the CPU"),
     )
-    window = (H, WIN)
-    genre = "platformer"
-    augment = "hflip"
+    window = (16, WIN)
+    augment = "none"
 
-    def corpus_levels(self) -> list[Level]:
-        """The shipped training corpus (for novelty and KL in ``conjure evaluate``)."""
-        return common.corpus(self.genre)
+    # ------------------------------------------------------------------ declared for conjure evaluate
+    def model(self, weights: str = "", device: str = "cpu") -> _Model:
+        lc.torch_threads()
+        dev = lc.resolve_device(device, GEN_ID) if device != "cpu" else "cpu"
+        return lc.load_cached(GEN_ID, weights, lambda t, c, p: _Model(t, c, p, dev), device=dev)
 
-    def model(self, weights: str = "") -> _Model:
-        return common.load_model(GEN_ID, weights, _Model)
+    def corpus(self, params: dict):
+        """The corpus the weights in ``params`` were trained on."""
+        return self.model(params.get("weights", "")).corpus()
 
-    def generate(self, request: Request) -> Level:
+    def corpus_split(self, params: dict, corpus):
+        return self.model(params.get("weights", "")).split(corpus)
+
+    def rules(self, params: dict):
+        return self.model(params.get("weights", "")).rules
+
+    def read_corpus(self, paths, legend=None):
+        from .learned_levels.corpus import load_corpus
+
+        return load_corpus(list(paths), legend=legend)
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, request: Request):
         return self.generate_batch([request])[0]
 
-    def generate_batch(self, requests: list[Request]) -> list[Level]:
-        with common.single_thread():  # two threads are slower on a busy 2-core box, and tails explode
-            return self._generate_batch(requests)
-
-    def _generate_batch(self, requests: list[Request]) -> list[Level]:
+    def generate_batch(self, requests: list[Request]) -> list:
         out: list[Any] = [None] * len(requests)
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(r.params["weights"], []).append(i)
-        for weights, idx in groups.items():
-            m = self.model(weights)
+            groups.setdefault((r.params["weights"], r.params["device"]), []).append(i)
+        for (weights, device), idx in groups.items():
+            m = self.model(weights, device)
             for i, lv in zip(idx, self._search(m, [requests[i] for i in idx])):
                 out[i] = lv
         return out
 
-    def _search(self, m: _Model, reqs: list[Request]) -> list[Level]:
+    def _search(self, m: _Model, reqs: list[Request]) -> list:
         import torch
 
-        n_w = [-(-r.params["width"] // WIN) for r in reqs]
+        n_w = [-(-r.params["width"] // m.w) for r in reqs]
         z0 = [torch.randn(k, m.nz, generator=r.torch_generator("z")).numpy().astype(np.float64)
               for k, r in zip(n_w, reqs)]
         rngs = [r.rng("search") for r in reqs]
 
         def evaluate(cands: list[list[np.ndarray]]):
-            """cands[j]: latents (n_w[j], nz) to try for request j → per request list of (score, grid)."""
             flat = [z for j, cs in enumerate(cands) for c in cs for z in c]
             if not flat:
                 return [[] for _ in cands]
@@ -230,15 +236,15 @@ class PlatformerGAN(Generator):
             for j, cs in enumerate(cands):
                 got = []
                 for _ in cs:
-                    g = stitch(wins[k:k + n_w[j]], reqs[j].params["width"])
+                    g = stitch(m, wins[k:k + n_w[j]], reqs[j].params["width"])
                     k += n_w[j]
-                    got.append((score(g, reqs[j].params), g))
+                    got.append((score(m, g, reqs[j].params), g))
                 res.append(got)
             return res
 
         first = evaluate([[z] for z in z0])
         best = [(r[0][0], r[0][1], z) for r, z in zip(first, z0)]
-        raw = [r[0][0][1] for r in first]
+        raw = [r[0][0][1] and not m.rules.problems(r[0][1]) for r in first]
         mean = [z.copy() for z in z0]
         sigma = [0.6] * len(reqs)
         gens = [0] * len(reqs)
@@ -266,61 +272,67 @@ class PlatformerGAN(Generator):
                     sigma[j] = min(1.0, sigma[j] * 1.1)
                 else:
                     sigma[j] = max(0.1, sigma[j] * 0.85)
-        return [self._finish(best[j], raw[j], gens[j], reqs[j]) for j in range(len(reqs))]
+        return [self._finish(m, best[j], raw[j], gens[j], reqs[j]) for j in range(len(reqs))]
 
-    def _finish(self, best, raw_valid: bool, gens: int, request: Request) -> Level:
-        (fit, playable, _, _), g, _ = best
+    def _finish(self, m: _Model, best, raw_valid: bool, gens: int, request: Request):
+        (fit, playable, enemies, _), g, _ = best
         g = g.copy()
         p = request.params
         edits = 0
         if not playable and p["repair"]:
-            edits = repair(g, p)
-        tiles = g.astype(np.uint8)
-        ents = []
+            edits = repair(m, g, p)
+        jh, jd = _jumps(m, p)
         w = g.shape[1]
-        ents.append(Entity("spawn", "spawn", 1, surface_at(g, 1) - 1, {}))
-        ents.append(Entity("goal", "goal", w - 3, surface_at(g, w - 3) - 1, {"type": "flag"}))
-        ne = nc = 0
-        for y, x in np.argwhere((g == ENEMY) | (g == COIN)):
-            tiles[y, x] = AIR
-            if PAD_START <= x < w - PAD_END:
-                if g[y, x] == ENEMY:
-                    ne += 1
-                    ents.append(Entity(f"enemy-{ne}", "enemy", int(x), int(y), {"type": "goomba"}))
-                else:
-                    nc += 1
-                    ents.append(Entity(f"coin-{nc}", "coin", int(x), int(y), {"value": 1}))
-        meta = {"genre": "platformer", "jump_height": p["jump_height"], "jump_distance": p["jump_distance"],
-                "gaps": count_gaps(g), "enemies": ne, "raw_valid": bool(raw_valid),
+        meta = {"view": "side", "jump_height": jh, "jump_distance": jd, "rules": m.rules.describe(),
+                "gaps": count_gaps(m, g), "enemies": enemies, "raw_valid": bool(raw_valid),
                 "search_valid": bool(playable), "search_generations": gens, "search_fitness": round(float(fit), 4),
                 "repaired": bool(not playable and edits > 0), "repair_edits": max(edits, 0)}
-        regions = [Region(f"section-{i + 1}", "section", f"stretch {i + 1}", i * WIN, 0, min(WIN, w - i * WIN), H, {})
-                   for i in range(-(-w // WIN))]
-        return Level({"tiles": tiles}, tileset(), ents, regions, meta)
+        regions = [Region(f"section-{i + 1}", "section", f"stretch {i + 1}", i * m.w, 0, min(m.w, w - i * m.w), m.h, {})
+                   for i in range(-(-w // m.w))]
+        return m.to_level(g, meta, regions)
 
-    def validate(self, level: Level, request: Request) -> list[str]:
-        p = request.params
-        return platformer_problems(level, p["jump_height"], p["jump_distance"])
+    def validate(self, level, request: Request) -> list[str]:
+        m = self.model(request.params["weights"], request.params["device"])
+        try:
+            g = m.grid_of(level)
+        except InputError as e:
+            return [str(e)]
+        if request.params["jump_height"] or request.params["jump_distance"]:
+            return m.rules._side_problems(g, *_jumps(m, request.params))
+        return m.rules.problems(g)
 
+    # ------------------------------------------------------------------ training
     train_options = ("tiny", *DEFAULT_CONFIG)
 
     def train(self, job) -> dict:
         return train_platformer_gan(job)
 
 
-def training_windows(levels: list[Level], cfg: dict) -> np.ndarray:
-    wins = [windows(to_classes(lv, ENTITY_CLASSES), cfg["h"], cfg["w"], 1, cfg["stride"])
-            for lv in levels if lv.height == cfg["h"]]
+def _pad_top(grids: list[np.ndarray], hp: int, air: int) -> list[np.ndarray]:
+    out = []
+    for g in grids:
+        pad = np.full((hp - g.shape[0], g.shape[1]), air, dtype=g.dtype)
+        out.append(np.concatenate([pad, g], 0))
+    return out
+
+
+def _windows(grids, cfg) -> np.ndarray:
+    from .learned_levels.corpus import augment, windows
+
+    wins = [windows(g.astype(np.int64), cfg["hp"], cfg["w"], 1, cfg["stride"]) for g in grids]
     wins = [w for w in wins if len(w)]
     if not wins:
-        raise InputError(f"{GEN_ID}: no platformer level {cfg['h']} rows high and {cfg['w']}+ wide in the data")
+        raise InputError(f"{GEN_ID}: no level of the corpus is {cfg['w']}+ columns wide")
     return augment(np.concatenate(wins), cfg["augment"])
 
 
 def train_platformer_gan(job) -> dict:
+    import time
+
     import torch
     from torch.nn import functional as F
 
+    from engine.eval_levels import kl_divergence, pattern_counts
     from engine.weights import save_safetensors
 
     from .learned_levels.nets import PlatformerD, PlatformerG, one_hot
@@ -329,61 +341,85 @@ def train_platformer_gan(job) -> dict:
     if job.options.get("tiny"):
         cfg.update(ngf=16, ndf=16)
     cfg.update({k: v for k, v in job.options.items() if k in DEFAULT_CONFIG})
+    if cfg["augment"] not in ("none", "hflip"):
+        raise InputError(f"{GEN_ID}: -O augment: expected none or hflip, got {cfg['augment']!r}")
     epochs = job.epochs or 30
-    torch.set_num_threads(1)
-    levels = load_levels(job.data, job.engine, "platformer")
-    if not levels:
-        raise InputError(f"{GEN_ID}: no platformer levels in the data")
-    data = training_windows(levels, cfg)
+    lc.torch_threads()
+    device = lc.resolve_device(job.device, GEN_ID)
+    corpus, rules, train_idx, held_idx = prepare(job, GEN_ID, "side", float(cfg["holdout"]))
+    ids = common_ids(corpus)
+    if ids["ground"] is None or ids["air"] is None:
+        raise InputError(f"{GEN_ID}: the corpus has no solid ground tile or no passable tile (tags decide: "
+                         "see docs/learned-levels.md)")
+    h = corpus.grids[0].shape[0]
+    cfg.update(classes=corpus.classes, h=h, hp=-(-h // 4) * 4, air=ids["air"], ground=ids["ground"],
+               enemy=ids["enemy"] if ids["enemy"] is not None else -1)
+    tr = _pad_top([corpus.grids[i] for i in train_idx], cfg["hp"], cfg["air"])
+    data = _windows(tr, cfg)
+    held = [corpus.grids[i] for i in held_idx] or [corpus.grids[i] for i in train_idx]
+    held_counts = pattern_counts(held, 2, 256)
     torch.manual_seed(job.seed)
     gen = torch.Generator().manual_seed(job.seed)
-    G = PlatformerG(cfg["classes"], cfg["nz"], cfg["ngf"], cfg["h"], cfg["w"])
-    D = PlatformerD(cfg["classes"], cfg["ndf"], cfg["h"], cfg["w"])
+    G = PlatformerG(cfg["classes"], cfg["nz"], cfg["ngf"], cfg["hp"], cfg["w"]).to(device)
+    D = PlatformerD(cfg["classes"], cfg["ndf"], cfg["hp"], cfg["w"]).to(device)
     og = torch.optim.Adam(G.parameters(), lr=cfg["lr"], betas=(0.0, 0.9))
     od = torch.optim.Adam(D.parameters(), lr=cfg["lr"] * 2, betas=(0.0, 0.9))
     x_all = one_hot(data, cfg["classes"])
     n = len(data)
-    bs = cfg["batch"]
+    bs = min(cfg["batch"], n)
     steps = max(1, n // bs)
-    d_losses, g_losses = [], []
+    z_fixed = torch.randn(128, cfg["nz"], generator=gen)
+    state: dict = {}
+
+    def step(ep, s):
+        if s == 0:
+            state["perm"] = torch.randperm(n, generator=gen)
+        real = x_all[state["perm"][s * bs:(s + 1) * bs]]
+        b = len(real)
+        z = torch.randn(b, cfg["nz"], generator=gen)
+        n1 = torch.randn(real.shape, generator=gen)
+        n2 = torch.randn(real.shape, generator=gen)
+        real, z, n1, n2 = real.to(device), z.to(device), n1.to(device), n2.to(device)
+        fake = torch.softmax(G(z), 1)
+        sig = cfg["noise"]
+        real_in = real + sig * n1
+        fake_in = fake + sig * n2
+        d_loss = F.relu(1.0 - D(real_in)).mean() + F.relu(1.0 + D(fake_in.detach())).mean()
+        od.zero_grad()
+        d_loss.backward()
+        od.step()
+        g_loss = -D(fake_in).mean()
+        og.zero_grad()
+        g_loss.backward()
+        og.step()
+        return {"loss": d_loss.item() + g_loss.item(), "d": d_loss.item(), "g": g_loss.item()}
+
+    def held_out() -> float:
+        """KL(held-out levels ‖ samples) of 2×2 tile patterns: lower is better."""
+        G.eval()
+        with torch.no_grad():
+            s = torch.max(G(z_fixed.to(device)), 1).indices.cpu().numpy()[:, cfg["hp"] - h:, :]
+        G.train()
+        return kl_divergence(held_counts, pattern_counts(list(s), 2, 256))
+
     t0 = time.time()
     with job.progress(epochs * steps, f"training {GEN_ID}") as bar:
-        for ep in range(epochs):
-            perm = torch.randperm(n, generator=gen)
-            for s in range(steps):
-                real = x_all[perm[s * bs:(s + 1) * bs]]
-                b = len(real)
-                z = torch.randn(b, cfg["nz"], generator=gen)
-                fake = torch.softmax(G(z), 1)
-                sig = cfg["noise"]
-                real_in = real + sig * torch.randn(real.shape, generator=gen)
-                fake_in = fake + sig * torch.randn(fake.shape, generator=gen)
-                d_loss = F.relu(1.0 - D(real_in)).mean() + F.relu(1.0 + D(fake_in.detach())).mean()
-                od.zero_grad()
-                d_loss.backward()
-                od.step()
-                g_loss = -D(fake_in).mean()
-                og.zero_grad()
-                g_loss.backward()
-                og.step()
-                d_losses.append(d_loss.item())
-                g_losses.append(g_loss.item())
-                bar.advance(1, epoch=ep + 1, d=d_losses[-1], g=g_losses[-1])
-    G.eval()
-    with torch.inference_mode():
-        sample = torch.max(G(torch.randn(256, cfg["nz"], generator=gen)), 1).indices.numpy()
-    real_dist = np.bincount(data.ravel(), minlength=cfg["classes"]) / data.size
-    fake_dist = np.bincount(sample.ravel(), minlength=cfg["classes"]) / sample.size
-    tensors = {f"g.{k}": v for k, v in G.state_dict().items()}
-    tensors["__config__"] = common.config_tensor(cfg)
-    save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/1"})
-    k = max(1, min(steps, 20))
-    metrics = {"d_loss_first": round(float(np.mean(d_losses[:k])), 4), "d_loss_last": round(float(np.mean(d_losses[-k:])), 4),
-               "g_loss_first": round(float(np.mean(g_losses[:k])), 4), "g_loss_last": round(float(np.mean(g_losses[-k:])), 4),
-               "tile_share_l1": round(float(np.abs(real_dist - fake_dist).sum()), 4),
-               "train_windows": n, "levels": len(levels), "steps": len(d_losses),
+        hist = lc.train_loop(name=GEN_ID, epochs=epochs, steps_per_epoch=steps, optimizers=[og, od],
+                             base_lrs=[cfg["lr"], cfg["lr"] * 2], step=step, held_out=held_out,
+                             snapshot=lambda: lc.state_copy(G), restore=G.load_state_dict, progress=bar,
+                             check_jump=False)
+    G = G.cpu().eval()
+    tensors = {f"g.{k}": v.contiguous() for k, v in G.state_dict().items()}
+    tensors["__config__"] = lc.json_tensor(cfg)
+    tensors.update(extra_tensors(corpus, rules))
+    save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/2"})
+    metrics = {"train_windows": n, "levels": len(corpus.grids), "train_levels": len(train_idx),
+               "held_out_levels": len(held_idx), "steps": epochs * steps, "best_epoch": hist["best_epoch"],
+               "held_out_kl_2x2_best": hist["best_held_out"], "corpus_pass": rules.report["corpus_pass"],
                "train_seconds": round(time.time() - t0, 1)}
-    return {"weights": ["model.safetensors"], "config": cfg, "metrics": metrics, "epochs": epochs}
+    return {"weights": ["model.safetensors"], "config": cfg, "metrics": metrics, "epochs": epochs,
+            "data": corpus.files, "device": device,
+            "card": card_extras(corpus, rules, train_idx, held_idx, job, hist)}
 
 
 @hookimpl

@@ -3,7 +3,7 @@ import numpy as np
 
 from engine import eval_levels as ev
 
-from .conftest import run_cli
+from .conftest import ROOT, run_cli
 
 
 def test_evaluate_learned_writes_report(eng, tmp_path):
@@ -14,9 +14,12 @@ def test_evaluate_learned_writes_report(eng, tmp_path):
     assert 0.0 <= m["playability_raw"] <= 1.0
     assert 0.0 < m["diversity"] < 1.0
     assert m["novelty"] >= 0.9 and m["kl_2x2"] >= 0 and m["kl_3x3"] >= m["kl_2x2"] * 0.5
-    for f in ("report.md", "samples.png", "expressive_range.png"):
+    for f in ("report.md", "samples.png", "expressive_range.png", "corpus.png"):
         assert (tmp_path / "r" / f).stat().st_size > 100
-    assert "expressive_range.png" in (tmp_path / "r" / "report.md").read_text()
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "expressive_range.png" in text and "Output vs the corpus's own figures" in text
+    assert "| `L` | locked_door |" in text and "trained on" in text
+    assert 0 < m["fidelity_3x3"] <= m["fidelity_2x2"] <= 1 and m["corpus_own"]["fidelity_2x2"] > 0.9
 
 
 def test_evaluate_classic_against_shipped_corpus(eng):
@@ -45,3 +48,21 @@ def test_cli_evaluate_json(tmp_path):
     r = run_cli("evaluate", "dungeon", "--count", "5", "--json", "--report", tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "report.md").is_file()
+
+
+def test_corpus_figures_on_the_corpus_itself():
+    from plugins.learned_levels.corpus import load_corpus
+
+    c = load_corpus([ROOT / "plugins/data/corpora/mario-like"])
+    train, held = c.split()
+    f = ev.corpus_figures([c.grids[i] for i in train], c, train=train, held=held)
+    m, own = f["model"], f["corpus"]
+    assert m["fidelity_2"] == m["fidelity_3"] == 1.0 and m["novelty"] == 0.0  # copies of training levels
+    assert 0.9 < own["fidelity_2"] <= 1.0 and own["novelty"] == 1.0 and own["kl_2x2"] > 0
+    shares = {t["char"]: t for t in f["tiles"]}
+    assert abs(sum(t["corpus"] for t in f["tiles"]) - 1) < 1e-3 and shares["<"]["corpus"] > 0
+    # a grid with a pattern the corpus never has (a pipe top alone in the air) lowers fidelity
+    g = c.grids[train[0]].copy()
+    pipe = [t.id for t in c.tileset.tiles if t.char == ">"][0]
+    g[2:5, 10:40] = pipe
+    assert ev.corpus_figures([g], c, train=train, held=held)["model"]["fidelity_3"] < 1.0

@@ -219,7 +219,7 @@ def test_cli_generate_and_info(tmp_path):
     assert r.returncode == 0, r.stderr
     assert legend_path(path).is_file()
     r = run_cli("info", path)
-    assert r.returncode == 0 and b"generator: platformer v1  seed: 3" in r.stdout
+    assert r.returncode == 0 and b"generator: platformer v" in r.stdout
 
 
 # ============================================================================================ previews

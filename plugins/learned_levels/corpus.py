@@ -195,6 +195,19 @@ class Corpus:
         become entities standing on the corpus's usual tile for them."""
         return level_from_grid(grid, self.tileset, self.entity_under, self.entity_kind, metadata, regions)
 
+    def grid_of(self, level: Level) -> np.ndarray:
+        """A level (e.g. a generated one) as a grid of corpus ids: see :func:`grid_of`."""
+        return grid_of(level, self.tileset, self.entity_kind)
+
+    def fitted_rules(self):
+        """The rules fitted on this corpus (:func:`plugins.learned_levels.rules.fit_rules`), computed once."""
+        r = getattr(self, "_rules", None)
+        if r is None:
+            from .rules import fit_rules
+
+            r = self._rules = fit_rules(self)
+        return r
+
     def tileset_dict(self) -> dict:
         """What a weights file carries to generate in this tileset (see :func:`tileset_from_dict`)."""
         return {"tileset": self.tileset.to_dict(), "view": self.view, "room": list(self.room) if self.room else None,
@@ -243,7 +256,39 @@ def level_from_grid(grid: np.ndarray, tileset: Tileset, entity_under: dict, enti
             ents.append(Entity(eid, kind, int(x), int(y), {}))
             tiles[y, x] = under
     ents.sort(key=lambda e: (e.y, e.x, e.id))
+    if entity_under:  # entity tiles are entities in the level: its tileset lists the tiles only
+        tileset = Tileset(tileset.name, [t for t in tileset.tiles if t.id not in entity_under])
     return Level({"tiles": tiles}, tileset, ents, list(regions or []), dict(metadata or {}))
+
+
+def grid_of(level: Level, tileset: Tileset, entity_kind: dict[int, str]) -> np.ndarray:
+    """``level``'s first layer as ids of ``tileset`` (tiles matched by glyph and name, else by glyph), with its
+    entities whose kind the tileset has as an entity tile drawn in. Raises InputError for a tile that the
+    tileset does not have."""
+    by_key = {(t.char, t.name): t.id for t in tileset.tiles}
+    by_char: dict[str, int] = {}
+    for t in tileset.tiles:
+        if t.id not in entity_kind:
+            by_char.setdefault(t.char, t.id)
+    lut = np.zeros(256, dtype=np.int64)
+    for t in level.tileset.tiles:
+        tid = by_key.get((t.char, t.name), by_char.get(t.char))
+        if tid is None:
+            lut[t.id] = -1
+        else:
+            lut[t.id] = tid
+    layer = next(iter(level.layers.values()))
+    g = lut[layer]
+    if (g < 0).any():
+        y, x = np.argwhere(g < 0)[0]
+        t = level.tileset[int(layer[y, x])]
+        raise InputError(f"tile {t.name!r} ({t.char!r}) at x={int(x)}, y={int(y)} is not in the corpus tileset")
+    kinds = {k: i for i, k in sorted(entity_kind.items())}
+    for e in level.entities:
+        tid = kinds.get(e.kind)
+        if tid is not None and 0 <= e.y < g.shape[0] and 0 <= e.x < g.shape[1]:
+            g[e.y, e.x] = tid
+    return g.astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -685,10 +730,11 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
                 kept.append(k)
         grids, keep = kept_g, kept
     if not grids:
-        lines = "\n".join(f"  {p}: {r}" for p, r in skipped[:50])
-        more = f"\n  ... and {len(skipped) - 50} more" if len(skipped) > 50 else ""
-        raise InputError(f"no level could be read from {', '.join(map(str, roots))} "
-                         f"({len(skipped)} file(s) skipped):\n{lines}{more}")
+        if verbose:
+            for p, r in skipped:
+                print(f"skipped {p}: {r}", file=sys.stderr)
+        raise CorpusError(f"no level could be read from {', '.join(map(str, roots))}: "
+                          f"{len(skipped)} file(s) skipped: {group_reasons(skipped)}", skipped)
     room = None
     if view == "top":
         border = np.array([bool(roles_of(tile_tags(t)) & {"solid", "void", "door", "locked"})
@@ -715,6 +761,29 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
         sources.append(k if count[k] == 1 else f"{k}#{nth[k]}")
     return Corpus([lv for _, lv, _ in keep], grids, tileset, view, file_hashes, skipped, used, used_legends, room,
                   uni.under(), dict(uni.entity_kind), sources)
+
+
+class CorpusError(InputError):
+    """No level could be read; ``skipped`` lists every file with its reason (the message groups them)."""
+
+    def __init__(self, message: str, skipped: list[tuple[str, str]]):
+        super().__init__(message)
+        self.skipped = list(skipped)
+
+
+def group_reasons(skipped: list[tuple[str, str]], groups: int = 8, names: int = 3) -> str:
+    """``REASON: a.txt, b.txt (+3 more); ...`` — the skipped files grouped by reason, short enough for a
+    one-line error."""
+    by: dict[str, list[str]] = {}
+    for p, r in skipped:
+        by.setdefault(r, []).append(Path(p).name)
+    parts = []
+    for r, fs in list(by.items())[:groups]:
+        more = f" (+{len(fs) - names} more)" if len(fs) > names else ""
+        parts.append(f"{', '.join(fs[:names])}{more}: {r}")
+    if len(by) > groups:
+        parts.append(f"and {len(by) - groups} other reason(s) (--verbose lists every file)")
+    return "; ".join(parts)
 
 
 def _tileset_name(keep) -> str:

@@ -1,7 +1,7 @@
-"""From a decoded dungeon class grid to a playable level: entity placement, then (only if needed) repair.
+"""From a decoded top-down grid to a playable level: placing the start/key/goal, then (only if needed) repair.
 
-Classes: 0 void, 1 floor, 2 wall, 3 door, 4 locked door (the ``dungeon`` tileset's ids), 5 enemy on floor,
-6 treasure on floor.
+Works on any corpus tileset through a :class:`Palette` of tile ids taken from the tags (floor, wall, void,
+door, locked door, and the entity tiles for start, key and goal when the corpus has them).
 
 - :func:`place` looks for a *vault* the network drew — a walkable area that only a locked door joins to a
   larger area — and puts the exit in it, the spawn and key outside. No tile changes: if it succeeds the
@@ -15,31 +15,34 @@ import numpy as np
 
 from engine.quality import _label
 
-VOID, FLOOR, WALL, DOOR, LOCKED, ENEMY, TREASURE = range(7)
-SOLID = np.array([True, False, True, False, False, False, False])
+from dataclasses import dataclass
 
 
-def split(grid: np.ndarray):
-    """Tiles (uint8) and the enemy / treasure cells of a class grid."""
-    tiles = grid.astype(np.uint8)
-    enemies = np.argwhere(grid == ENEMY)
-    treasure = np.argwhere(grid == TREASURE)
-    tiles[(grid == ENEMY) | (grid == TREASURE)] = FLOOR
-    return tiles, enemies, treasure
+@dataclass
+class Palette:
+    """Tile ids of one corpus tileset; ``walkable[id]`` is True for tiles one can stand on (not solid, not
+    void, not a locked door, not an entity tile)."""
+
+    floor: int
+    wall: int
+    void: int
+    door: int
+    locked: int | None
+    walkable: np.ndarray
 
 
-def _walk(tiles):
-    return (tiles == FLOOR) | (tiles == DOOR)
+def _walk(tiles, P: Palette):
+    return P.walkable[tiles]
 
 
-def place(tiles: np.ndarray, rng: np.random.Generator):
+def place(tiles: np.ndarray, rng: np.random.Generator, P: Palette):
     """``(spawn, key, exit)`` as (y, x) using a vault already in ``tiles``, or None."""
-    walk = _walk(tiles)
+    walk = _walk(tiles, P)
     lab = _label(walk)
     sizes = np.bincount(lab.ravel())
     h, w = tiles.shape
     best = None
-    for y, x in np.argwhere(tiles == LOCKED):
+    for y, x in np.argwhere(tiles == P.locked):
         around = set()
         for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
             yy, xx = y + dy, x + dx
@@ -67,7 +70,7 @@ def place(tiles: np.ndarray, rng: np.random.Generator):
     return spawn, key, exit_
 
 
-def _carve(tiles, a, b, horizontal_first):
+def _carve(tiles, a, b, horizontal_first, P: Palette):
     (y0, x0), (y1, x1) = a, b
     pts = []
     if horizontal_first:
@@ -78,28 +81,30 @@ def _carve(tiles, a, b, horizontal_first):
         pts += [(y1, x) for x in range(min(x0, x1), max(x0, x1) + 1)]
     n = 0
     for y, x in pts:
-        if not (tiles[y, x] == FLOOR or tiles[y, x] == DOOR):
-            tiles[y, x] = FLOOR
+        if not P.walkable[tiles[y, x]]:
+            tiles[y, x] = P.floor
             n += 1
     return n
 
 
-def repair(tiles: np.ndarray, rng: np.random.Generator, min_area: int = 6) -> int:
+def repair(tiles: np.ndarray, rng: np.random.Generator, P: Palette, min_area: int = 6, vault: bool = True) -> int:
     """Edit ``tiles`` in place into a level :func:`place` accepts; return the number of tiles changed
     (``-1`` when no vault fits)."""
     edits = 0
     h, w = tiles.shape
-    tiles[tiles == LOCKED] = WALL  # stray locked doors: the vault below gets the only one
-    lab = _label(_walk(tiles))
+    vault = vault and P.locked is not None
+    if vault:
+        tiles[tiles == P.locked] = P.wall  # stray locked doors: the vault below gets the only one
+    lab = _label(_walk(tiles, P))
     sizes = np.bincount(lab.ravel())
     sizes[0] = 0
     if sizes.max(initial=0) < 8:  # next to nothing walkable: carve a hall in the middle to build on
         cy, cx = h // 2, w // 2
         before = tiles[cy - 4:cy + 4, cx - 6:cx + 6].copy()
-        tiles[cy - 4:cy + 4, cx - 6:cx + 6] = WALL
-        tiles[cy - 3:cy + 3, cx - 5:cx + 5] = FLOOR
+        tiles[cy - 4:cy + 4, cx - 6:cx + 6] = P.wall
+        tiles[cy - 3:cy + 3, cx - 5:cx + 5] = P.floor
         edits += int((before != tiles[cy - 4:cy + 4, cx - 6:cx + 6]).sum())
-        lab = _label(_walk(tiles))
+        lab = _label(_walk(tiles, P))
         sizes = np.bincount(lab.ravel())
         sizes[0] = 0
     main = int(np.argmax(sizes))
@@ -111,13 +116,15 @@ def repair(tiles: np.ndarray, rng: np.random.Generator, min_area: int = 6) -> in
         cells = np.argwhere(lab == k)
         d = np.abs(cells[:, None, :] - main_cells[None, :, :]).sum(-1)
         i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        edits += _carve(tiles, tuple(cells[i]), tuple(main_cells[j]), bool(rng.integers(2)))
+        edits += _carve(tiles, tuple(cells[i]), tuple(main_cells[j]), bool(rng.integers(2)), P)
+    if not vault:
+        return edits + _wall_in(tiles, P)
     # build the vault: a 5x5 block whose door cell faces a walkable cell of the (now) largest area
-    lab = _label(_walk(tiles))
+    lab = _label(_walk(tiles, P))
     sizes = np.bincount(lab.ravel())
     sizes[0] = 0
     main = int(np.argmax(sizes))
-    walk = _walk(tiles)
+    walk = _walk(tiles, P)
     cum = np.pad(walk.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     ny, nx = h - 4, w - 4  # block origins (by, bx) with the 5x5 block inside the map
     covered = cum[5:5 + ny, 5:5 + nx] - cum[0:ny, 5:5 + nx] - cum[5:5 + ny, 0:nx] + cum[0:ny, 0:nx]
@@ -141,17 +148,37 @@ def repair(tiles: np.ndarray, rng: np.random.Generator, min_area: int = 6) -> in
         return -1
     _, by, bx, (dy, dx) = best
     before = tiles[by:by + 5, bx:bx + 5].copy()
-    tiles[by:by + 5, bx:bx + 5] = WALL
-    tiles[by + 1:by + 4, bx + 1:bx + 4] = FLOOR
-    tiles[dy, dx] = LOCKED
+    tiles[by:by + 5, bx:bx + 5] = P.wall
+    tiles[by + 1:by + 4, bx + 1:bx + 4] = P.floor
+    tiles[dy, dx] = P.locked
     edits += int((before != tiles[by:by + 5, bx:bx + 5]).sum())
-    # wall in carved corridors: void next to walkable becomes wall (connectivity unchanged)
-    walk = _walk(tiles) | (tiles == LOCKED)
+    return edits + _wall_in(tiles, P)
+
+
+def _wall_in(tiles: np.ndarray, P: Palette) -> int:
+    """Void next to walkable becomes wall (connectivity unchanged); returns the tiles changed."""
+    h, w = tiles.shape
+    walk = _walk(tiles, P) | ((tiles == P.locked) if P.locked is not None else False)
     p = np.pad(walk, 1)
     near = np.zeros_like(walk)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             near |= p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-    add = (tiles == VOID) & near
-    tiles[add] = WALL
-    return edits + int(add.sum())
+    add = (tiles == P.void) & near & (P.void != P.wall)
+    tiles[add] = P.wall
+    return int(add.sum())
+
+
+def place_simple(tiles: np.ndarray, P: Palette):
+    """``(spawn, exit)`` as (y, x): the two cells of the largest walkable area farthest apart (a double
+    sweep by Manhattan distance), or None when there is no walkable area of 2 cells."""
+    lab = _label(_walk(tiles, P))
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    if sizes.max(initial=0) < 2:
+        return None
+    cells = np.argwhere(lab == int(np.argmax(sizes)))
+    a = cells[0]
+    b = cells[int(np.argmax(np.abs(cells - a).sum(1)))]
+    c = cells[int(np.argmax(np.abs(cells - b).sum(1)))]
+    return tuple(int(v) for v in b), tuple(int(v) for v in c)

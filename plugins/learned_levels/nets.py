@@ -1,8 +1,10 @@
 """The torch modules of the learned level generators (imported on first use only: this imports torch).
 
-- :class:`DungeonVAE`: a conditional convolutional VAE over one-hot ``C×32×32`` dungeon grids; the
+- :class:`DungeonVAE`: a conditional convolutional VAE over one-hot ``C×H×W`` top-down grids (H, W multiples
+  of 8; rooms and maps are padded to them); the
   condition vector (openness, enemy density; standardised) goes into both encoder and decoder.
-- :class:`PlatformerG` / :class:`PlatformerD`: a DCGAN over one-hot ``C×16×32`` platformer windows.
+- :class:`PlatformerG` / :class:`PlatformerD`: a DCGAN over one-hot ``C×H×32`` side-view windows (H a multiple
+  of 4: a corpus's levels are padded at the top with air).
 
 All inference is fp32 on CPU; decoding to tiles uses ``torch.max(x, 1).indices``.
 
@@ -23,20 +25,23 @@ from torch.nn import functional as F
 
 
 class DungeonVAE(nn.Module):
-    def __init__(self, classes: int = 7, zdim: int = 32, cdim: int = 2, ch: int = 32, size: int = 32):
+    def __init__(self, classes: int = 7, zdim: int = 32, cdim: int = 2, ch: int = 32, size: int = 32,
+                 width: int | None = None):
         super().__init__()
-        self.classes, self.zdim, self.cdim, self.ch, self.size = classes, zdim, cdim, ch, size
-        s = size // 8
-        self.s = s
+        width = width or size
+        self.classes, self.zdim, self.cdim, self.ch, self.size, self.width = classes, zdim, cdim, ch, size, width
+        self.sh, self.sw = size // 8, width // 8
+        s = 1
         self.enc = nn.Sequential(
             nn.Conv2d(classes + cdim, ch, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(ch * 2, ch * 4, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Flatten(),
         )
-        self.mu = nn.Linear(ch * 4 * s * s, zdim)
-        self.logvar = nn.Linear(ch * 4 * s * s, zdim)
-        self.fc = nn.Linear(zdim + cdim, ch * 4 * s * s)
+        cells = self.sh * self.sw
+        self.mu = nn.Linear(ch * 4 * cells, zdim)
+        self.logvar = nn.Linear(ch * 4 * cells, zdim)
+        self.fc = nn.Linear(zdim + cdim, ch * 4 * cells)
         self.dec = nn.Sequential(
             nn.ReLU(),
             nn.ConvTranspose2d(ch * 4, ch * 2, 4, 2, 1), nn.ReLU(),
@@ -50,7 +55,7 @@ class DungeonVAE(nn.Module):
         return self.mu(h), self.logvar(h).clamp(-8.0, 8.0)
 
     def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        h = self.fc(torch.cat([z, c], 1)).view(-1, self.ch * 4, self.s, self.s)
+        h = self.fc(torch.cat([z, c], 1)).view(-1, self.ch * 4, self.sh, self.sw)
         return self.dec(h)
 
     def forward(self, x, c, noise):

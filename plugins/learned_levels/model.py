@@ -1,0 +1,184 @@
+"""What a learned level model carries besides its network, shared by ``dungeon-vae`` and ``platformer-gan``.
+
+A weights file (``model.safetensors``) holds, next to the network's tensors, three JSON documents as uint8
+tensors: ``__config__`` (sizes, checked against bounds before anything is built), ``__tileset__`` (the
+corpus tileset: glyphs, names, tags, colors; entity tiles and what they stand on; view; room size) and
+``__rules__`` (the playability rules fitted on the corpus, :class:`~plugins.learned_levels.rules.Rules`).
+So a model generates in its corpus's tileset and validates with its corpus's rules wherever it is copied.
+The model card beside it lists the corpus files (with hashes), the legend/mapping, and the held-out split,
+which :meth:`LevelModel.corpus` reads back for ``conjure evaluate``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import InputError
+
+from .corpus import Corpus, grid_of, level_from_grid, load_corpus, roles_of, skipped_summary, tile_tags, \
+    tileset_from_dict
+from .rules import Rules, fit_rules
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class LevelModel:
+    """Tileset, rules and card of a loaded level model (subclasses add the network)."""
+
+    def __init__(self, tensors: dict, card: dict, path: Path, source: str):
+        from plugins.learned_common import tensor_json
+
+        self.card = card
+        self.path = path
+        doc = tensor_json(tensors, "__tileset__", source, None)
+        if doc is None:
+            raise InputError(f"{source}: no __tileset__ tensor (weights from an older version: retrain them)")
+        self.tileset, self.entity_under, self.entity_kind = tileset_from_dict(doc, f"{source}: __tileset__")
+        self.view = doc.get("view", "side")
+        room = doc.get("room")
+        self.room = tuple(room) if isinstance(room, list) and len(room) == 2 else None
+        self.rules = Rules.from_dict(tensor_json(tensors, "__rules__", source, None), f"{source}: __rules__")
+        if len(self.rules.roles) != len(self.tileset.tiles):
+            raise InputError(f"{source}: __rules__ has {len(self.rules.roles)} tiles, the tileset "
+                             f"{len(self.tileset.tiles)}")
+        self.classes = len(self.tileset.tiles)
+        self.roles = [roles_of(tile_tags(t)) for t in self.tileset.tiles]
+        self._corpus: Corpus | None = None
+
+    def mask(self, role: str) -> np.ndarray:
+        return np.array([role in r for r in self.roles], dtype=bool)
+
+    def to_level(self, grid: np.ndarray, metadata: dict, regions: list | None = None):
+        return level_from_grid(grid, self.tileset, self.entity_under, self.entity_kind, metadata, regions)
+
+    def grid_of(self, level) -> np.ndarray:
+        return grid_of(level, self.tileset, self.entity_kind)
+
+    def corpus(self) -> Corpus:
+        """The corpus these weights were trained on, re-read from the files the card lists (paths as written,
+        else relative to the repository for shipped weights)."""
+        if self._corpus is None:
+            info = self.card.get("corpus") or {}
+            paths = [self._find(d["path"]) for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d]
+            if not paths:
+                raise InputError(f"{self.path}: the model card lists no training files to evaluate against "
+                                 "(give --data)")
+            legend = self._find(info["legend"]) if info.get("legend") else None
+            mapping = self._find(info["mapping"]) if info.get("mapping") else None
+            c = load_corpus(paths, legend=legend, mapping=mapping)
+            self._corpus = c
+        return self._corpus
+
+    def split(self, corpus: Corpus) -> tuple[list[int], list[int]]:
+        """The card's held-out split, as indices into ``corpus`` (matched by source file name)."""
+        held_names = {Path(p).name for p in (self.card.get("split") or {}).get("held_out", [])}
+        if not held_names:
+            return corpus.split()
+        held = [i for i, s in enumerate(corpus.sources) if Path(s.split("#")[0]).name in held_names]
+        train = [i for i in range(len(corpus.grids)) if i not in set(held)]
+        return (train, held) if held and train else corpus.split()
+
+    def _find(self, p: str) -> str:
+        for cand in (Path(p), REPO / p, self.path.parent / p):
+            if cand.exists():
+                return str(cand)
+        raise InputError(f"{self.path}: training file {p} (listed in its model card) is not there; "
+                         "evaluate with --data")
+
+
+def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15):
+    """Read ``job``'s corpus (its paths, legend, mapping), check its view, fit its rules, split it.
+    Returns ``(corpus, rules, train_idx, held_idx)``; reports skipped files and the fitted rules."""
+    import sys
+
+    from .corpus import CorpusError
+
+    paths = list(job.paths) or list(job.data)
+    try:
+        corpus = load_corpus(paths, engine=job.engine, legend=job.legend, mapping=job.mapping)
+    except CorpusError as e:  # one line per file before the one-line error
+        show = e.skipped if job.verbose else e.skipped[:10]
+        for p, r in show:
+            print(f"{gen_id}: skipped {p}: {r}", file=sys.stderr)
+        if len(e.skipped) > len(show):
+            print(f"{gen_id}: ... {len(e.skipped) - len(show)} more skipped (--verbose lists them all)",
+                  file=sys.stderr)
+        raise
+    for line in skipped_summary(corpus, job.verbose):
+        job.say(f"{gen_id}: {line}")
+    if corpus.view != view:
+        other = {"side": "side-view (with gravity)", "top": "top-down"}
+        raise InputError(f"{gen_id} learns {other[view]} levels, but this corpus reads as {other[corpus.view]} "
+                         f"({len(corpus.grids)} levels); train the other learned generator on it, or set "
+                         f"\"view\": \"{view}\" in a --mapping file")
+    rules = fit_rules(corpus)
+    job.say(f"{gen_id}: {len(corpus.grids)} levels, {len(corpus.tileset.tiles)} tile kinds; rules: "
+            f"{rules.describe()}; corpus levels passing: {rules.report['corpus_pass']:.0%}")
+    for f, why in rules.report["failures"][:10]:
+        job.say(f"{gen_id}: corpus level failing its own rules: {f}: {why}")
+    train, held = corpus.split(holdout, job.seed)
+    return corpus, rules, train, held
+
+
+def card_extras(corpus: Corpus, rules: Rules, train: list[int], held: list[int], job: Any, history: dict) -> dict:
+    def rel(p: str) -> str:
+        try:
+            return str(Path(p).resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return p
+
+    return {"corpus": {**corpus.describe(), "legend": rel(str(job.legend)) if job.legend else None,
+                       "mapping": rel(str(job.mapping)) if job.mapping else None,
+                       "skipped": [[rel(p), r] for p, r in corpus.skipped]},
+            "split": {"holdout": "by level", "seed": job.seed, "train": [rel(corpus.sources[i]) for i in train],
+                      "held_out": [rel(corpus.sources[i]) for i in held]},
+            "rules": rules.to_dict(), "history": history.get("history", []),
+            "best_epoch": history.get("best_epoch")}
+
+
+def extra_tensors(corpus: Corpus, rules: Rules) -> dict:
+    from plugins.learned_common import json_tensor
+
+    return {"__tileset__": json_tensor(corpus.tileset_dict()), "__rules__": json_tensor(rules.to_dict())}
+
+
+def common_ids(corpus_or_model: Any, grids: list[np.ndarray] | None = None) -> dict:
+    """Tile ids the generators need, from roles and the corpus's statistics: ``air`` (most common non-solid
+    tile of the top rows), ``ground`` (most common solid tile of the bottom row), ``floor`` (most common
+    walkable non-entity tile), ``wall`` (most common solid tile), ``void``, ``door``, ``locked``, ``enemy``."""
+    ts = corpus_or_model.tileset
+    roles = [roles_of(tile_tags(t)) for t in ts.tiles]
+    n = len(ts.tiles)
+    ent = set(getattr(corpus_or_model, "entity_kind", {}) or {})
+
+    def most(cands, counts):
+        cands = [i for i in cands if i not in ent]
+        if not cands:
+            return None
+        return max(cands, key=lambda i: (counts[i], -i))
+
+    grids = grids if grids is not None else list(getattr(corpus_or_model, "grids", []))
+    top = np.zeros(n)
+    bottom = np.zeros(n)
+    allc = np.zeros(n)
+    for g in grids:
+        top += np.bincount(g[0].ravel(), minlength=n)[:n]
+        bottom += np.bincount(g[-1].ravel(), minlength=n)[:n]
+        allc += np.bincount(g.ravel(), minlength=n)[:n]
+    solid = [i for i in range(n) if "solid" in roles[i]]
+    passable = [i for i in range(n) if "solid" not in roles[i] and "void" not in roles[i]]
+    out = {"air": most([i for i in passable if not roles[i] & {"enemy", "collectable", "hazard"}] or passable, top),
+           "ground": most(solid, bottom), "wall": most(solid, allc),
+           "floor": most([i for i in passable if not roles[i] & {"enemy", "collectable", "door", "locked", "stairs",
+                                                               "goal", "start", "key"}] or passable, allc),
+           "void": most([i for i in range(n) if "void" in roles[i]], allc),
+           "door": most([i for i in range(n) if "door" in roles[i] and "locked" not in roles[i]
+                         and "solid" not in roles[i]], allc),
+           "locked": most([i for i in range(n) if "locked" in roles[i]], allc),
+           "enemy": most([i for i in range(n) if "enemy" in roles[i]] , allc)}
+    if out["enemy"] is None:  # entity enemies (Tiled objects, Conjure legends) are entity tiles
+        e = [i for i in range(n) if "enemy" in roles[i]]
+        out["enemy"] = max(e, key=lambda i: (allc[i], -i)) if e else None
+    return out
