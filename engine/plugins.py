@@ -46,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.ink",
     "plugins.tiled",
     "plugins.vglc",
+    "plugins.ldtk",
 )
 
 ENTRY_POINT_GROUP = "conjure"
