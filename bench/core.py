@@ -97,7 +97,8 @@ def pack_read_latency() -> None:
             obj_w, obj_c = _per_call(r.__getitem__, idx[:1000])
         print(f"pack raw record by index ({compression}, mmap): {raw_w * 1e6:.1f} µs, CPU {raw_c * 1e6:.1f} µs "
               f"(baseline goal 20 µs; os.pread path {pre_w * 1e6:.1f} µs) ratio ×{20e-6 / raw_w:.2f}")
-        print(f"pack record to a Level ({compression}, no validation): {obj_w * 1e6:.1f} µs, CPU {obj_c * 1e6:.1f} µs "
+        print(f"pack record to a Level ({compression}, no validation): {obj_w * 1e6:.1f} µs, "
+              f"CPU {obj_c * 1e6:.1f} µs "
               f"(baseline goal 60 µs) ratio ×{60e-6 / obj_w:.2f}")
 
 

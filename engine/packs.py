@@ -256,7 +256,11 @@ def _level_decoder() -> Any:
             _LEVEL_DECODER = False
             return False
         u8 = Annotated[int, msgspec.Meta(ge=0, le=255)]
-        props = dict[str, Any]
+        # properties: string keys, values scalars or one level of lists/maps of scalars, all typed here (deeper
+        # nesting is legal content but rare: such a record takes the checked path); metadata is walked instead
+        scalar = None | bool | int | float | str  # (msgspec unions take one str-like type: bytes values fall back)
+        props = dict[str, scalar | list[scalar] | dict[str, scalar]]
+        meta = dict[str, Any]
         struct = msgspec.defstruct  # the functional form: this module's annotations are strings
         tile = struct("Tile", [("id", int), ("name", str), ("char", str),
                                ("color", Annotated[list[u8], msgspec.Meta(min_length=3, max_length=3)]),
@@ -268,7 +272,7 @@ def _level_decoder() -> Any:
                              ("h", int), ("properties", props)])
         lvl = struct("Lvl", [("schema", str), ("width", int), ("height", int), ("layers", list[layer]),
                              ("tileset", tiles), ("entities", list[ent]), ("regions", list[reg], []),
-                             ("metadata", props, {})])
+                             ("metadata", meta, {})])
         _LEVEL_DECODER = msgspec.msgpack.Decoder(lvl, ext_hook=_refuse_ext)
     return _LEVEL_DECODER
 
@@ -297,11 +301,12 @@ def fast_level(raw: bytes | memoryview) -> Any:
 
     msgspec decodes the msgpack into typed structs in C, checking every field's type (ints never bools,
     colours three ints in 0..255, tiles as bytes, maps with string keys, no extension types); the few checks
-    that span fields (size bounds, tile bytes = width x height, unique layer names) follow. Anything it does
+    that span fields (size bounds, tile bytes = width x height, unique layer names, string keys in maps nested
+    in metadata) follow; properties nested deeper than a list or map of scalars take the checked path. Anything it does
     not accept returns None and the record goes through ``msgpack`` + ``Level.from_dict``, which accepts it or
     names the problem exactly as before: this path is never more lenient than that one, only faster (about
     3x; ``tests/test_packs.py`` checks that both give the same content, and the same errors)."""
-    if _LEVEL_MARK not in raw[:32]:
+    if _LEVEL_MARK not in raw[:40]:
         return None
     dec = _LEVEL_DECODER if _LEVEL_DECODER is not None else _level_decoder()
     if not dec:
@@ -320,13 +325,10 @@ def fast_level(raw: bytes | memoryview) -> Any:
         if layer.name in layers or len(layer.tiles) != w * h:
             return None
         layers[layer.name] = np.frombuffer(layer.tiles, dtype=np.uint8).reshape(h, w).copy()
-    # maps nested in properties and metadata: string keys only, as msgpack's strict_map_key (the top level of
-    # each is typed dict[str, Any] already; most values are scalars, so this is a quick look at each value)
-    for props in (d.metadata, *[t.properties for t in d.tileset.tiles], *[e.properties for e in d.entities],
-                  *[r.properties for r in d.regions]):
-        for v in props.values():
-            if (type(v) is dict or type(v) is list) and not _str_keys(v):
-                return None
+    # maps nested in metadata: string keys only, as msgpack's strict_map_key (properties are typed throughout)
+    for v in d.metadata.values():
+        if (type(v) is dict or type(v) is list) and not _str_keys(v):
+            return None
     tileset = Tileset(d.tileset.name, [TileDef(id=t.id, name=t.name, char=t.char, color=tuple(t.color),
                                                properties=t.properties) for t in d.tileset.tiles])
     entities = [Entity(e.id, e.kind, e.x, e.y, e.properties) for e in d.entities]

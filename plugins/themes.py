@@ -187,7 +187,8 @@ def register_theme(theme: Theme | str | Path) -> Theme:
     with _LOCK:
         old = _REGISTERED.get(t.name)
         if old is not None and old is not t:
-            raise InputError(f"theme {t.name!r} is registered twice ({old.path or 'in code'} and {t.path or 'in code'})")
+            raise InputError(f"theme {t.name!r} is registered twice ({old.path or 'in code'} and "
+                             f"{t.path or 'in code'})")
         _REGISTERED[t.name] = t
     return t
 
@@ -283,7 +284,8 @@ def level_rgb(level: Level, theme_: Theme, tile_size: int | None = None, entitie
             if sprite is None:
                 if ts >= 3:
                     m = max(1, ts // 4)
-                    img[y0 + m:y0 + ts - m, x0 + m:x0 + ts - m] = images.ENTITY_COLORS.get(e.kind, images.ENTITY_DEFAULT)
+                    marker = images.ENTITY_COLORS.get(e.kind, images.ENTITY_DEFAULT)
+                    img[y0 + m:y0 + ts - m, x0 + m:x0 + ts - m] = marker
                 continue
             img[y0:y0 + ts, x0:x0 + ts] = _over(img[y0:y0 + ts, x0:x0 + ts], theme_.scaled(sprite, ts))
     return np.ascontiguousarray(img)

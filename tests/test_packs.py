@@ -309,6 +309,9 @@ def _mutations():
         "no metadata": drop("metadata"), "metadata list": at(["metadata"], [1]), "no entities": drop("entities"),
         "schema 2": at(["schema"], "conjure.level/2"), "schema 1.4": at(["schema"], "conjure.level/1.4"),
         "region w str": at(["regions", 0, "w"], "4"), "nested deep": at(["metadata", "deep"], [[[[[{"x": 1}]]]]]),
+        "entity props nested": at(["entities", 0, "properties"], {"a": [{"b": [1]}], "c": {"d": 1}}),
+        "entity props bytes": at(["entities", 0, "properties"], {"blob": b"\x00\x01"}),
+        "metadata int key": at(["metadata", "params"], {"x": [{3: 1}]}),
     }
 
 
@@ -344,7 +347,8 @@ def test_fast_path_accepts_and_refuses_what_the_checked_path_does(eng, tmp_path,
     got = outcome()
     monkeypatch.setattr(packs, "fast_level", lambda raw: None)
     assert got == outcome()
-    if name in ("no regions", "no metadata", "tiles rows", "schema 1.4", "nested deep"):
+    if name in ("no regions", "no metadata", "tiles rows", "schema 1.4", "nested deep", "entity props nested",
+                "entity props bytes"):
         assert isinstance(got[0], bytes)  # valid variants are read, not refused
     elif name != "entity props bytes key":
         assert isinstance(got[0], str) and "\n" not in got[0], got[0]

@@ -170,6 +170,12 @@ def test_playground_in_chromium(browser, server, eng, tmp_path):
     fifth = _next(page, fourth)
     assert page.locator("[data-testid=sprite]").count() > 1
     _shot(page, "playground-cast.png")
+    link = page.input_value("[data-testid=share]")  # a link with context: the level's hash travels with it
+    assert "context=" in link
+    other = browser.new_page()
+    other.goto(link)
+    assert _settled(other) == fifth
+    other.close()
 
     # stories: a clickable dialogue
     page.select_option("[data-testid=generator]", "grammar-story")

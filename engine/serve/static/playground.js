@@ -41,6 +41,13 @@ async function start() {
     try { params = JSON.parse(q.get("params")); } catch (e) { showError("the link's params are not valid JSON"); }
   }
   state.wantVersion = q.get("version");
+  if (q.has("context")) {  // earlier results by content hash: the server must still hold them
+    try {
+      for (const [slot, hash] of Object.entries(JSON.parse(q.get("context")))) {
+        if (typeof hash === "string") state.history.push({slot, hash, label: "from the link", checked: true});
+      }
+    } catch (e) { showError("the link's context is not valid JSON"); }
+  }
   selectGenerator(genId, params);
   $("#generator").addEventListener("change", () => { state.wantVersion = null; selectGenerator($("#generator").value, null); });
   $("#seed").addEventListener("input", () => schedule());
@@ -262,7 +269,8 @@ function renderContextChoices() {
       cb.type = "checkbox";
       cb.value = h.hash;
       cb.dataset.slot = slot;
-      cb.checked = !!keep[h.hash];
+      cb.checked = !!keep[h.hash] || !!h.checked;
+      delete h.checked;
       cb.addEventListener("change", () => {
         if (cb.checked) for (const o of box.querySelectorAll(`input[data-slot=${slot}]`)) if (o !== cb) o.checked = false;
         schedule(0);
