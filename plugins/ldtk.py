@@ -371,6 +371,31 @@ def fill_template(level: Level, template: Path, simplified: bool = False) -> dic
     except ContentError as e:
         raise InputError(f"ldtk export: {e}") from None
     src = Path(template)
+    try:
+        return _fill(level, src, simplified)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as e:  # a shape we missed
+        raise InputError(f"{src}: malformed LDtk template ({type(e).__name__}: {e})") from None
+
+
+def _check_entity_def(ed: Any, where: str, src: Path) -> None:
+    _need(ed, "identifier", str, where, src)
+    _need(ed, "uid", int, where, src)
+    for key in ("width", "height"):
+        if not 1 <= _need(ed, key, int, where, src) <= 4096:
+            raise InputError(f"{src}: {where}.{key}: outside 1..4096")
+    for key in ("pivotX", "pivotY"):
+        if not 0 <= _need(ed, key, (int, float), where, src) <= 1:
+            raise InputError(f"{src}: {where}.{key}: outside 0..1")
+    _need(ed, "color", str, where, src)
+    if not all(isinstance(t, str) for t in _need(ed, "tags", list, where, src)):
+        raise InputError(f"{src}: {where}.tags: expected strings")
+    for j, f in enumerate(_need(ed, "fieldDefs", list, where, src)):
+        _need(f, "identifier", str, f"{where}.fieldDefs[{j}]", src)
+        _need(f, "uid", int, f"{where}.fieldDefs[{j}]", src)
+        _need(f, "__type", str, f"{where}.fieldDefs[{j}]", src)
+
+
+def _fill(level: Level, src: Path, simplified: bool) -> dict:
     proj = _read_json(src, "LDtk template")
     if not isinstance(proj, dict):
         raise InputError(f"{src}: an LDtk project is a JSON object")
@@ -421,8 +446,8 @@ def fill_template(level: Level, template: Path, simplified: bool = False) -> dic
     types, as_json = _kind_fields(level)
     theirs = {}
     for i, ed in enumerate(defs["entities"]):
-        theirs.setdefault(_need(ed, "identifier", str, f"defs.entities[{i}]", src).lower(), ed)
-        ed.setdefault("fieldDefs", [])
+        _check_entity_def(ed, f"defs.entities[{i}]", src)
+        theirs.setdefault(ed["identifier"].lower(), ed)
     for i, kind in enumerate(sorted({e.kind for e in level.entities})):
         if kind.lower() not in theirs:
             fields = [_field_def(ids, ID_FIELD, FIELD_TYPES[str], hidden=True)]
@@ -480,6 +505,9 @@ def tile_mapping(level: Level, layer_def: dict, src: Path) -> np.ndarray:
     by_name: dict[str, int] = {}
     for i, v in enumerate(layer_def.get("intGridValues") or []):
         value = _need(v, "value", int, f"layer {layer_def['identifier']!r} intGridValues[{i}]", src)
+        if not 1 <= value <= 2 ** 31 - 1:
+            raise InputError(f"{src}: layer {layer_def['identifier']!r} intGridValues[{i}].value: {value} outside "
+                             "1..2147483647")
         ident = v.get("identifier")
         if isinstance(ident, str):
             by_name.setdefault(ident.lower(), value)
@@ -623,8 +651,9 @@ def load_project(path: str | Path) -> Level:
     else:
         src_level = src
         insts = _need(lvl, "layerInstances", list, where, src)
-    fields = {f.get("__identifier"): f.get("__value") for f in lvl.get("fieldInstances") or []
-              if isinstance(f, dict)}
+    raw_fields = lvl.get("fieldInstances") if isinstance(lvl, dict) else None
+    fields = {f.get("__identifier"): f.get("__value") for f in raw_fields if isinstance(f, dict)} \
+        if isinstance(raw_fields, list) else {}
     conj = None
     if isinstance(fields.get(CONJURE_FIELD), str):
         try:
@@ -654,6 +683,8 @@ def load_project(path: str | Path) -> Level:
         return _theirs(src_level, where, lvl, proj, grids, insts)
     except ContentError as e:
         raise InputError(f"{src_level}: {e}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as e:  # a shape we missed
+        raise InputError(f"{src_level}: {where}: malformed LDtk data ({type(e).__name__}: {e})") from None
 
 
 def _same(original: Any, value: Any) -> bool:
@@ -667,7 +698,8 @@ def _entities(src: Path, where: str, insts: list, as_json: dict, extras: dict | 
     out, taken = [], set()
     extras = extras if isinstance(extras, dict) else {}
     for i, li in enumerate(insts):
-        for j, ei in enumerate(li.get("entityInstances") or []):
+        ents = li.get("entityInstances") if isinstance(li, dict) else None
+        for j, ei in enumerate(ents if isinstance(ents, list) else []):
             w = f"{where}.layerInstances[{i}].entityInstances[{j}]"
             kind = _need(ei, "__identifier", str, w, src)
             grid = _need(ei, "__grid", list, w, src)
@@ -681,8 +713,13 @@ def _entities(src: Path, where: str, insts: list, as_json: dict, extras: dict | 
                 if isinstance(extra.get("kind"), str) and extra["kind"].lower() == kind.lower():
                     kind = extra["kind"]
             keys = {k.lower(): k for k in props}
-            for f in ei.get("fieldInstances") or []:
+            finsts = ei.get("fieldInstances")
+            for f in finsts if isinstance(finsts, list) else []:
+                if not isinstance(f, dict):
+                    continue
                 name, value = f.get("__identifier"), f.get("__value")
+                if value is not None and _field_value(value) is None:  # Point, arrays, references: as JSON
+                    value = json.dumps(value, ensure_ascii=False, sort_keys=True)
                 if isinstance(name, str) and name.lower() in keys and extra is not None:
                     key = keys[name.lower()]
                     if not _same(props[key], value):  # edited in the editor
