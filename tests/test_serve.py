@@ -51,6 +51,19 @@ class Hopeless(Generator):
         return ["never good enough"]
 
 
+class Slow(Generator):
+    """Invalid on every try, each try slow: the engine's deadline stops it between tries (503)."""
+    id, kind, version = "slow", "level", "1"
+    params = ()
+
+    def generate(self, request):
+        time.sleep(0.2)
+        return _tiny()
+
+    def validate(self, content, request):
+        return ["not yet"]
+
+
 class Broken(Generator):
     """Raises (a plugin bug: 500)."""
     id, kind, version = "broken", "level", "1"
@@ -75,6 +88,7 @@ class TestPlugin:
         register(Stuck())
         register(Hopeless())
         register(Broken())
+        register(Slow())
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +247,14 @@ def test_time_budget_and_bounded_work(client):
         assert r.status_code == 503 and "time budget of 0.5 s" in r.json()["error"] and r.headers["retry-after"]
     finally:
         GATE.set()
+    r = post(client, kind="level", generator="slow", tries=100)
+    assert r.status_code == 503 and "time budget" in r.json()["error"]
+    # the budget is also the engine's deadline: the work itself stops between tries, not after 100 of them
+    svc = client.app.state.conjure.service
+    req, ctx = svc.check(svc.parse({"kind": "level", "generator": "slow"}))
+    fut, _ = svc.submit(req, ctx, tries=100, timeout=0.3)
+    with pytest.raises(engine.errors.GenerationTimeout, match="time budget"):
+        fut.result(30)
     serve = client.app.state.conjure
     serve.pending = serve.max_pending  # as if that many requests were in progress
     try:

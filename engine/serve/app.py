@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..errors import ConjureError, GenerationError, InputError, PluginError
+from ..errors import ConjureError, GenerationError, GenerationTimeout, InputError
 from .service import Service, query_seed
 
 log = logging.getLogger("conjure.serve")
@@ -42,10 +42,10 @@ def status_of(e: BaseException) -> int:
         return 400
     if isinstance(e, LookupError):
         return 404
+    if isinstance(e, (Busy, GenerationTimeout)):  # the time budget (the engine's deadline) or a full queue
+        return 503
     if isinstance(e, GenerationError):
         return 422
-    if isinstance(e, Busy):
-        return 503
     return 500
 
 
@@ -258,7 +258,8 @@ class ServeApp:
             req, context = svc.check(spec)  # params checked against the schema before any work
             fmt = spec.get("format") or "json"
             svc.exporter(fmt, req.kind)      # an unknown format is refused before any work too
-            fut, hit = svc.submit(req, context, spec.get("tries"))
+            budget = max(0.001, self.timeout - (time.monotonic() - start))  # the engine's deadline for this request
+            fut, hit = svc.submit(req, context, spec.get("tries"), timeout=budget)
             try:
                 content = await asyncio.wait_for(asyncio.wrap_future(fut), self.timeout)
             except asyncio.TimeoutError:

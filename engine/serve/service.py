@@ -228,12 +228,14 @@ class Service:
                              f"version {want} (its content would differ)")
         return req, context
 
-    def submit(self, req: Any, context: dict, tries: int | None = None):
+    def submit(self, req: Any, context: dict, tries: int | None = None, timeout: float | None = None):
         """Start (or find in the runtime's LRU cache) the content of a checked request: a Future, and
-        whether it was a cache hit when asked."""
+        whether it was a cache hit when asked. ``timeout`` is the request's time budget in the engine
+        (its deadline, checked between tries and by generators that call ``check_deadline``)."""
         key = self.runtime.key(req, tries)
         hit = self.runtime.cached(key)
-        fut = self.runtime.submit(req.kind, req.generator, req.seed, req.params, context, tries=tries)
+        fut = self.runtime.submit(req.kind, req.generator, req.seed, req.params, context, tries=tries,
+                                  timeout=timeout)
         return fut, hit
 
     def render(self, content: Content, fmt: str | None, options: Mapping[str, Any] | None = None,
