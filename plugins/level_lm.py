@@ -155,7 +155,8 @@ class LevelLM(Generator):
         Param("prompt", "str", "", help='attributes in words, e.g. "many pipes, no enemies, high elevation"'),
         *(Param(a, "choice", "any", choices=CHOICES, help=f"control: {a} bucket (fitted on the corpus)")
           for a in ("pipes", "enemies", "gaps", "elevation", "rooms", "keys")),
-        Param("temperature", "float", 1.0, min=0.3, max=2.0, help="sampling temperature"),
+        Param("temperature", "float", 0.0, min=0.0, max=2.0,
+              help="sampling temperature; 0 = the model's own (calibrated at training on its corpus's tile shares)"),
     )
     window = (14, 32)
     genre = "learned"
@@ -273,13 +274,13 @@ class LevelLM(Generator):
     def _run(self, m: Model, jobs, reqs):
         from .learned_level_lm.sampler import run
 
-        temps = {r.params["temperature"] for r in reqs}
-        if temps == {1.0}:
-            run(m.net, m.spec.patterns, jobs)
-            return
+        def temp(r):
+            return r.params["temperature"] or m.spec.temperature
+
+        temps = {temp(r) for r in reqs}
         for t in sorted(temps):  # a temperature scales the head's logits: decode each group apart
-            part = [j for j, r in zip(jobs, reqs) if r.params["temperature"] == t]
-            run(_Tempered(m.net, t), m.spec.patterns, part)
+            part = [j for j, r in zip(jobs, reqs) if temp(r) == t]
+            run(m.net if t == 1.0 else _Tempered(m.net, t), m.spec.patterns, part)
 
     def _meta(self, m: Model, r: Request, stats: dict, asked: dict, grid: np.ndarray) -> dict:
         sp = m.spec
@@ -379,7 +380,8 @@ class LevelLM(Generator):
 
         return load_corpus(list(paths), legend=legend)
 
-    train_options = ("tiny", "d", "layers", "heads", "ctx", "lr", "batch", "steps", "holdout", "drop", "dropout")
+    train_options = ("tiny", "d", "layers", "heads", "ctx", "lr", "batch", "steps", "holdout", "drop", "dropout",
+                     "calibrate")
 
     def train(self, job) -> dict:
         from .learned_level_lm.train import train

@@ -20,7 +20,7 @@ from engine import Region
 STEP = {"n": (-1, 0), "s": (1, 0), "w": (0, -1), "e": (0, 1)}
 OPP = {"n": "s", "s": "n", "w": "e", "e": "w"}
 SIDE_ORDER = ("n", "e", "s", "w")
-COMPACT = 6.0
+COMPACT = 4.0
 
 
 def dungeon_layout(n: int, rng: np.random.Generator, sides=SIDE_ORDER, loops: float = 0.5) -> dict:

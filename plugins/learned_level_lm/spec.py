@@ -74,6 +74,7 @@ class Spec:
         self.attrs: list[str] = list(d["attrs"])
         self.available: list[str] = list(d["available"])
         self.doors: dict[str, list] = d.get("doors", {})
+        self.temperature: float = float(d.get("temperature", 1.0))
         self.patterns = Patterns(self.K, codes3, codes2)
         self._rules = None
         self._tileset = None
@@ -139,6 +140,9 @@ def check(d: Any) -> None:
         raise InputError(f"{w}: expected a map")
     if d.get("view") not in ("side", "top"):
         raise InputError(f"{w}.view: expected 'side' or 'top'")
+    t = d.get("temperature", 1.0)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.1 <= t <= 4.0:
+        raise InputError(f"{w}.temperature: expected a number in 0.1..4, got {t!r}")
     for k, lo, hi in (("h", 3, 128), ("V", 2, 64), ("base", 0, 128), ("wall", 1, 16)):
         v = d.get(k, lo)
         if type(v) is not int or not lo <= v <= hi:

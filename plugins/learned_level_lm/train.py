@@ -18,8 +18,8 @@ from .controls import Buckets
 from .spec import SIDES, build, door_sides, patterns_of
 
 DEFAULTS = {"d": 96, "layers": 2, "heads": 4, "ctx": 32, "lr": 2e-3, "batch": 24, "steps": 1500,
-            "holdout": 0.15, "drop": 0.25, "dropout": 0.1}
-TINY = {"d": 32, "layers": 1, "heads": 2, "ctx": 16, "steps": 60, "batch": 16}
+            "holdout": 0.15, "drop": 0.25, "dropout": 0.1, "calibrate": 1}
+TINY = {"d": 32, "layers": 1, "heads": 2, "ctx": 16, "steps": 60, "batch": 16, "calibrate": 0}
 BUCKET_ID = {b: i + 1 for i, b in enumerate(BUCKETS)}  # 0 = any
 EVAL_EVERY = 100
 
@@ -49,7 +49,7 @@ def options(opts: dict) -> dict:
     if str(opts.get("tiny", "")).lower() in ("1", "true", "yes"):
         cfg.update(TINY)
     for k, (lo, hi) in {"d": (8, 512), "layers": (1, 8), "heads": (1, 16), "ctx": (4, 256), "batch": (1, 1024),
-                        "steps": (1, 200_000)}.items():
+                        "steps": (1, 200_000), "calibrate": (0, 1)}.items():
         if k in opts:
             cfg[k] = _int(opts[k], k, lo, hi)
     for k, (lo, hi) in {"lr": (1e-6, 1.0), "holdout": (0.0, 0.9), "drop": (0.0, 1.0), "dropout": (0.0, 0.9)}.items():
@@ -193,11 +193,21 @@ def train(job, gen_id: str, version: str) -> dict:
     spec["train"] = {"levels": len(train_idx), "held_out": len(held_idx), "sequences": len(seqs)}
     tensors = {f"net.{k}": v for k, v in model.state_dict().items()}
     tensors["__config__"] = torch.tensor(list(json.dumps(mc.to_dict(), sort_keys=True).encode()), dtype=torch.uint8)
-    tensors["__spec__"] = torch.tensor(list(json.dumps(spec, sort_keys=True).encode()), dtype=torch.uint8)
     tensors["patterns3"] = torch.from_numpy(codes3.astype(np.int64))
     tensors["patterns2"] = torch.from_numpy(codes2.astype(np.int64))
-    save_safetensors(tensors, job.out / "model.safetensors", {"generator": gen_id, "format": "conjure/1",
-                                                              "version": version})
+
+    def save():
+        tensors["__spec__"] = torch.tensor(list(json.dumps(spec, sort_keys=True).encode()), dtype=torch.uint8)
+        save_safetensors(tensors, job.out / "model.safetensors", {"generator": gen_id, "format": "conjure/1",
+                                                                  "version": version})
+
+    spec["temperature"] = 1.0
+    save()
+    if cfg["calibrate"]:
+        spec["temperature"], shares = calibrate(job.out / "model.safetensors", [corpus.grids[i] for i in train_idx],
+                                                spec, seqs)
+        spec["calibration"] = shares
+        save()
     metrics = {"best_step": best[2], "best_held_loss" if hx is not None else "best_train_loss": round(best[0], 4),
                "train_crops": int(n), "held_crops": 0 if hx is None else int(len(hx)),
                "patterns_3x3": int(len(codes3)), "seconds": round(time.time() - t0, 1),
@@ -205,6 +215,44 @@ def train(job, gen_id: str, version: str) -> dict:
     return {"weights": ["model.safetensors"], "config": {**cfg, **mc.to_dict()}, "metrics": metrics,
             "epochs": None, "data": [(p, h) for p, h in corpus.files],
             "card": _card(corpus, rules, train_idx, held_idx, job, history)}
+
+
+TEMPERATURES = (1.0, 1.2, 1.4, 1.6, 1.8)
+CALIBRATION_SAMPLES = 12
+
+
+def calibrate(path, train_grids: list, spec: dict, seqs: list) -> tuple[float, dict]:
+    """The sampling temperature whose output's tile-kind shares are nearest the *training* levels' (L1 over
+    the kinds; a small network under-draws rare structures at temperature 1): a few levels (side view: as
+    wide as the corpus's median level) or dungeons (as many rooms as the corpus's median) per temperature."""
+    from engine.generator import Request
+    from plugins.level_lm import LevelLM, Model
+
+    m = Model(path)
+    gen = LevelLM()
+    V = spec["V"]
+    want = np.zeros(V)
+    for g in train_grids:
+        want += np.bincount(g.ravel(), minlength=V)[:V]
+    want /= max(1.0, want.sum())
+    base = {p.name: p.default for p in LevelLM.params}
+    if spec["view"] == "side":
+        base["width"] = int(np.clip(np.median([g.shape[1] for g in train_grids]), 16, 400))
+    else:
+        base["room_count"] = int(np.clip(round(np.median(Buckets(spec["buckets"]).t["rooms"][:2])), 1, 30))
+    scores = {}
+    for t in TEMPERATURES:
+        reqs = [Request("level", "level-lm", f"calibrate-{i}", {**base, "temperature": t})
+                for i in range(CALIBRATION_SAMPLES)]
+        got = np.zeros(V)
+        for lv, _ in gen._make(m, reqs):
+            from plugins.level_lm import level_grid
+
+            got += np.bincount(level_grid(lv, m.spec).ravel(), minlength=V)[:V]
+        got /= max(1.0, got.sum())
+        scores[t] = round(float(np.abs(got - want).sum()), 4)
+    best = min(TEMPERATURES, key=lambda t: (scores[t], t))
+    return best, {"l1_tile_shares_by_temperature": {str(k): v for k, v in scores.items()}}
 
 
 def _card(corpus, rules, train_idx, held_idx, job, history) -> dict:
