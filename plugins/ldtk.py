@@ -285,7 +285,7 @@ def _entity_values(e, types: dict, as_json: dict) -> dict:
 
 
 def build_project(level: Level, grid: int = 16, layers: str = "both", image: str | None = None,
-                  simplified: bool = False) -> dict:
+                  simplified: bool = False, theme: str | None = None) -> dict:
     """A complete LDtk project (as a dict) holding ``level``; ``image`` is the tileset image's relative path
     (needed when ``layers`` includes tiles)."""
     try:
@@ -295,13 +295,12 @@ def build_project(level: Level, grid: int = 16, layers: str = "both", image: str
     for name in level.layers:
         _identifier(name, "layer name")
     types, as_json = _kind_fields(level)
-    ids = _Ids(hashlib.blake2b(level_digest(level) + f"|{grid}|{layers}".encode(), digest_size=16).digest())
+    ids = _Ids(hashlib.blake2b(level_digest(level) + f"|{grid}|{layers}|{theme}".encode(), digest_size=16).digest())
     defs = {"layers": [], "entities": [], "tilesets": [], "enums": [], "externalEnums": [], "levelFields": []}
     tiles_wanted = layers in ("both", "tiles")
     ts_def = None
     if tiles_wanted:
-        rgba, cols, count = tileset_sheet(level.tileset, grid)
-        h_px, w_px = rgba.shape[:2]
+        h_px, w_px = tileset_rgba(level, grid).shape[:2]
         custom = [{"tileId": t.id, "data": json.dumps({"name": t.name, "char": t.char}, ensure_ascii=False)}
                   for t in level.tileset.tiles]
         ts_def = {"__cWid": w_px // grid, "__cHei": h_px // grid, "identifier": _safe(level.tileset.name, "Tiles"),
@@ -346,6 +345,29 @@ def build_project(level: Level, grid: int = 16, layers: str = "both", image: str
                                for (y, x), t in np.ndenumerate(arr)]
     lvl["layerInstances"] = insts
     return _project_root(ids, grid, defs, lvl, simplified)
+
+
+def tileset_rgba(level: Level, grid: int, theme: str | None = None) -> np.ndarray:
+    """The tileset image: :func:`engine.images.tileset_sheet` (a tile's colour, border and id dots), with the
+    tiles a theme maps (``-O theme=NAME``, :mod:`plugins.themes`) drawn from its art over their colour."""
+    rgba, cols, _ = tileset_sheet(level.tileset, grid)
+    if theme is None:
+        return rgba
+    from .themes import theme as find_theme
+
+    th = find_theme(theme)
+    for t in level.tileset.tiles:
+        art = th.image_for(t)
+        if art is None:
+            continue
+        art = th.scaled(art, grid).astype(np.uint16)
+        y, x = divmod(t.id, cols)
+        a = art[..., 3:4]
+        flat = np.array(t.color, dtype=np.uint16)
+        slot = rgba[y * grid:(y + 1) * grid, x * grid:(x + 1) * grid]
+        slot[..., :3] = ((art[..., :3] * a + flat * (255 - a) + 127) // 255).astype(np.uint8)
+        slot[..., 3] = 255
+    return rgba
 
 
 def _safe(name: str, fallback: str) -> str:
@@ -828,9 +850,10 @@ class LDtkFormat:
     id = "ldtk"
     kinds = ("level",)
     extensions = (".ldtk",)
-    options = ("tile_size", "layers", "template", "simplified")
+    options = ("tile_size", "layers", "template", "simplified", "theme")
     description = ("LDtk project: IntGrid + Tiles + Entities layers, tileset PNG beside it (options: tile_size, "
-                   "layers=both|intgrid|tiles, template=my.ldtk, simplified=1); reads LDtk projects back")
+                   "layers=both|intgrid|tiles, template=my.ldtk, simplified=1, theme=NAME); reads LDtk projects "
+                   "back")
 
     def _project(self, content, options: dict, image: str | None, single: bool) -> tuple[dict, str, int, bool]:
         if not isinstance(content, Level):
@@ -843,15 +866,18 @@ class LDtkFormat:
         if template is not None:
             if not isinstance(template, str) or not template:
                 raise InputError(f"ldtk option template: expected a path to an .ldtk file, got {template!r}")
-            if "tile_size" in options or "layers" in options:
-                raise InputError("ldtk options tile_size and layers do not apply with template= (the template's "
-                                 "layers are used)")
+            if "tile_size" in options or "layers" in options or "theme" in options:
+                raise InputError("ldtk options tile_size, layers and theme do not apply with template= (the "
+                                 "template's layers and tilesets are used)")
             return fill_template(content, Path(template), simplified), "template", 0, simplified
         if single and layers != "intgrid":
             raise InputError("ldtk: a single-file export has no tileset image; use -O layers=intgrid or write to a "
                              "file")
         grid = int_option(options, "tile_size", 16, 1, 256, "ldtk")
-        return build_project(content, grid, layers, image, simplified), layers, grid, simplified
+        theme = options.get("theme")
+        if theme is not None and layers == "intgrid":
+            raise InputError("ldtk option theme: needs a Tiles layer (layers=both or tiles)")
+        return build_project(content, grid, layers, image, simplified, theme), layers, grid, simplified
 
     def dumps(self, content, options: dict) -> bytes:
         if _option_bool(options, "simplified"):
@@ -866,7 +892,7 @@ class LDtkFormat:
         rgba = None
         image = None
         if options.get("template") is None and layers in ("both", "tiles") and isinstance(content, Level):
-            rgba, _, _ = tileset_sheet(content.tileset, int_option(options, "tile_size", 16, 1, 256, "ldtk"))
+            rgba = tileset_rgba(content, int_option(options, "tile_size", 16, 1, 256, "ldtk"), options.get("theme"))
             png = png_bytes(rgba)
             image = f"{path.stem}.{hashlib.blake2b(png, digest_size=4).hexdigest()}.tileset.png"
         project, _, grid, simplified = self._project(content, options, image, False)

@@ -382,3 +382,22 @@ def test_cli_exit_codes(tmp_path, monkeypatch, capsys):
     code = main(["generate", "level", "-s", "2", "-o", str(out), "-O", f"template={tmp_path / 'none.ldtk'}"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "none.ldtk" in err and "Traceback" not in err
+
+
+def test_theme_draws_the_tileset_from_tile_art(eng, levels, validator, tmp_path):
+    level = levels["platformer"]
+    plain = eng.export(level, tmp_path / "plain.ldtk", tile_size=16)
+    themed = eng.export(level, tmp_path / "themed.ldtk", tile_size=16, theme="kenney")
+    a = np.asarray(Image.open(plain[0]).convert("RGBA"))
+    b = np.asarray(Image.open(themed[0]).convert("RGBA"))
+    assert a.shape == b.shape and plain[0].name != themed[0].name
+    ground = level.tileset[1]  # mapped by the kenney theme: its slot is art, not the flat colour
+    cols = a.shape[1] // 16
+    y, x = divmod(ground.id, cols)
+    assert not np.array_equal(a[y * 16:(y + 1) * 16, x * 16:(x + 1) * 16], b[y * 16:(y + 1) * 16, x * 16:(x + 1) * 16])
+    assert schema_errors(validator, json.loads(themed[-1].read_text())) == []
+    assert eng.load(themed[-1]) == level
+    for options, words in (({"theme": "kenney", "layers": "intgrid"}, "needs a Tiles layer"),
+                           ({"theme": "no-such-theme"}, "unknown theme 'no-such-theme'")):
+        with pytest.raises(InputError, match=words):
+            eng.export(level, tmp_path / "bad.ldtk", **options)
