@@ -145,6 +145,10 @@ def test_same_bytes_as_the_cli(client, tmp_path, capsys):
     r = post(client, kind="story", seed="tale", format="ink.json")
     assert r.content == cli_bytes(tmp_path, "s.ink.json", "story", "-s", "tale").read_bytes()
     assert r.headers["content-type"] == "application/json"
+    # LDtk (engineer F's exporter): the single-file project `-o - --format ldtk` writes
+    r = post(client, kind="level", seed=7, params={"width": 40, "rooms": 5}, format="ldtk")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert json.loads(r.content)["jsonVersion"] and "levels" in json.loads(r.content)
     # a format that writes several files comes as a zip of exactly what the CLI writes
     r = post(client, kind="level", seed=7, params={"width": 40, "rooms": 5}, format="tmj", options={"tile_size": 8})
     assert r.headers["content-type"] == "application/zip"

@@ -46,7 +46,8 @@ MAX_CAST_REFS = 64
 MEDIA_TYPES = {".json": "application/json", ".png": "image/png", ".msgpack": "application/vnd.msgpack",
                ".mpk": "application/vnd.msgpack", ".md": "text/markdown; charset=utf-8",
                ".txt": "text/plain; charset=utf-8", ".ink": "text/plain; charset=utf-8",
-               ".tmx": "application/xml", ".zip": "application/zip"}
+               ".tmx": "application/xml", ".zip": "application/zip", ".ldtk": "application/json",
+               ".tmj": "application/json"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
