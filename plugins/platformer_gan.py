@@ -32,6 +32,7 @@ from engine import Generator, Param, Region, Request, hookimpl
 from engine.errors import InputError
 
 from . import learned_common as lc
+from .learned_levels.corpus import mirror_ids
 from .learned_levels.model import LevelModel, card_extras, common_ids, extra_tensors, prepare
 from .learned_levels.rules import fast_reach
 
@@ -162,7 +163,7 @@ def repair(m: _Model, g: np.ndarray, p: dict) -> int:
 class PlatformerGAN(Generator):
     id = GEN_ID
     kind = "level"
-    version = "2"
+    version = "3"
     description = "DCGAN side-view levels in your corpus's tileset, stitched to any width, latent search for targets"
     params = (
         Param("width", "int", 96, min=32, max=2000, help="level length in tiles (the corpus's height)"),
@@ -316,14 +317,19 @@ def _pad_top(grids: list[np.ndarray], hp: int, air: int) -> list[np.ndarray]:
     return out
 
 
-def _windows(grids, cfg) -> np.ndarray:
-    from .learned_levels.corpus import augment, windows
+def _windows(grids, cfg, mirror: np.ndarray) -> np.ndarray:
+    """Training windows; ``augment=hflip`` adds their mirror images with left/right tiles swapped
+    (:func:`~plugins.learned_levels.corpus.mirror_ids`: a ``<>`` pipe top stays ``<>``)."""
+    from .learned_levels.corpus import windows
 
     wins = [windows(g.astype(np.int64), cfg["hp"], cfg["w"], 1, cfg["stride"]) for g in grids]
     wins = [w for w in wins if len(w)]
     if not wins:
         raise InputError(f"{GEN_ID}: no level of the corpus is {cfg['w']}+ columns wide")
-    return augment(np.concatenate(wins), cfg["augment"])
+    data = np.concatenate(wins)
+    if cfg["augment"] == "hflip":
+        data = np.concatenate([data, mirror[data[:, :, ::-1]]])
+    return data
 
 
 def train_platformer_gan(job) -> dict:
@@ -355,7 +361,7 @@ def train_platformer_gan(job) -> dict:
     cfg.update(classes=corpus.classes, h=h, hp=-(-h // 4) * 4, air=ids["air"], ground=ids["ground"],
                enemy=ids["enemy"] if ids["enemy"] is not None else -1)
     tr = _pad_top([corpus.grids[i] for i in train_idx], cfg["hp"], cfg["air"])
-    data = _windows(tr, cfg)
+    data = _windows(tr, cfg, mirror_ids(corpus.tileset))
     held = [corpus.grids[i] for i in held_idx] or [corpus.grids[i] for i in train_idx]
     held_counts = pattern_counts(held, 2, 256)
     torch.manual_seed(job.seed)

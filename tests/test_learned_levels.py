@@ -433,3 +433,16 @@ def test_check_generator_on_shipped_and_corpus_weights(eng, gen, cases):
     assert lv.tileset.name == m.tileset.name and eng.problems(lv) == []
     if "weights" in cases[0] and gen == "platformer-gan":
         assert lv.height == 14 and lv.width == 150 and lv.entities == []  # VGLC enemies stay tiles
+
+
+def test_mirror_swaps_left_and_right_tiles_from_their_tags():
+    from plugins.learned_levels.corpus import load_corpus, mirror_ids
+
+    c = load_corpus([MARIO])
+    m = mirror_ids(c.tileset)
+    ch = {t.char: t.id for t in c.tileset.tiles}
+    assert m[ch["<"]] == ch[">"] and m[ch["]"]] == ch["["] and m[ch["X"]] == ch["X"] and m[ch["?"]] == ch["?"]
+    g = c.grids[0]
+    flipped = m[g[:, ::-1]]
+    top = "".join(c.tileset[int(i)].char for i in flipped.ravel())
+    assert "<>" in top and "><" not in top  # pipe tops still read left to right

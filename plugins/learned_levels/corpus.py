@@ -803,6 +803,29 @@ def skipped_summary(corpus: Corpus, verbose: bool = False, limit: int = 10) -> l
     return out
 
 
+_SWAP = {"left": "right", "right": "left", "l": "r", "r": "l", "west": "east", "east": "west"}
+
+
+def mirror_ids(tileset: Tileset) -> np.ndarray:
+    """A lookup ``lut[id] -> id`` for a left-right mirror: a tile whose name or tags say ``left`` maps to the
+    tile that says ``right`` in the same place (VGLC's ``<``/``>`` pipe tops, ``[``/``]`` bodies), every
+    other tile to itself. Mirroring a side-view window is ``lut[win[:, ::-1]]``."""
+    def key(t: TileDef, swap: bool) -> tuple:
+        words = []
+        for tag in [t.name] + tile_tags(t):
+            ws = re.split(r"([\s_\-]+)", tag.lower())
+            words.append("".join(_SWAP.get(w, w) if swap else w for w in ws))
+        return tuple(sorted(set(words)))
+
+    lut = np.arange(max(256, len(tileset.tiles)), dtype=np.int64)
+    by_key = {key(t, False): t.id for t in tileset.tiles}
+    for t in tileset.tiles:
+        other = by_key.get(key(t, True))
+        if other is not None:
+            lut[t.id] = other
+    return lut
+
+
 # --------------------------------------------------------------------------------------------- old helpers
 def load_levels(paths: Iterable[Path], engine: Any = None, genre: str | None = None) -> list[Level]:
     """Levels (as read) from ``paths`` whose tileset is named ``genre`` (the shipped corpora's readers)."""
