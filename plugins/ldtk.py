@@ -247,11 +247,12 @@ def _project_root(ids: _Ids, grid: int, defs: dict, level: dict, simplified: boo
             "worldLayout": "Free", "worldGridWidth": 256, "worldGridHeight": 256,
             "defaultLevelWidth": level["pxWid"], "defaultLevelHeight": level["pxHei"], "defaultPivotX": 0,
             "defaultPivotY": 0, "defaultGridSize": grid, "defaultEntityWidth": grid, "defaultEntityHeight": grid,
-            "bgColor": "#40465B", "defaultLevelBgColor": "#696A79", "minifyJson": False, "externalLevels": False,
+            "bgColor": "#40465B", "defaultLevelBgColor": "#696A79", "minifyJson": True, "externalLevels": False,
             "exportTiled": False, "simplifiedExport": simplified, "imageExportMode": "None", "exportLevelBg": True,
             "pngFilePattern": None, "backupOnSave": False, "backupLimit": 10, "backupRelPath": None,
             "levelNamePattern": "Level_%idx", "tutorialDesc": None, "customCommands": [], "flags": [],
-            "jsonStyle": "Full", "dummyWorldIid": ids.iid("world"), "defs": defs, "levels": [level], "worlds": []}
+            "jsonStyle": "Minified", "dummyWorldIid": ids.iid("world"), "defs": defs, "levels": [level],
+            "worlds": []}
 
 
 def _level_dict(ids: _Ids, level: Level, grid: int, fields: list[dict], layers: list[dict]) -> dict:
@@ -382,7 +383,9 @@ def level_digest(level: Level) -> bytes:
 
 
 def project_bytes(project: dict) -> bytes:
-    return (json.dumps(project, ensure_ascii=False, allow_nan=False, indent=1) + "\n").encode("utf-8")
+    """The project as compact JSON (what LDtk writes with ``jsonStyle: Minified``): a 256x256 level with its
+    Tiles layer is about 5 MB instead of 14 MB indented."""
+    return (json.dumps(project, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 # ============================================================================================ templates
