@@ -164,7 +164,14 @@ class Engine:
         gen = self.generator(gen_id, kind)
         check_seed(seed)
         checked = resolve(gen.params, params, gen.id)
-        return Request(kind, gen.id, seed, checked, check_context(context))
+        ctx = check_context(context)
+        if ctx:
+            from .textfilter import context_problems
+
+            blocked = context_problems(ctx)
+            if blocked:  # names from context files reach the output: they pass the same filter
+                raise InputError(f"{blocked[0]} (names and lines in context files are filtered too)")
+        return Request(kind, gen.id, seed, checked, ctx)
 
     def generate(self, kind: str, generator: str | None = None, seed: Seed = 0,
                  params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None,
@@ -258,6 +265,10 @@ class Engine:
             out = content.problems()
         except Exception as e:  # malformed objects from plugins (e.g. wrong attribute types)
             return [f"content could not be checked: {type(e).__name__}: {e}"]
+        if not out:  # every text field of every character and story, whatever produced it
+            from .textfilter import content_problems
+
+            out = content_problems(content)
         if out or request is None:
             return out
         gen = self.generator(request.generator)

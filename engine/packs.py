@@ -353,7 +353,8 @@ class PackReader:
         self.validate = validate
         self._mm: _mmap.mmap | None = None
         with file_errors(self.path):
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            # O_NONBLOCK: a FIFO named like a pack must not hang the open (its size 0 is then refused)
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
         try:
             self._open()
             if mmap:
@@ -656,6 +657,8 @@ def is_pack(path: str | os.PathLike) -> bool:
     p = Path(path)
     if p.suffix.lower() == ".cpk":
         return True
+    if not p.is_file():  # a FIFO or device: never opened just to sniff it (it could block forever)
+        return False
     try:
         with open(p, "rb") as f:
             return f.read(len(MAGIC)) == MAGIC

@@ -129,10 +129,18 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
     """Read an untrusted file with a size limit; errors name the file."""
     p = Path(path)
     with file_errors(p):
-        size = p.stat().st_size
-        if size > limit:
-            raise InputError(f"{p}: {size} bytes is over the {limit}-byte limit")
-        with open(p, "rb") as f:
+        # opened without blocking and checked on the open descriptor: a FIFO, /dev/stdin or a device as a
+        # content, tileset or word-list file would otherwise hang forever or read without end
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise InputError(f"{p}: is a directory")
+            if not stat.S_ISREG(st.st_mode):
+                raise InputError(f"{p}: not a regular file (a FIFO, device or socket cannot be read as input)")
+            size = st.st_size
+            if size > limit:
+                raise InputError(f"{p}: {size} bytes is over the {limit}-byte limit")
             data = f.read(limit + 1)
     if len(data) > limit:
         raise InputError(f"{p}: over the {limit}-byte limit")

@@ -697,3 +697,83 @@ def test_unexpected_errors_are_one_line_naming_debug(monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "list", cli.COMMANDS["list"]._replace(handler=boom))
     err = _one_line(run_cli("list"), 1)
     assert "unexpected ZeroDivisionError: division by zero (run with --debug" in err
+
+
+# ----------------------------------------------------------------------------------- the content filter
+@pytest.fixture
+def filter_file(tmp_path, monkeypatch):
+    from engine import textfilter
+
+    def use(text):
+        f = tmp_path / "words.txt"
+        f.write_text(text)
+        monkeypatch.setenv("CONJURE_FILTER_FILE", str(f))
+        textfilter.default_filter.cache_clear()
+
+    yield use
+    textfilter.default_filter.cache_clear()
+
+
+def test_filter_normalises_and_matches_stems():
+    from engine.textfilter import ContentFilter, fold
+
+    f = ContentFilter(["grob", "porn"])
+    assert fold("ＧＲＯＢ") == "grob" and fold("gr\u03bfb") == "grob" and fold("g\u200brob") == "grob"
+    for bad in ("grob", "Grobian", "the grobs", "GROBBING", "gr\u03bfb", "gr\u043eb", "gr0b", "p\u043ern", "ｇｒｏｂ",
+                "gŕöb"):
+        assert not f.text_ok(bad) and not f.name_ok(bad), bad
+    for fine in ("grobble", "a grove", "pornament", "3 goblins"):
+        assert f.text_ok(fine), fine
+    assert not f.name_ok("Xgrobx") and f.name_ok("Gorb")  # names: by substring, as before
+
+
+def test_every_story_field_is_filtered_whatever_made_it(filter_file):
+    from engine import Engine, GenerationError
+
+    eng = Engine(load=["grammar_story", "classic_character", "dungeon"], entry_points=False)
+    story = eng.generate("story", seed=5)
+    beat = story.quest.beats[0].text
+    word = max((w for w in beat.replace(",", " ").replace(".", " ").split() if w.isalpha()), key=len).lower()
+    filter_file(f"{word}\n")
+    try:
+        again = eng.generate("story", seed=5)
+    except GenerationError as e:  # every try used the word: refused, naming the filter
+        assert "blocked by the content filter" in str(e)
+    else:
+        from engine.textfilter import content_problems
+
+        assert content_problems(again) == [] and word not in " ".join(b.text.lower() for b in again.quest.beats)
+
+
+def test_context_names_are_filtered(filter_file):
+    from engine import Engine, InputError
+
+    eng = Engine(load=["grammar_story", "classic_character", "dungeon"], entry_points=False)
+    from engine import Cast
+
+    cast = Cast([eng.generate("character", seed=3)])
+    filter_file(cast.characters[0].name.split()[0].lower() + "\n")
+    with pytest.raises(InputError, match=r"context cast\.characters\[0\]\.name: blocked by the content filter"):
+        eng.generate("story", seed=1, context={"cast": cast})
+
+
+def test_filter_file_missing_or_not_regular_is_an_input_error(tmp_path):
+    missing = tmp_path / "nope.txt"
+    err = _one_line(run_cli("generate", "character", env={"CONJURE_FILTER_FILE": str(missing)}), 2)
+    assert "CONJURE_FILTER_FILE" in err and "nope.txt: no such file" in err
+    fifo = tmp_path / "words.fifo"
+    os.mkfifo(fifo)  # no writer: an open() for reading would block forever
+    err = _one_line(run_cli("generate", "character", env={"CONJURE_FILTER_FILE": str(fifo)}), 2)
+    assert "not a regular file" in err
+
+
+def test_non_regular_input_files_are_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "level.json"
+    os.mkfifo(fifo)
+    assert "not a regular file" in _one_line(run_cli("info", fifo), 2)
+    assert "not a regular file" in _one_line(run_cli("generate", "character", "--context", fifo), 2)
+    from engine import InputError
+    from engine.serialize import read_bytes
+
+    with pytest.raises(InputError, match="is a directory"):
+        read_bytes(tmp_path)
