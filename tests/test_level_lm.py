@@ -209,6 +209,21 @@ def test_top_down_rooms_and_doors(eng, top_model):
         assert door[g].any() == (n > 1)
 
 
+@pytest.mark.skipif(not SHIPPED_TOP.is_file(), reason="no shipped level-lm-top weights")
+def test_temperature_calibration(monkeypatch):
+    from plugins.learned_level_lm import train as tr
+    from plugins.level_lm import load
+
+    m = load("", "top")
+    assert m.spec.temperature in tr.TEMPERATURES  # the shipped model was calibrated at training
+    monkeypatch.setattr(tr, "TEMPERATURES", (1.0, 1.6))
+    monkeypatch.setattr(tr, "CALIBRATION_SAMPLES", 2)
+    corpus = m.corpus()
+    t, info = tr.calibrate(SHIPPED_TOP, corpus.grids[:3], m.spec.d, [])
+    scores = info["l1_tile_shares_by_temperature"]
+    assert t in (1.0, 1.6) and scores[str(t)] == min(scores.values())
+
+
 def test_top_down_contract(eng, top_model):
     out, _ = top_model
     check_generator(eng, "level-lm", seeds=[0, 3], params_cases=[{"weights": str(out), "room_count": 2,
