@@ -446,3 +446,17 @@ def test_mirror_swaps_left_and_right_tiles_from_their_tags():
     flipped = m[g[:, ::-1]]
     top = "".join(c.tileset[int(i)].char for i in flipped.ravel())
     assert "<>" in top and "><" not in top  # pipe tops still read left to right
+
+
+def test_vertical_side_view_levels_climb_from_bottom_to_top():
+    from plugins.learned_levels.rules import Rules
+
+    air, ground = 0, 1
+    g = np.zeros((30, 8), dtype=np.uint8)
+    g[-1, :] = ground
+    for y in range(26, 0, -4):  # a platform every 4 rows, alternating sides
+        g[y, (0 if (y // 4) % 2 else 4):(4 if (y // 4) % 2 else 8)] = ground
+    r = Rules("side", [[], ["solid"]], {"jump_height": 4, "jump_distance": 3})
+    assert r.endpoints(g)[0][1] == 28 and r.endpoints(g)[1][1] == 1
+    assert r.problems(g) == []
+    assert r._side_problems(g, 3, 3)  # jumps 3 high cannot climb 4-row steps

@@ -323,9 +323,16 @@ def _expand(paths: Iterable[Any]) -> tuple[list[Path], list[tuple[str, str]]]:
             out.append(p)
         else:
             bad.append((str(p), "no such file or folder"))
-    if len(out) > MAX_FILES:
-        raise InputError(f"--data: {len(out)} files is over the limit of {MAX_FILES}")
-    return out, bad
+    seen: set[Path] = set()
+    unique = []
+    for f in out:  # a file named twice (a folder and a file in it) is read once
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(f)
+    if len(unique) > MAX_FILES:
+        raise InputError(f"--data: {len(unique)} files is over the limit of {MAX_FILES}")
+    return unique, bad
 
 
 def _legend_doc(p: Path, cache: dict) -> dict | None:

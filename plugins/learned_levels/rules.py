@@ -14,6 +14,8 @@ Side view (``view == "side"``, gravity)
     out of the bottom row is death. **Start**: the cell of a tile with role ``start`` if the level has one,
     else the lowest standing cell of the leftmost column (among the first 5) that has one. **Goal**: a
     ``goal`` tile, else the lowest standing cell of the rightmost column (among the last 5) that has one.
+    A level more than twice as high as wide is vertical (Kid Icarus): start at the lowest standing cell,
+    goal at the highest.
     A level passes when the goal is reachable from the start. *Fitted*: the smallest ``(jump_height,
     jump_distance)`` (by their sum, then height) under which the most corpus levels pass (all, normally).
 
@@ -136,6 +138,11 @@ class Rules:
                     return (int(x), int(ys[-1]))
             return None
 
+        if h > 2 * w:  # a vertical level (Kid Icarus): from the lowest standing cell up to the highest
+            cells = np.argwhere(stand)
+            low = (int(cells[-1][1]), int(cells[-1][0])) if len(cells) else None
+            high = (int(cells[0][1]), int(cells[0][0])) if len(cells) else None
+            return tagged("start") or low, tagged("goal") or high
         start = tagged("start") or edge(range(0, min(EDGE_COLS, w)))
         goal = tagged("goal") or edge(range(w - 1, max(-1, w - 1 - EDGE_COLS), -1))
         return start, goal
