@@ -70,7 +70,7 @@ def _engine():
 
     eng = Engine()
     for info in eng.plugins():  # one line per broken plugin, so nobody wonders where a generator went
-        if info.status == "broken":
+        if info.status in ("broken", "empty"):
             print(f"conjure: warning: plugin {info.name!r} is broken: {info.errors[0] if info.errors else '?'} "
                   "(see `conjure list plugins`)", file=sys.stderr)
     return eng

@@ -113,6 +113,7 @@ class Engine:
         self.host = PluginHost(plugins, load=load, block=block, entry_points=entry_points, env=env, strict=strict)
         self._generators = self.host.generators()
         self._exporters = self.host.exporters()
+        self.host.flag_empty()
         self.tries = tries
         self.timeout = check_timeout(timeout)
         self.defaults = dict(DEFAULT_GENERATORS)
@@ -238,26 +239,31 @@ class Engine:
             req.check_deadline()
             if attempt:
                 req = req.retry()
-            if attempt == 0 and first is not None:
-                content = first
-            else:
-                try:
-                    content = gen.generate(req)
-                except ConjureError:
-                    raise
-                except Exception as e:
-                    raise PluginError(f"generate raised {type(e).__name__}: {e}", plugin, gen.id) from e
-            if not isinstance(content, RESULT_TYPES[req.kind]):
-                want = " or ".join(t.__name__ for t in RESULT_TYPES[req.kind])
-                raise PluginError(f"generate returned {type(content).__name__}, expected {want}", plugin, gen.id)
-            content.metadata.update({"generator": gen.id, "generator_version": gen.version, "seed": req.seed,
-                                     "params": dict(req.params), "tries": attempt + 1})
-            self.host.process(req.kind, content, req)
+            content = first if attempt == 0 and first is not None else self._generate_once(gen, req, plugin)
+            while True:
+                if not isinstance(content, RESULT_TYPES[req.kind]):
+                    want = " or ".join(t.__name__ for t in RESULT_TYPES[req.kind])
+                    raise PluginError(f"generate returned {type(content).__name__}, expected {want}", plugin,
+                                      gen.id)
+                content.metadata.update({"generator": gen.id, "generator_version": gen.version,
+                                         "seed": req.seed, "params": dict(req.params), "tries": attempt + 1})
+                if not self.host.process(req.kind, content, req):
+                    break
+                content = self._generate_once(gen, req, plugin)  # a hook raised: its plugin is out; again
             problems = self.problems(content, req)
             if not problems:
                 return content
         raise GenerationError(f"plugin {plugin!r}, generator {gen.id!r} made no valid {req.kind} in {tries} tries "
                               f"(seed {req.seed!r}): {problems[0]}")
+
+    @staticmethod
+    def _generate_once(gen: Any, req: Request, plugin: str) -> Any:
+        try:
+            return gen.generate(req)
+        except ConjureError:
+            raise
+        except Exception as e:
+            raise PluginError(f"generate raised {type(e).__name__}: {e}", plugin, gen.id) from e
 
     def problems(self, content: Content, request: Request | None = None) -> list[str]:
         """Every problem found: the content's schema checks, then its generator's validators."""

@@ -15,6 +15,7 @@ why) and the others keep working; a duplicate generator or exporter id is a star
 from __future__ import annotations
 
 import importlib
+import re
 import importlib.metadata
 import os
 import sys
@@ -65,7 +66,7 @@ class PluginInfo:
     name: str
     source: str  # "built-in", "distribution <name>", or "object"
     version: str = ""
-    status: str = "ok"  # ok | broken | blocked
+    status: str = "ok"  # ok | broken | blocked | empty (loaded, but registered nothing and has no hooks)
     errors: list[str] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
 
@@ -83,6 +84,89 @@ def _env_list(value: str | None) -> list[str] | None:
 def _matches(name: str, patterns: Iterable[str]) -> bool:
     short = name.rsplit(".", 1)[-1]
     return any(p in (name, short) for p in patterns)
+
+
+#: Seconds a third-party plugin may take to import in the probe (``CONJURE_PROBE_TIMEOUT``).
+PROBE_TIMEOUT = 30.0
+_PROBE = r"""
+import importlib, sys
+try:
+    importlib.import_module(sys.argv[1])
+except BaseException as e:
+    print("CONJURE-PROBE-RAISED", type(e).__name__, flush=True)
+    sys.exit(0)
+print("CONJURE-PROBE-OK", flush=True)
+"""
+
+
+def _probe_cache(env: Mapping[str, str]) -> "Path | None":
+    from pathlib import Path
+
+    base = env.get("CONJURE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "conjure")
+    return Path(base) / "plugin-probes.json"
+
+
+def probe_entry_point(ep: Any, env: Mapping[str, str]) -> str | None:
+    """Import a third-party plugin's module once in a child process (cached per distribution version and
+    module file): returns why it must not be imported here (it ended the process, hung, or raised
+    KeyboardInterrupt), or None when importing it here is safe. A plain exception at import is left to the
+    in-process import, which reports it as usual. ``CONJURE_PROBE=0`` turns the probe off."""
+    import importlib.util
+    import json
+    import subprocess
+
+    if env.get("CONJURE_PROBE", "1") == "0":
+        return None
+    module = ep.value.split(":", 1)[0].strip()
+    try:
+        spec = importlib.util.find_spec(module.split(".", 1)[0])  # a top-level lookup imports nothing
+        origin = spec.origin if spec is not None else None
+        stamp = os.stat(origin).st_mtime_ns if origin and os.path.exists(origin) else 0
+    except (ImportError, ValueError, OSError):
+        origin, stamp = None, 0
+    key = f"{ep.dist.name}=={ep.dist.version} {ep.value} {origin} {stamp} {sys.executable}"
+    cache = _probe_cache(env)
+    try:
+        known = json.loads(cache.read_text("utf-8")) if cache is not None and cache.is_file() else {}
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return known[key] or None
+    try:
+        timeout = float(env.get("CONJURE_PROBE_TIMEOUT", PROBE_TIMEOUT))
+    except ValueError:
+        timeout = PROBE_TIMEOUT
+    try:
+        r = subprocess.run([sys.executable, "-c", _PROBE, module], capture_output=True, text=True,
+                           timeout=timeout, env=dict(env), stdin=subprocess.DEVNULL)
+        out = r.stdout.splitlines()
+        if "CONJURE-PROBE-OK" in out or any(ln.startswith("CONJURE-PROBE-RAISED") and "KeyboardInterrupt" not in ln
+                                            and "SystemExit" not in ln for ln in out):
+            verdict = ""  # safe to import here (an ordinary exception is caught and reported in-process)
+        elif any("KeyboardInterrupt" in ln for ln in out):
+            verdict = f"failed to load: importing {module} raised KeyboardInterrupt (found in a separate process)"
+        elif any("SystemExit" in ln for ln in out):
+            verdict = ""  # SystemExit is caught in-process too
+        else:
+            how = f"killed by signal {-r.returncode}" if r.returncode < 0 else f"exit code {r.returncode}"
+            verdict = (f"failed to load: importing {module} ended the process ({how}; found in a separate "
+                       "process, so nothing else was taken down)")
+    except subprocess.TimeoutExpired:
+        verdict = (f"failed to load: importing {module} did not finish within {timeout:g} s (found in a separate "
+                   "process; CONJURE_PROBE_TIMEOUT sets the limit)")
+    except OSError:
+        return None
+    if cache is not None:
+        known[key] = verdict
+        try:
+            from .serialize import atomic_write
+
+            atomic_write(cache, json.dumps(known, indent=1, sort_keys=True).encode())
+        except Exception:  # an unwritable cache only costs the probe again next time
+            pass
+    return verdict or None
 
 
 class PluginHost:
@@ -119,6 +203,11 @@ class PluginHost:
                 if wanted(ep.name) and ep.name not in self.infos:
                     dist = ep.dist
                     src = f"distribution {dist.name}" if dist else "entry point"
+                    verdict = probe_entry_point(ep, env) if dist is not None else None
+                    if verdict:  # importing it would end or hang this process: never imported here
+                        self.infos[ep.name] = PluginInfo(ep.name, src, dist.version, status="broken",
+                                                         errors=[verdict])
+                        continue
                     self._add(ep.name, src, dist.version if dist else "", ep.load)
         for obj in plugins:
             name = getattr(obj, "__name__", None) or type(obj).__name__
@@ -144,7 +233,7 @@ class PluginHost:
             self.pm.register(obj, name=name)
         except (pluggy.PluginValidationError, ValueError) as e:
             info.status = "broken"
-            info.errors.append(f"invalid plugin: {e}")
+            info.errors.append(f"invalid plugin: {_one_line_validation(e)}")
             return
         # unknown hook names (typos like ``register_level_generator``) are errors, named per plugin
         for hookcaller in self.pm.get_hookcallers(obj) or []:
@@ -237,13 +326,57 @@ class PluginHost:
             self.infos[plugin].registered.append(f"exporter {exp.id}")
         return reg
 
-    def process(self, kind: str, content: Any, request: Any) -> None:
-        """Run the post-processing hook for ``kind``; a plugin that raises is named in a PluginError."""
+    def process(self, kind: str, content: Any, request: Any) -> list[str]:
+        """Run the post-processing hook for ``kind``. An installed plugin (built-in or from a distribution)
+        whose hook raises is marked broken (with a warning naming it) and unregistered, so it cannot break
+        every generator; returns the names of the plugins broken now (the engine then makes that attempt again
+        without them: the content may have been half-processed). A plugin object passed to ``Engine(plugins=)``
+        is the caller's own code: its failure is raised as a PluginError naming it."""
         hook = PROCESS_HOOKS[kind]  # its content argument is named after the kind: process_level(level, request)
+        failed = []
         for name, result in self.call_each(hook, **{kind: content, "request": request}):
             if isinstance(result, Exception):
-                raise PluginError(f"{hook} raised {type(result).__name__}: {result}", plugin=name,
-                                  generator=request.generator) from result
+                message = f"{hook} raised {type(result).__name__}: {result}"
+                if self.infos[name].source == "object":
+                    raise PluginError(message, plugin=name, generator=request.generator) from result
+                self.broken(name, message)
+                failed.append(name)
+                import warnings
+
+                warnings.warn(f"plugin {name!r} is broken and was unloaded: {message} (generating "
+                              f"{request.kind} with {request.generator!r})", RuntimeWarning, stacklevel=2)
+        for name in failed:
+            plugin = self.pm.get_plugin(name)
+            if plugin is not None:
+                self.pm.unregister(plugin)
+            self._callers.clear()
+        return failed
+
+    def flag_empty(self) -> None:
+        """Mark plugins that loaded but registered nothing and implement no hook: almost always a module
+        whose functions lack ``@engine.hookimpl``."""
+        for name, info in self.infos.items():
+            if info.status != "ok" or info.registered or info.source == "object":
+                continue
+            plugin = self.pm.get_plugin(name)
+            if plugin is not None and not self.pm.get_hookcallers(plugin):
+                info.status = "empty"
+                info.errors.append("registered nothing; forgot @engine.hookimpl?")
+
+
+def _one_line_validation(e: Exception) -> str:
+    """pluggy's three-line validation message as one line: which hook, what the spec takes, what was asked."""
+    text = str(e)
+    m = re.search(r"for hook '(\w+)'\s*hookimpl definition: (\S+\(.*?\))\s*Argument\(s\) (\{.*?\}) are declared",
+                  text, re.S)
+    spec = getattr(hookspecs, m.group(1), None) if m else None
+    if m and spec is not None:
+        import inspect
+
+        want = ", ".join(p for p in inspect.signature(spec).parameters)
+        return (f"hook {m.group(1)}({want}) is implemented as {m.group(2)}: argument(s) {m.group(3)} are not "
+                f"in the hookspec (a typo? argument names must match)")
+    return " ".join(text.split())
 
 
 def check_generator(gen: Any, kind: str) -> None:

@@ -777,3 +777,77 @@ def test_non_regular_input_files_are_refused_not_waited_on(tmp_path):
 
     with pytest.raises(InputError, match="is a directory"):
         read_bytes(tmp_path)
+
+
+# ----------------------------------------------------------------------------------- plugin isolation
+def test_plugins_that_exit_hang_or_interrupt_at_import_are_named_not_fatal(tmp_path):
+    sites = [make_dist(tmp_path, "exits_plugin", "import os\nos._exit(3)\n"),
+             make_dist(tmp_path, "hangs_plugin", "while True:\n    pass\n"),
+             make_dist(tmp_path, "interrupts_plugin", "raise KeyboardInterrupt\n"),
+             make_dist(tmp_path, "fine_plugin", NONDET)]
+    env = plugin_env(*sites, CONJURE_CACHE_DIR=str(tmp_path / "cache"), CONJURE_PROBE_TIMEOUT="3")
+    for run in range(2):  # the second run answers from the cache (keyed by distribution version and file)
+        r = run_cli_process("list", "plugins", "--json", env=env)
+        assert r.returncode == 0, r.stderr.decode()
+        infos = {p["name"]: p for p in json.loads(r.stdout)}
+        assert infos["fine_plugin"]["status"] == "ok"
+        assert "ended the process (exit code 3" in infos["exits_plugin"]["errors"][0]
+        assert "did not finish within 3 s" in infos["hangs_plugin"]["errors"][0]
+        assert "raised KeyboardInterrupt" in infos["interrupts_plugin"]["errors"][0]
+        assert all(infos[n]["status"] == "broken" for n in ("exits_plugin", "hangs_plugin", "interrupts_plugin"))
+    cache = json.loads((tmp_path / "cache" / "plugin-probes.json").read_text())
+    assert len(cache) == 4 and sum(1 for v in cache.values() if v) == 3
+
+
+def test_a_raising_process_hook_marks_its_plugin_broken_and_the_rest_go_on(tmp_path):
+    site = make_dist(tmp_path, "hooky_plugin", '''
+        @engine.hookimpl
+        def process_level(level, request):
+            raise RuntimeError("hook bug")
+    ''')
+    code = """
+        import warnings
+        from engine import Engine
+        eng = Engine(load=["dungeon", "hooky_plugin"])
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            a = eng.generate("level", "dungeon", seed=4, params={"width": 16, "height": 16})
+        b = Engine(load=["dungeon"]).generate("level", "dungeon", seed=4, params={"width": 16, "height": 16})
+        from engine.serialize import dumps
+        info = {p.name: p for p in eng.plugins()}["hooky_plugin"]
+        print("SAME", dumps(a) == dumps(b), "STATUS", info.status, "|", info.errors[0], "|", str(w[0].message))
+        eng.generate("level", "dungeon", seed=5, params={"width": 16, "height": 16})
+        print("AGAIN OK")
+    """
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, **plugin_env(site)))
+    assert r.returncode == 0, r.stderr
+    assert "SAME True STATUS broken | process_level raised RuntimeError: hook bug" in r.stdout, r.stdout
+    assert "plugin 'hooky_plugin' is broken and was unloaded" in r.stdout and "AGAIN OK" in r.stdout
+
+
+def test_a_plugin_that_registers_nothing_is_flagged(tmp_path):
+    site = make_dist(tmp_path, "forgot_plugin", '''
+        def register_level_generators(register):  # no @engine.hookimpl
+            register(None)
+    ''')
+    r = run_cli_process("list", "plugins", "--json", env=plugin_env(site))
+    info = {p["name"]: p for p in json.loads(r.stdout)}["forgot_plugin"]
+    assert info["status"] == "empty" and info["errors"] == ["registered nothing; forgot @engine.hookimpl?"]
+    r = run_cli_process("list", env=plugin_env(site))
+    assert b"plugin 'forgot_plugin' is broken: registered nothing; forgot @engine.hookimpl?" in r.stderr
+
+
+def test_a_hook_argument_typo_is_one_line():
+    from engine import Engine, hookimpl
+
+    class Typo:
+        @hookimpl
+        def register_level_generators(self, regster):
+            pass
+
+    info = {p.name: p for p in Engine([Typo()], load=[], entry_points=False).plugins()}["Typo"]
+    assert info.status == "broken" and "\n" not in info.errors[0]
+    assert info.errors[0] == ("invalid plugin: hook register_level_generators(register) is implemented as "
+                              "register_level_generators(regster): argument(s) {'regster'} are not in the hookspec "
+                              "(a typo? argument names must match)")
