@@ -13,6 +13,7 @@ import re
 MAX_TOKEN = 160
 #: Longest message kept whole.
 MAX_MESSAGE = 2000
+_ADDRESS = re.compile(r"<([\w.]+(?: [\w.]+)*?) (?:object )?at 0x[0-9a-fA-F]+>")
 _LONG = re.compile(r"\S{%d,}" % (MAX_TOKEN + 1))
 
 
@@ -28,6 +29,7 @@ def cut(text: str, keep: int = MAX_TOKEN) -> str:
 def _short_message(message: object) -> object:
     if not isinstance(message, str):
         return message
+    message = _ADDRESS.sub(r"<\1>", message)  # "<_io.BytesIO object at 0x7f...>" -> "<_io.BytesIO>"
     message = _LONG.sub(lambda m: cut(m.group(0)), message.replace("\n", " ").replace("\r", " "))
     return cut(message, MAX_MESSAGE)
 

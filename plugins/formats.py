@@ -46,6 +46,8 @@ class PngPreview(Exporter):
     def export(self, content: Content, path: Path, options: dict) -> list[Path]:
         """The preview; for characters also the sprite sheet + TexturePacker atlas beside it
         (``NAME.sheet.png`` + ``NAME.atlas.json``; ``-O atlas=0`` turns that off)."""
+        if content.KIND == "character" and options.get("atlas", 1) and "sheet_scale" in options:
+            int_option(options, "sheet_scale", 1, 1, 16, "png")  # named as the user wrote it, checked first
         written = super().export(content, path, options)
         if content.KIND == "character" and options.get("atlas", 1):
             from .atlas import write_beside

@@ -851,3 +851,27 @@ def test_a_hook_argument_typo_is_one_line():
     assert info.errors[0] == ("invalid plugin: hook register_level_generators(register) is implemented as "
                               "register_level_generators(regster): argument(s) {'regster'} are not in the hookspec "
                               "(a typo? argument names must match)")
+
+
+# ----------------------------------------------------------------------------------- messages
+def test_sheet_scale_error_names_sheet_scale_and_writes_nothing(tmp_path):
+    err = _one_line(run_cli("generate", "character", "-o", tmp_path / "hero.png", "-O", "sheet_scale=0"), 2)
+    assert "png option sheet_scale: expected an int in 1..16, got 0" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_errors_carry_no_object_addresses(tmp_path):
+    from engine import InputError
+    from plugins.tiled import load_map
+
+    (tmp_path / "t.png").write_bytes(b"not a png at all")
+    ts = [{"firstgid": 1, "name": "t", "tilecount": 1, "columns": 1, "tilewidth": 16, "tileheight": 16,
+           "image": "t.png", "imagewidth": 16, "imageheight": 16}]
+    path = tmj_map(tmp_path, 1, 1, [(None, struct.pack("<I", 1))], tilesets=ts)
+    with pytest.raises(InputError) as e:
+        load_map(path)
+    assert "not an image Pillow can read" in str(e.value) and " at 0x" not in str(e.value)
+    from engine.errors import ConjureError
+
+    assert str(ConjureError("cannot identify image file <_io.BytesIO object at 0x7f0e2c3b1d50>")) == \
+        "cannot identify image file <_io.BytesIO>"

@@ -200,6 +200,15 @@ def _decode_data(raw: Any, encoding: str | None, compression: str | None, n: int
     return a
 
 
+def _image_error(e: Exception) -> str:
+    """PIL's reason without the object addresses it puts in (``<_io.BytesIO object at 0x7f...>``)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(e, UnidentifiedImageError):
+        return "not an image Pillow can read (PNG, GIF, BMP, JPEG...)"
+    return re.sub(r"<[^<>]* (?:object )?at 0x[0-9a-fA-F]+>", "the image", str(e))
+
+
 class _TS:
     """A normalised tileset (from TMJ, TMX, TSJ or TSX)."""
 
@@ -637,7 +646,7 @@ class _Importer:
             with Image.open(io.BytesIO(read_bytes(p, MAX_IMAGE_BYTES))) as im:  # reads the header only
                 return im.size
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-            raise self.src.fail(where, f"cannot read image {p} ({e})") from None
+            raise self.src.fail(where, f"cannot read image {p} ({_image_error(e)})") from None
 
     def _image(self, p: Path, where: str) -> np.ndarray:
         """The RGBA pixels of ``p``, decoded once per map; the size is read from the header and counted
@@ -656,7 +665,7 @@ class _Importer:
                 self._pixels += im.width * im.height
                 px = np.asarray(im.convert("RGBA"))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-            raise self.src.fail(where, f"cannot read image {p} ({e})") from None
+            raise self.src.fail(where, f"cannot read image {p} ({_image_error(e)})") from None
         self._images[key] = px
         return px
 
