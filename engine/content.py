@@ -250,6 +250,12 @@ class Entity:
     y: int
     properties: dict = field(default_factory=dict)
 
+    def __post_init__(self):  # numpy ints (from a Generator or argwhere) are accepted as the ints they are
+        for axis in ("x", "y"):
+            v = getattr(self, axis)
+            if isinstance(v, np.integer):
+                setattr(self, axis, int(v))
+
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "x": self.x, "y": self.y, "properties": dict(self.properties)}
 
@@ -384,7 +390,9 @@ class Level(Content):
                 out.append(f"{where}.kind: must be a non-empty string")
             for axis, lim in (("x", w), ("y", h)):
                 v = getattr(e, axis)
-                if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < lim:
+                if not isinstance(v, int) or isinstance(v, bool):
+                    out.append(f"{where}.{axis}: {v!r} is a {type(v).__name__}, expected an int")
+                elif not 0 <= v < lim:
                     out.append(f"{where}.{axis}: {v!r} outside 0..{lim - 1}")
             _check_props(e.properties, f"{where}.properties", out)
         for i, r in enumerate(self.regions):

@@ -13,7 +13,10 @@ the same seed and params, whatever the global ``random``/``numpy`` state; option
 every output valid (``engine.problems``) and surviving a msgpack round trip, and ``generate_batch`` giving
 the same content as one request at a time.
 
-Use it without pytest too: ``from engine.testing import make_engine, check_generator``.
+Use it without pytest too: ``from engine.testing import make_engine, check_generator`` works when pytest is
+not installed (only the two fixtures need pytest; nothing else does). A failure raises :class:`ContractError`
+chained to the error that caused it (``raise ... from err``), so the traceback still reaches the line of your
+generator that failed.
 """
 from __future__ import annotations
 
@@ -26,7 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import pytest
+
+try:  # the fixtures need pytest; make_engine and check_generator do not
+    import pytest
+except ImportError:  # pragma: no cover - exercised by a test in a child process without pytest
+    pytest = None
 
 from .core import Engine
 from .errors import ConjureError, InputError
@@ -41,10 +48,13 @@ def make_engine(*plugins: Any, builtins: bool = False, tries: int | None = None)
     return Engine(plugins, load=None if builtins else [], entry_points=False, env={}, **kwargs)
 
 
-@pytest.fixture
 def conjure_engine():
     """Factory fixture: ``conjure_engine(*plugins, builtins=False)`` -> a fresh Engine with those plugins."""
     return make_engine
+
+
+if pytest is not None:
+    conjure_engine = pytest.fixture(conjure_engine)
 
 
 @dataclass
@@ -159,8 +169,8 @@ def check_generator(engine: Engine, generator_id: str, seeds: Iterable[Any] = DE
                     _global_noise(noise)
                     try:
                         content = engine.generate(kind, generator_id, seed, params, context, tries=tries)
-                    except ConjureError as e:
-                        raise _fail(generator_id, f"{where}: {e}") from None
+                    except ConjureError as e:  # chained: the traceback keeps the author's frame
+                        raise _fail(generator_id, f"{where}: {e}") from e
                     problems = engine.problems(content, engine.request(kind, generator_id, seed, params,
                                                                        context))
                     if problems:
@@ -181,7 +191,7 @@ def check_generator(engine: Engine, generator_id: str, seeds: Iterable[Any] = DE
                 try:
                     got = engine.generate_batch(kind, generator_id, seeds, params, context, tries=tries)
                 except ConjureError as e:
-                    raise _fail(generator_id, f"generate_batch with params {dict(params)!r}: {e}") from None
+                    raise _fail(generator_id, f"generate_batch with params {dict(params)!r}: {e}") from e
                 for seed, content in zip(seeds, got):
                     if dumps(content, "msgpack").hex() != report.digests[_key(seed, params)]:
                         raise _fail(generator_id, f"generate_batch differs from generate for seed {seed!r}, "
@@ -230,7 +240,10 @@ def _check_in_subprocess(gen_id, kind, seeds, params_cases, context, modules, tr
             raise _fail(gen_id, f"not deterministic across processes for {key} (hash-order or global state?)")
 
 
-@pytest.fixture(name="check_generator")
 def _check_generator_fixture():
     """The :func:`check_generator` function, as a fixture."""
     return check_generator
+
+
+if pytest is not None:
+    _check_generator_fixture = pytest.fixture(name="check_generator")(_check_generator_fixture)

@@ -875,3 +875,55 @@ def test_image_errors_carry_no_object_addresses(tmp_path):
 
     assert str(ConjureError("cannot identify image file <_io.BytesIO object at 0x7f0e2c3b1d50>")) == \
         "cannot identify image file <_io.BytesIO>"
+
+
+# ----------------------------------------------------------------------------------- the modder's first hour
+def test_engine_testing_imports_and_works_without_pytest():
+    code = """
+        import sys
+        sys.modules["pytest"] = None  # as if pytest were not installed
+        from engine.testing import check_generator, make_engine
+        import engine.testing
+        eng = make_engine(builtins=True)
+        report = check_generator(eng, "dungeon", seeds=[1], params_cases=[{"width": 16, "height": 16}],
+                                 batch=False)
+        print("CASES", report.cases, "PYTEST", engine.testing.pytest)
+    """
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0 and "CASES 1 PYTEST None" in r.stdout, r.stderr[-2000:]
+
+
+def test_check_generator_keeps_the_authors_frame():
+    import traceback
+
+    from engine.testing import ContractError, check_generator, make_engine
+
+    class Buggy:
+        id, kind, version, description, params = "buggy", "level", "1", "raises", []
+
+        def generate(self, request):
+            return self.helper_that_fails()
+
+        def helper_that_fails(self):
+            raise ValueError("oops in my code")
+
+    eng = make_engine(_plugin(Buggy()))
+    with pytest.raises(ContractError) as e:
+        check_generator(eng, "buggy", seeds=[1], batch=False)
+    text = "".join(traceback.format_exception(e.value))
+    assert "helper_that_fails" in text and "oops in my code" in text
+
+
+def test_numpy_ints_in_entities_are_accepted_or_named():
+    import numpy as np
+
+    from engine import Entity
+    from engine.serialize import dumps, loads
+
+    lvl = _flat_level()
+    lvl.entities.append(Entity("key", "key", np.int64(2), np.uint8(3)))
+    assert lvl.problems() == [] and type(lvl.entities[1].x) is int
+    assert loads(dumps(lvl)).entities[1].y == 3
+    lvl.entities[1].x = 2.0  # set after construction: named, not "2.0 outside 0..3"
+    assert lvl.problems() == ["level.entities[1].x: 2.0 is a float, expected an int"]
