@@ -6,7 +6,7 @@
 - **stats** from a role-conditioned mixture over attribute proportions, allocated exactly to integers in
   ``ATTR_MIN..ATTR_MAX`` summing to the ``budget`` param (and checked again by ``validate``);
 - **sprites** from a conditional convolutional VAE over the two idle frames (facing down and facing side) of
-  16x16 palette-slot sprites, sampled from a Gaussian per role fitted to the training codes, decoded at the
+  16x16 palette-slot sprites, sampled from a Gaussian mixture per role fitted to the training codes, decoded at the
   most likely slot, cleaned, redrawn while too close to a training sprite, then finished by construction:
   a two-frame walk per facing that keeps the idle frame's colors in place, and an outline; one palette of
   8 slots per character (skin, hair, role colors).
@@ -177,26 +177,30 @@ class CharacterML(Generator):
         level = request.context.get("level")
         people = tuple(x for x in PERSON_ROLES if x in roles) or tuple(roles)
 
-        def style() -> str:
-            return p["style"] if p["style"] != "any" else pick(rng, tuple(styles))
-
         def have(role: str, fallback: str) -> str:
             if role in roles:
                 return role
             return fallback if fallback in roles else people[0]
 
         def spec(index: int, cid: str, role: str, **meta: Any) -> _Spec:
-            if role in ROLES:
-                primary, secondary = ROLES[role].hues
-            else:  # a role of the user's own data: colors from the request's stream
-                primary, secondary = (tuple(int(v) for v in rng.integers(40, 220, 3)) for _ in range(2))
-            jitter = lambda c: tuple(int(np.clip(v + rng.integers(-25, 26), 0, 255)) for v in c)  # noqa: E731
-            skin = pick(rng, SKIN[4:] if role == "undead" else SKIN[:4])
-            palette = [(0, 0, 0, 0), (20, 16, 24, 255), (*skin, 255), (*jitter(primary), 255),
-                       (*jitter(secondary), 255), (*pick(rng, HAIR), 255), (245, 245, 235, 255),
-                       (*pick(rng, METAL), 255)]
-            traits = sorted({pick(rng, TRAITS) for _ in range(3)})
-            return _Spec(r, index, cid, role, style(), p["budget"], traits, pick(rng, ORIGINS), pick(rng, GOALS),
+            u = iter(rng.random(21).tolist())  # a fixed amount per character, drawn at once
+
+            def choose(seq):
+                return seq[min(int(next(u) * len(seq)), len(seq) - 1)]
+
+            unknown = [int(40 + 180 * next(u)) for _ in range(6)]  # colors of a role of the user's own data
+            primary, secondary = ROLES[role].hues if role in ROLES else (tuple(unknown[:3]), tuple(unknown[3:]))
+            jitter = [int(next(u) * 51) - 25 for _ in range(6)]
+            shade = lambda c, j: tuple(min(255, max(0, v + d)) for v, d in zip(c, j))  # noqa: E731
+            skin = choose(SKIN[4:] if role == "undead" else SKIN[:4])
+            palette = [(0, 0, 0, 0), (20, 16, 24, 255), (*skin, 255), (*shade(primary, jitter[:3]), 255),
+                       (*shade(secondary, jitter[3:]), 255), (*choose(HAIR), 255), (245, 245, 235, 255),
+                       (*choose(METAL), 255)]
+            traits = sorted({choose(TRAITS) for _ in range(3)})
+            style = p["style"] if p["style"] != "any" else choose(tuple(styles))
+            if p["style"] != "any":
+                next(u)
+            return _Spec(r, index, cid, role, style, p["budget"], traits, choose(ORIGINS), choose(GOALS),
                          palette, dict(meta))
 
         if level is None:
@@ -283,7 +287,7 @@ class CharacterML(Generator):
         allocated = allocate_many(props, [s.budget for s in specs])
         # sprites: both idle frames from the VAE, then walk frames and outlines by construction
         vae, vae_extra = self.model("sprites", weights)
-        pairs, redraws = models.sample_sprites(vae, vae_extra["train_outlined"],
+        pairs, redraws = models.sample_sprites(vae, vae_extra["train_onehot"],
                                                [vae_extra["roles"].index(s.role) for s in specs], gens("sprite"),
                                                variety, symmetric)
         out = []

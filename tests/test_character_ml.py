@@ -417,3 +417,16 @@ def test_licence_manifest_covers_every_corpus_file():
         source = manifest["sources"][entry["source"]]
         assert entry["licence"] == source["licence"] and source["licence"] in ("MIT", "CC0-1.0"), rel
         assert hashlib.sha256((CORPUS / rel).read_bytes()).hexdigest() == entry["sha256"], f"{rel} changed"
+
+
+def test_sprite_files_hold_two_or_six_frames(tmp_path):
+    from plugins.learned_characters.data import read_corpora, read_sprites
+
+    rows = [ln for ln in (CORPUS / "sprites" / "rogue.txt").read_text().splitlines() if ln and ln[0] != ";"][:16]
+    two = ["; role: pirate", "; sprite: one"] + [" ".join(r.split(" ")[k] for k in (0, 3)) for r in rows]
+    (tmp_path / "pirates.txt").write_text("\n".join(two) + "\n")
+    (art,) = read_sprites(tmp_path / "pirates.txt")
+    six = read_sprites(CORPUS / "sprites" / "rogue.txt")[0]
+    assert art.role == "pirate" and (art.down == six.down).all() and (art.side == six.side).all()
+    assert art.source == "pirates.txt:3" and not (art.down == 1).any()  # outlines are recomputed, never learned
+    assert read_corpora([tmp_path / "pirates.txt"]).files["sprites"] == [tmp_path / "pirates.txt"]

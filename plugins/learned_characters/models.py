@@ -188,12 +188,12 @@ FACINGS = 2  # down and side idle frames, modelled jointly
 class SpriteVAE(nn.Module):
     """A conditional convolutional VAE over the two idle frames of a character (facing down and facing side)
     as one-hot palette slots, ``2 * N_SLOTS`` channels of 16x16; the role is embedded into encoder and
-    decoder. A Gaussian per role fitted to the training codes after training (``prior_mu``, ``prior_chol``)
-    is the prior new characters are drawn from."""
+    decoder. A Gaussian mixture per role fitted to the training codes after training (``prior_logw``,
+    ``prior_mu``, ``prior_chol``: ``components`` each) is the prior new characters are drawn from."""
 
-    def __init__(self, n_roles: int, latent: int = 24, width: int = 32, role_emb: int = 8):
+    def __init__(self, n_roles: int, latent: int = 24, width: int = 32, role_emb: int = 8, components: int = 4):
         super().__init__()
-        self.latent, self.width = latent, width
+        self.latent, self.width, self.components = latent, width, components
         w, c = width, FACINGS * N_SLOTS
         self.role = nn.Embedding(n_roles, role_emb)
         self.enc = nn.Sequential(
@@ -208,8 +208,9 @@ class SpriteVAE(nn.Module):
             nn.ConvTranspose2d(2 * w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.1),  # 8x8
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.LeakyReLU(0.1),  # 16x16
             nn.Conv2d(w, c, 3, 1, 1))
-        self.register_buffer("prior_mu", torch.zeros(n_roles, latent))
-        self.register_buffer("prior_chol", torch.eye(latent).repeat(n_roles, 1, 1))
+        self.register_buffer("prior_logw", torch.zeros(n_roles, components))
+        self.register_buffer("prior_mu", torch.zeros(n_roles, components, latent))
+        self.register_buffer("prior_chol", torch.eye(latent).repeat(n_roles, components, 1, 1))
 
     def encode(self, x: torch.Tensor, role: torch.Tensor):
         h = torch.cat([self.enc(x), self.role(role)], dim=-1)
@@ -241,14 +242,16 @@ SPRITE_TRIES = 8
 
 
 @torch.inference_mode()
-def sample_sprites(model: SpriteVAE, train_outlined: np.ndarray, roles: Sequence[int],
+def sample_sprites(model: SpriteVAE, train_onehot: torch.Tensor, roles: Sequence[int],
                    gens: Sequence[torch.Generator], variety: float, symmetric: bool
                    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]:
-    """Clean (down, side) slot grids without outline, one pair per row, drawn from the role's fitted prior
-    ``z = prior_mu[role] + variety * prior_chol[role] @ eps`` and decoded at the most likely slot per pixel.
+    """Clean (down, side) slot grids without outline, one pair per row, drawn from the role's fitted mixture
+    (a component ``c`` by its weight, then ``z = prior_mu[role, c] + variety * prior_chol[role, c] @ eps``)
+    and decoded at the most likely slot per pixel.
 
-    A row is drawn again (from its own generator, ``latent`` normals per try) while its outlined down idle
-    frame is within :data:`NOVELTY_PIXELS` of a training sprite's (``train_outlined``: (n, 16, 16)), or a
+    A row is drawn again (from its own generator, one uniform and ``latent`` normals per try) while its outlined down idle
+    frame is within :data:`NOVELTY_PIXELS` of a training sprite's (``train_onehot``: the training sprites'
+    outlined down idle frames as :func:`slot_onehot` columns, (256 * N_SLOTS, n)), or a
     facing has fewer than :data:`MIN_PIXELS` colored pixels; after :data:`SPRITE_TRIES` the last draw is kept.
     Returns the pairs and how many redraws each row took.
     """
@@ -256,14 +259,17 @@ def sample_sprites(model: SpriteVAE, train_outlined: np.ndarray, roles: Sequence
     out: list = [None] * n
     tries = [0] * n
     role_t = torch.tensor(list(roles), dtype=torch.long)
-    ref = slot_onehot(train_outlined).T.contiguous()  # (pixels * slots, m): Hamming by one matrix product
+    ref = train_onehot  # (pixels * slots, m): Hamming distances by one matrix product
     active = list(range(n))
     for attempt in range(SPRITE_TRIES):
         if not active:
             break
+        u = torch.stack([torch.rand(1, generator=gens[i]) for i in active])
         eps = torch.stack([torch.randn(model.latent, generator=gens[i]) for i in active])
         r = role_t[active]
-        z = model.prior_mu[r] + variety * torch.einsum("nij,nj->ni", model.prior_chol[r], eps)
+        cdf = torch.cumsum(torch.softmax(model.prior_logw[r], -1), -1)
+        c = (cdf < u * cdf[:, -1:]).sum(-1).clamp(max=model.components - 1)
+        z = model.prior_mu[r, c] + variety * torch.einsum("nij,nj->ni", model.prior_chol[r, c], eps)
         idx = torch.max(model.decode(z, r), 2).indices.to(torch.uint8).numpy()
         downs_clean, sides_clean = cleanup_many(idx[:, 0], symmetric), cleanup_many(idx[:, 1], False)
         pairs = list(zip(downs_clean, sides_clean))
@@ -301,7 +307,8 @@ def read_part(path: Path, kind: str):
     except (KeyError, ValueError, RecursionError):
         raise InputError(f"{path}: model config missing or not JSON") from None
     check_config(config, {"emb": (1, 512), "hidden": (1, 1024), "style_emb": (1, 256), "dropout": (0.0, 1.0),
-                          "latent": (1, 256), "width": (1, 256), "k": (1, 64)}, str(path))
+                          "latent": (1, 256), "width": (1, 256), "k": (1, 64),
+                          "components": (1, 16)}, str(path))
     tensors = load_safetensors(path)
     try:
         if kind == "names":
@@ -322,7 +329,7 @@ def read_part(path: Path, kind: str):
             g = extra["train_grids"]
             if g.ndim != 4 or g.shape[1:] != (FACINGS, SPRITE_SIZE, SPRITE_SIZE) or g.dtype != np.uint8:
                 raise ValueError(f"train_grids of shape {g.shape}")
-            extra["train_outlined"] = outline(g[:, 0])
+            extra["train_onehot"] = slot_onehot(outline(g[:, 0])).T.contiguous()
         model.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: weights do not fit the {kind} model ({type(e).__name__}: {e})") from None
@@ -332,7 +339,7 @@ def read_part(path: Path, kind: str):
 
 # --------------------------------------------------------------------------------------------- training
 TINY = {"names": {"hidden": 32, "emb": 8, "style_emb": 4}, "stats": {"hidden": 16, "k": 2},
-        "sprites": {"latent": 4, "width": 8}}
+        "sprites": {"latent": 4, "width": 8, "components": 2}}
 #: one epoch = one pass over a part's data (the sprite corpus counts ``SPRITE_COPIES`` augmented copies)
 DEFAULT_EPOCHS = 40
 SPRITE_COPIES = 8
@@ -430,6 +437,44 @@ def train_stats(roles: list[str], rows: np.ndarray, out: Path, epochs: int, seed
     return {"stats_nll_first": round(first, 4), "stats_nll_last": round(last, 4), "stats_nll": round(full, 4)}, config
 
 
+def fit_mixture(x: torch.Tensor, k: int, iters: int = 60) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A Gaussian mixture fitted to rows ``x`` (float64) by EM: (log weights (k,), means (k, d), Cholesky
+    factors (k, d, d)). Deterministic: means start at farthest-point picks from the row nearest the mean;
+    covariances are shrunk half way to their diagonal (few points per component). Components beyond
+    ``len(x) // 6`` get weight 0 (log weight -1e9)."""
+    n, d = x.shape
+    used = max(1, min(k, n // 6))
+    start = int(((x - x.mean(0)) ** 2).sum(1).argmin())
+    picks = [start]
+    for _ in range(used - 1):
+        dist = torch.cdist(x, x[picks]).min(1).values
+        picks.append(int(dist.argmax()))
+    means = x[picks].clone()
+    eye = torch.eye(d, dtype=x.dtype)
+
+    def shrink(cov):
+        return 0.5 * cov + 0.5 * torch.diag_embed(torch.diagonal(cov, dim1=-2, dim2=-1)) + 1e-3 * eye
+
+    resp = F.one_hot(torch.cdist(x, means).argmin(1), used).to(x.dtype)
+    for _ in range(iters):
+        nk = resp.sum(0) + 1e-9
+        means = resp.T @ x / nk[:, None]
+        diff = x[None] - means[:, None]  # (k, n, d)
+        cov = shrink(torch.einsum("kn,kni,knj->kij", resp.T, diff, diff) / nk[:, None, None])
+        chol = torch.linalg.cholesky(cov)
+        sol = torch.linalg.solve_triangular(chol, diff.transpose(1, 2), upper=False)  # (k, d, n)
+        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        logp = -0.5 * (sol ** 2).sum(1) - 0.5 * logdet[:, None] + torch.log(nk / n)[:, None]  # (k, n)
+        resp = torch.softmax(logp.T, dim=1)
+    logw = torch.full((k,), -1e9, dtype=x.dtype)
+    logw[:used] = torch.log(resp.sum(0) / n)
+    mu_out = torch.zeros(k, d, dtype=x.dtype)
+    mu_out[:used] = means
+    chol_out = eye.repeat(k, 1, 1)
+    chol_out[:used] = chol
+    return logw, mu_out, chol_out
+
+
 HOLDOUT_EVERY = 5  # every 5th sprite of each role is held out of sprite training (for evaluation)
 
 
@@ -444,7 +489,7 @@ def split_sprites(arts: list[SpriteArt], every: int = HOLDOUT_EVERY) -> tuple[li
 
 
 def train_sprites(arts: list[SpriteArt], out: Path, epochs: int, seed: int, tiny: bool, progress_factory):
-    config = TINY["sprites"] if tiny else {"latent": 24, "width": 32}
+    config = TINY["sprites"] if tiny else {"latent": 24, "width": 32, "components": 4}
     train, held = split_sprites(arts)
     roles_all = sorted({a.role for a in arts})
     model = SpriteVAE(len(roles_all), **config)
@@ -479,12 +524,10 @@ def train_sprites(arts: list[SpriteArt], out: Path, epochs: int, seed: int, tiny
             codes = mu[roles == r].double()
             if len(codes) == 0:
                 continue
-            m = codes.mean(0)
-            cov = (codes - m).T @ (codes - m) / max(1, len(codes) - 1) if len(codes) > 1 else \
-                torch.zeros(model.latent, model.latent, dtype=torch.float64)
-            cov = 0.9 * cov + 0.1 * torch.diag(torch.diag(cov)) + 1e-4 * torch.eye(model.latent, dtype=torch.float64)
-            model.prior_mu[r] = m.float()
-            model.prior_chol[r] = torch.linalg.cholesky(cov).float()
+            logw, means, chols = fit_mixture(codes, model.components)
+            model.prior_logw[r] = logw.float()
+            model.prior_mu[r] = means.float()
+            model.prior_chol[r] = chols.float()
     tensors = dict(model.state_dict())
     held_grids = np.stack([np.stack([a.down, a.side]) for a in held]) if held else \
         np.zeros((0, FACINGS, SPRITE_SIZE, SPRITE_SIZE), np.uint8)
