@@ -430,3 +430,22 @@ def test_sprite_files_hold_two_or_six_frames(tmp_path):
     assert art.role == "pirate" and (art.down == six.down).all() and (art.side == six.side).all()
     assert art.source == "pirates.txt:3" and not (art.down == 1).any()  # outlines are recomputed, never learned
     assert read_corpora([tmp_path / "pirates.txt"]).files["sprites"] == [tmp_path / "pirates.txt"]
+
+
+def test_generator_contract(eng):
+    from engine.testing import check_generator
+
+    check_generator(eng, GEN, seeds=[0, 3, "hero"],
+                    params_cases=[{}, {"role": "beast", "variety": 0.5}, {"style": "nordic", "symmetric": True}])
+    level = eng.generate("level", "dungeon", 4)
+    check_generator(eng, GEN, seeds=[1], context={"level": level})
+
+
+def test_sprite_params_are_honoured(eng):
+    sym = eng.generate_batch("character", GEN, range(20), {"symmetric": True, "role": "mage"})
+    assert all((c.sprite.frames["idle"] == c.sprite.frames["idle"][:, ::-1]).all() for c in sym)
+    calm = eng.generate_batch("character", GEN, range(40), {"variety": 0.0, "role": "warrior"})
+    wild = eng.generate_batch("character", GEN, range(40), {"variety": 2.0, "role": "warrior"})
+    looks = lambda cs: len({(c.sprite.frames["idle"] > 0).tobytes() for c in cs})  # noqa: E731
+    assert looks(calm) <= 4 < looks(wild)  # variety 0: the mixture components' means only
+    assert all(c.role == "warrior" for c in calm + wild)
