@@ -105,7 +105,6 @@ def controls(eng, weights: str, model: str, n: int, width: int) -> dict:
 
 def sheets(eng, folder: Path, width: int = 150) -> list[Path]:
     """Sample sheets for docs/: the shipped models' corpus levels (first rows) above generated ones."""
-    from engine.eval_levels import sample_sheet
     from plugins.level_lm import load
 
     out = []
@@ -124,9 +123,34 @@ def sheets(eng, folder: Path, width: int = 150) -> list[Path]:
                 p["width"] = width
             made.append(eng.generate("level", "level-lm", 100 + i, p))
         path = folder / f"level-lm-{model}.png"
-        sample_sheet(real + made, path, cols=1 if model == "side" else 4, ts=4)
+        _sheet(real, made, path, side=model == "side")
         out.append(path)
     return out
+
+
+def _sheet(real: list, made: list, path: Path, side: bool, ts: int = 4) -> None:
+    """Corpus levels (left column / top rows) and generated ones, a white bar between, as one PNG."""
+    from PIL import Image
+
+    from engine.images import level_rgb
+
+    def grid(levels):
+        imgs = [level_rgb(lv, ts) for lv in levels]
+        cols = 1 if side else min(len(imgs), 3)
+        ch = max(i.shape[0] for i in imgs)
+        cw = max(i.shape[1] for i in imgs)
+        rows = -(-len(imgs) // cols)
+        g = np.full((rows * (ch + 4) + 4, cols * (cw + 4) + 4, 3), 30, dtype=np.uint8)
+        for k, im in enumerate(imgs):
+            r, c = divmod(k, cols)
+            g[4 + r * (ch + 4):4 + r * (ch + 4) + im.shape[0], 4 + c * (cw + 4):4 + c * (cw + 4) + im.shape[1]] = im
+        return g
+
+    a, b = grid(real), grid(made)
+    w = max(a.shape[1], b.shape[1])
+    pad = lambda g: np.pad(g, ((0, 0), (0, w - g.shape[1]), (0, 0)), constant_values=30)  # noqa: E731
+    bar = np.full((6, w, 3), 255, dtype=np.uint8)
+    Image.fromarray(np.concatenate([pad(a), bar, pad(b)])).save(path)
 
 
 def main(argv=None) -> dict:

@@ -302,7 +302,7 @@ class LevelLM(Generator):
     def _top(self, m: Model, reqs: list[Request]):
         from .learned_level_lm.layout import door_sides_available, dungeon_layout, room_unary
         from .learned_level_lm.reach import room_ok
-        from .learned_level_lm.sampler import Job
+        from .learned_level_lm.sampler import Job, Steer
 
         sp = m.spec
         rh, rw = sp.room
@@ -321,13 +321,24 @@ class LevelLM(Generator):
                     lo, hi, _ = sp.buckets.count_range("rooms", b, 100)
                     n = int(rng.integers(lo, hi + 1))
             lay = dungeon_layout(n, rng, door_sides_available(sp))
+            n = len(lay["rooms"])
+            per_room = self._room_enemies(m, asked.get("enemies", "any"), n, rng)
             jobs = []
-            for room in lay["rooms"]:
-                attrs = [BUCKET_ID[asked.get("enemies", "any")], BUCKET_ID[asked.get("keys", "any")]]
+            for i, room in enumerate(lay["rooms"]):
+                rrng = r.rng("level-lm", "room", i)
+                eb = asked.get("enemies", "any")
+                steers = [st for st in self._steers(m, {k: v for k, v in asked.items() if k != "enemies"}, 100,
+                                                    rrng, "top")]
+                if per_room is not None:  # this room's share of the dungeon's enemy target
+                    k = int(per_room[i])
+                    eb = sp.buckets.bucket("enemies", float(k))
+                    steers.append(Steer("enemies", "tiles", sp.masks["enemy"][:sp.V + 1], None, k, k, k))
+                elif eb == "none":
+                    steers.append(Steer("enemies", "tiles", sp.masks["enemy"][:sp.V + 1], None, 0, 0, 0))
+                attrs = [BUCKET_ID[eb], BUCKET_ID[asked.get("keys", "any")]]
                 attrs += [BUCKET_ID["many" if room["doors"][s] else "none"] for s in ("n", "e", "s", "w")]
                 unary = room_unary(sp, room["doors"])
-                steers = self._steers(m, asked, 100, rng, "top")
-                jobs.append(Job(width=rh, h=rw, V=sp.V, attrs=np.array(attrs, dtype=np.int64), rng=rng,
+                jobs.append(Job(width=rh, h=rw, V=sp.V, attrs=np.array(attrs, dtype=np.int64), rng=rrng,
                                 steers=steers, unary=(lambda t, u=unary: u[t]),
                                 room_check=(lambda S: room_ok(S, sp.masks, required)),
                                 budget=ROOM_BUDGET * rh))
@@ -346,6 +357,16 @@ class LevelLM(Generator):
             out.append((sp.level(grid, meta, regions), any(j.flagged for j in jobs)))
         return out
 
+    @staticmethod
+    def _room_enemies(m: Model, bucket: str, n: int, rng: np.random.Generator):
+        """Top down: enemies per room for a dungeon of ``n`` rooms whose mean per room lands in ``bucket``
+        (a total drawn in the bucket's range, spread over the rooms at random), or None for any/none."""
+        if bucket in ("any", "none") or "enemies" not in m.spec.available:
+            return None
+        lo, hi, _ = m.spec.buckets.count_range("enemies", bucket, 100 * n)
+        total = int(rng.integers(lo, hi + 1)) if hi > lo else lo
+        return rng.multinomial(total, [1.0 / n] * n)
+
     # ------------------------------------------------------------------ checks
     def validate(self, level, request: Request) -> list[str]:
         m = self.model(request)
@@ -358,8 +379,9 @@ class LevelLM(Generator):
             out.append(f"size {grid.shape[1]}x{grid.shape[0]}, asked {request.params['width']}x{sp.h}")
         asked = self.controls(request, m)
         got = measure(m, grid, level.metadata.get("rooms"))
-        width = grid.shape[1] if sp.view == "side" else 100
+        n_rooms = int(level.metadata.get("rooms") or 1)
         for a, b in sorted(asked.items()):
+            width = grid.shape[1] if sp.view == "side" else (100 * n_rooms if a == "enemies" else 100)
             if a in got and got[a] != b and (a == "rooms" or sp.buckets.count_range(a, b, width)[2]):
                 out.append(f"control {a}={b} missed: measured {got[a]}")
         return out

@@ -151,11 +151,23 @@ class Job:
                 n = self.fails[t] = self.fails.get(t, 0) + 1
                 self._back(t - min(t, 1 << min(n - 1, 4)) if t > 0 else 0, pattern=True)
                 return
-        self._commit(self._sample(col, self._weights(logits, t), expB))
+        self._commit(self._sample(col, self._weights(logits, t), expB, self._caps(t)))
 
-    def _sample(self, col, P: np.ndarray, expB: list) -> np.ndarray:
+    def _caps(self, t: int) -> list:
+        """Per counted tile kind (``tiles`` steers): how many more this strip may hold before its bucket's top
+        is reached, as ``[tile mask (list of bool), room left]``."""
+        out = []
+        c = self.counts[t]
+        for k, st in enumerate(self.steers):
+            if st.kind == "tiles" and c[k] < st.hi:
+                out.append([st.tiles[:self.V].tolist(), int(st.hi - c[k])])
+        return out
+
+    def _sample(self, col, P: np.ndarray, expB: list, caps: list = ()) -> np.ndarray:
         """Tiles down the strip: weights = network × bigram of the tile above × pattern mask; inverse CDF
-        (plain Python floats: a strip is ~15 tiles of ~15 kinds, where numpy's per-call cost dominates)."""
+        (plain Python floats: a strip is ~15 tiles of ~15 kinds, where numpy's per-call cost dominates).
+        A counted tile kind whose ``caps`` room is used up is masked for the rest of the strip (unless nothing
+        else would be allowed)."""
         V = self.V
         cur = [self.B, self.B]
         u = self.rng.random(self.h).tolist()
@@ -163,6 +175,11 @@ class Job:
         masks = col.masks
         for y in range(self.h):
             m = masks[y][cur[y], cur[y + 1]].tolist()
+            for cap in caps:
+                if cap[1] <= 0:
+                    m2 = [ok and not bad for ok, bad in zip(m, cap[0])]
+                    if any(m2[:V]):
+                        m = m2
             eb = expB[cur[y + 1]]
             w = [a * b if ok else 0.0 for a, b, ok in zip(rows[y], eb, m)]
             tot = sum(w)
@@ -184,6 +201,9 @@ class Job:
             else:  # rounding: the last allowed tile
                 j = max(k for k in range(V) if w[k] > 0.0)
             cur.append(j)
+            for cap in caps:
+                if cap[0][j]:
+                    cap[1] -= 1
         return np.array(cur[2:], dtype=np.int64)
 
     def _free_strip(self, logits, unary, expB) -> np.ndarray:
