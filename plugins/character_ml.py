@@ -35,7 +35,7 @@ from engine.errors import InputError
 from engine.eval_characters import pixel_art_problems
 from engine.textfilter import ContentFilter, default_filter
 
-from .learned_characters.data import (ANIMATIONS, FRAMES, MIN_NAME, attributes_ok, display_name, finish,
+from .learned_characters.data import (ANIMATIONS, FRAMES, MIN_NAME, attributes_ok, display_name, finish_many,
                                       read_corpora)
 from .rules import (ATTR_MAX, ATTR_MIN, ATTRS, ENEMY_ROLE, GOALS, HAIR, ORIGINS, PERSON_ROLES, ROLES, SKIN,
                     STYLES, TRAITS)
@@ -290,11 +290,12 @@ class CharacterML(Generator):
         pairs, redraws = models.sample_sprites(vae, vae_extra["train_onehot"],
                                                [vae_extra["roles"].index(s.role) for s in specs], gens("sprite"),
                                                variety, symmetric)
+        frames = finish_many(np.stack([d for d, _ in pairs]), np.stack([sd for _, sd in pairs]))
         out = []
-        for s, tok, n_re, alloc, (down, side), n_draw in zip(specs, tokens, resamples, allocated, pairs, redraws):
+        for s, tok, n_re, alloc, stack, n_draw in zip(specs, tokens, resamples, allocated, frames, redraws):
             name = display_name(tok) if tok else "Nameless"
             attrs = {a: int(v) for a, v in zip(ATTRS, alloc)}
-            sprite = Sprite(list(s.palette), finish(down, side), {k: list(v) for k, v in ANIMATIONS.items()})
+            sprite = Sprite(list(s.palette), dict(zip(FRAMES, stack)), {k: list(v) for k, v in ANIMATIONS.items()})
             article = "an" if s.role[0] in "aeiou" else "a"
             backstory = (f"{name} grew up in {s.origin} and became {article} {s.role} {s.goal}. "
                          f"Known to be {' and '.join(s.traits[:2])}.")
