@@ -146,8 +146,8 @@ def tree_mutation(docs, encode, leaves=LEAVES):
     return st.tuples(st.sampled_from(docs), SEED).map(lambda t: encode(mutate_tree(t[0], t[1], leaves)))
 
 
-def fuzz(strategy, reader_name):
-    """Make a CI test (2,000 examples) and a ``-m slow`` test (20,000) of one property."""
+def fuzz(strategy, reader_name, examples: int = 2000):
+    """Make a CI test (``examples``, default 2,000) and a ``-m slow`` test (20,000) of one property."""
 
     built: dict = {}
 
@@ -156,7 +156,7 @@ def fuzz(strategy, reader_name):
             built["s"] = strategy(samples_)
         expect_conjure_error_or_result(READERS[reader_name], data.draw(built["s"]))
 
-    @FAST
+    @settings(FAST, max_examples=examples)
     @given(data=st.data())
     def fast(samples, data):
         check(samples, data)
@@ -224,8 +224,7 @@ def test_native_readers_accept_their_own_output(samples):
     ("msgpack", b"\xd4\x05\x00"),  # fixext 1, type 5
 ])
 def test_pathological_native_inputs(fmt, data):
-    tracemalloc.start()
-    t = time.perf_counter()
+    tracemalloc.start()  # memory is bounded here; time is not (no wall-clock bounds in tests)
     try:
         with pytest.raises(ConjureError) as e:
             serialize.loads(data, fmt, "evil")
@@ -233,7 +232,6 @@ def test_pathological_native_inputs(fmt, data):
     finally:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert time.perf_counter() - t < 10
     assert peak < 64 * 1024 * 1024, f"{peak} bytes allocated for a {len(data)}-byte input"
 
 
@@ -248,17 +246,29 @@ def test_deep_metadata_in_valid_content_is_refused(samples):
 
 
 def test_story_checks_are_linear_not_quadratic(samples):
-    """A long dialogue chain (the worst case for the reachability checks) loads in well under a second."""
-    doc = samples["story"].to_dict(binary=False)
-    n = 20_000
-    doc["nodes"] = [{"id": f"n{i}", "speaker": "x", "lines": ["."],
-                     "choices": [{"text": "on", "target": f"n{i + 1}", "set_flags": []}] if i < n - 1 else []}
-                    for i in range(n)]
-    doc["start"] = "n0"
-    data = json.dumps(doc).encode()
-    t = time.perf_counter()
-    serialize.loads(data, "json")
-    assert time.perf_counter() - t < 2.0
+    """A long dialogue chain (the worst case for the reachability checks): 8x the nodes must cost about 8x
+    the time, not 64x. A ratio of two timings taken side by side (best of 3), not a wall-clock bound: a
+    loaded machine slows both alike."""
+
+    def chain(n):
+        doc = samples["story"].to_dict(binary=False)
+        doc["nodes"] = [{"id": f"n{i}", "speaker": "x", "lines": ["."],
+                         "choices": [{"text": "on", "target": f"n{i + 1}", "set_flags": []}] if i < n - 1
+                         else []} for i in range(n)]
+        doc["start"] = "n0"
+        return json.dumps(doc).encode()
+
+    def best(data):
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            serialize.loads(data, "json")
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    small, large = chain(2_500), chain(20_000)
+    ratio = best(large) / best(small)
+    assert ratio < 24, f"8x the nodes took {ratio:.1f}x the time (quadratic would be ~64x)"
 
 
 def test_tileset_with_out_of_range_ids_is_an_input_error(samples):
@@ -485,6 +495,123 @@ if vglc is not None:
     test_vglc_legend_tree, test_vglc_legend_tree_slow = fuzz(
         lambda s: tree_mutation([json.loads(b) for b in READERS["legend-blobs"]],
                                 lambda d: json.dumps(d).encode()), "vglc-legend")
+
+
+# ---------------------------------------------------------------- issue 16: compressed layers, zstd sizes, UTF-16
+if tiled is not None:
+    def _compressed_tmj_blobs():
+        """Our TMJ export with its tile layer re-encoded as base64 + zlib / gzip / zstd (as Tiled saves it)."""
+        import base64
+        import gzip
+        import zlib
+
+        import zstandard
+
+        doc = json.loads(READERS["tmj-blobs"][0])
+        layer = next(lay for lay in doc["layers"] if lay.get("type") == "tilelayer")
+        raw = struct.pack(f"<{len(layer['data'])}I", *layer["data"])
+        out = {}
+        for comp, fn in (("zlib", zlib.compress), ("gzip", gzip.compress),
+                         ("zstd", zstandard.ZstdCompressor().compress)):
+            out[comp] = (doc, layer, fn(raw))
+        return out
+
+    def _compressed_layer(s):
+        """The compressed payload mutated (truncated, flipped, huge declared sizes), then base64'd back in."""
+        import base64
+
+        variants = _compressed_tmj_blobs()
+
+        def build(t):
+            comp, seed = t
+            doc, layer, blob = variants[comp]
+            doc = copy.deepcopy(doc)
+            lay = next(x for x in doc["layers"] if x.get("name") == layer["name"])
+            lay.update(encoding="base64", compression=comp,
+                       data=base64.b64encode(mutate_bytes(blob, seed)).decode())
+            return json.dumps(doc).encode()
+
+        return st.tuples(st.sampled_from(sorted(variants)), SEED).map(build)
+
+    test_tmj_compressed_layer, test_tmj_compressed_layer_slow = fuzz(_compressed_layer, "tmj", 600)
+
+    def _utf16_tmx(s):
+        """The TMX export re-encoded as UTF-16 (with a BOM and the declaration saying so), then mutated."""
+        text = READERS["tmx-blobs"][0].decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+        return mutations([text.encode("utf-16"), b"\xfe\xff" + text.encode("utf-16-be")])
+
+    test_tmx_utf16, test_tmx_utf16_slow = fuzz(_utf16_tmx, "tmx", 600)
+
+    def test_utf16_tmx_reads_back_and_dtd_is_refused(fuzz_dir):
+        text = READERS["tmx-blobs"][0].decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+        path = Path(fuzz_dir) / "u16.tmx"
+        path.write_bytes(text.encode("utf-16"))
+        assert tiled.load_map(path, "tmx") is not None
+        evil = text.replace("<map ", '<!DOCTYPE map [<!ENTITY e "boom">]><map ', 1)
+        path.write_bytes(evil.encode("utf-16"))
+        with pytest.raises(ConjureError, match="DOCTYPE/ENTITY declarations are not allowed"):
+            tiled.load_map(path, "tmx")
+
+
+if packs is not None:
+    def _declared_size_frames(s):
+        """A zstd pack whose first record's frame header declares a random content size (the frame itself
+        unchanged): every reader must refuse it before allocating what it claims."""
+        blob = READERS["pack-blobs"][1]
+        magic = b"\x28\xb5\x2f\xfd"
+        at = blob.index(magic)
+
+        def build(t):
+            size, seed = t
+            data = bytearray(blob)
+            fhd = data[at + 4]
+            fcs_len = (0, 2, 4, 8)[fhd >> 6] or (1 if fhd & 0x20 else 0)
+            if fcs_len == 0:
+                return bytes(data)
+            start = at + 5 + (0 if fhd & 0x20 else 1) + (0, 1, 2, 4)[fhd & 3]
+            width = fcs_len
+            value = size % (1 << (8 * width))
+            if width == 2:
+                value = max(0, value - 256)
+            data[start:start + width] = value.to_bytes(width, "little")
+            return mutate_bytes(bytes(data), seed) if seed % 4 == 0 else bytes(data)
+
+        return st.tuples(st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([2**31, 2**32 - 1, 2**63])),
+                         SEED).map(build)
+
+    test_pack_zstd_declared_sizes, test_pack_zstd_declared_sizes_slow = fuzz(_declared_size_frames, "pack", 600)
+
+
+def _non_regular_readers():
+    out = [("content", lambda p: serialize.loads(serialize.read_bytes(p), "json"))]
+    if packs is not None:
+        out.append(("pack", lambda p: packs.open_pack(p).check()))
+    if tiled is not None:
+        out += [("tmj", lambda p: tiled.load_map(p, "tmj")), ("tmx", lambda p: tiled.load_map(p, "tmx"))]
+    if weights is not None:
+        out += [("card", weights.load_model_card), ("safetensors", weights.load_safetensors_numpy)]
+    if vglc is not None:
+        out.append(("vglc", lambda p: vglc.read_vglc(p, p)))
+    return out
+
+
+@pytest.mark.parametrize("what", ["fifo", "directory", "char-device"])
+@pytest.mark.parametrize("name,read", _non_regular_readers(), ids=[n for n, _ in _non_regular_readers()])
+def test_non_regular_files_are_refused_not_waited_on(tmp_path, what, name, read):
+    """A FIFO with no writer, a folder or /dev/zero given as an input file: a one-line ConjureError at once
+    (an open() of the FIFO would block forever; /dev/zero never ends)."""
+    path = tmp_path / f"input.{name}"
+    if what == "fifo":
+        os.mkfifo(path)
+    elif what == "directory":
+        path.mkdir()
+    else:
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero")
+        path = Path("/dev/zero")
+    with pytest.raises(ConjureError) as e:
+        read(path)
+    assert "\n" not in str(e.value)
 
 
 # ---------------------------------------------------------------- no pickle anywhere

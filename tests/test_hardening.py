@@ -927,3 +927,13 @@ def test_numpy_ints_in_entities_are_accepted_or_named():
     assert loads(dumps(lvl)).entities[1].y == 3
     lvl.entities[1].x = 2.0  # set after construction: named, not "2.0 outside 0..3"
     assert lvl.problems() == ["level.entities[1].x: 2.0 is a float, expected an int"]
+
+
+def test_no_wall_clock_bounds_in_tests():
+    """Speed is measured as ratios in bench/, never as a bound on seconds in a test (a loaded CI box is slow)."""
+    import re
+
+    bound = re.compile(r"assert[^\n]*(perf_counter|monotonic|time\.time)\(\)\s*-\s*\w+\s*<")
+    offenders = [f"{p.name}:{text[:m.start()].count(chr(10)) + 1}" for p in sorted((ROOT / "tests").glob("*.py"))
+                 for text in [p.read_text("utf-8")] for m in bound.finditer(text)]
+    assert offenders == [], offenders

@@ -200,6 +200,14 @@ def _decode_data(raw: Any, encoding: str | None, compression: str | None, n: int
     return a
 
 
+def _is_file(p: Path) -> bool:
+    """``p.is_file()`` that is False, not an OSError, for names the OS refuses (too long, NUL...)."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _image_error(e: Exception) -> str:
     """PIL's reason without the object addresses it puts in (``<_io.BytesIO object at 0x7f...>``)."""
     from PIL import UnidentifiedImageError
@@ -624,7 +632,7 @@ class _Importer:
         if ts.tilecount < 1:
             raise src.fail(f"{ts.where}.tilecount", "a tileset needs at least one tile")
         if ts.image is not None:
-            if not ts.image.is_file():
+            if not _is_file(ts.image):
                 raise src.fail(f"{ts.where}.image", f"tileset image {ts.image} is missing")
             if ts.imagewidth and ts.imageheight:  # a swapped or overwritten image would misdraw every tile
                 size = self._image_size(ts.image, f"{ts.where}.image")
@@ -636,7 +644,7 @@ class _Importer:
                 if (ts.tiles.get(k) or {}).get("image") is None:
                     raise src.fail(f"{ts.where}.image", f"no tileset image, and tile {k} has no image")
             for k, info in ts.tiles.items():
-                if not info["image"].is_file():
+                if not _is_file(info["image"]):
                     raise src.fail(f"{ts.where}.tiles[{k}].image", f"tile image {info['image']} is missing")
 
     def _image_size(self, p: Path, where: str) -> tuple[int, int]:
