@@ -263,6 +263,14 @@ class Engine:
         except ConjureError:
             raise
         except Exception as e:
+            text = str(e)
+            if isinstance(e, RuntimeError) and "Error(s) in loading state_dict" in text:
+                # torch's load_state_dict: the weights the user gave (or a stale file), not the plugin
+                lines = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
+                given = req.params.get("weights") if isinstance(req.params, dict) else None
+                what = f"weights {given}" if given else "its weights"
+                raise InputError(f"generator {gen.id!r}: {what} do not fit the model "
+                                 f"({'; '.join(lines[:2]) or text.splitlines()[0]})") from e
             raise PluginError(f"generate raised {type(e).__name__}: {e}", plugin, gen.id) from e
 
     def problems(self, content: Content, request: Request | None = None) -> list[str]:

@@ -937,3 +937,21 @@ def test_no_wall_clock_bounds_in_tests():
     offenders = [f"{p.name}:{text[:m.start()].count(chr(10)) + 1}" for p in sorted((ROOT / "tests").glob("*.py"))
                  for text in [p.read_text("utf-8")] for m in bound.finditer(text)]
     assert offenders == [], offenders
+
+
+def test_weights_that_do_not_fit_are_bad_input_in_one_line():
+    from engine import Engine, InputError
+
+    class Loader:
+        id, kind, version, description, params = "loader", "level", "1", "loads weights", []
+
+        def generate(self, request):
+            raise RuntimeError('Error(s) in loading state_dict for Net:\n\tMissing key(s) in state_dict: "w".\n'
+                               '\tsize mismatch for b: copying a param with shape [3] from checkpoint')
+
+    eng = Engine([_plugin(Loader())], load=[], entry_points=False)
+    with pytest.raises(InputError) as e:
+        eng.generate("level", "loader")
+    assert str(e.value) == ("generator 'loader': its weights do not fit the model (Missing key(s) in state_dict: "
+                            "\"w\".; size mismatch for b: copying a param with shape [3] from checkpoint)")
+    assert e.value.exit_code == 2
