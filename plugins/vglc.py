@@ -163,7 +163,25 @@ def write_vglc(level: Level, path: str | Path, entities: str = "overlay") -> lis
 
 
 # ============================================================================================ import
-def _color_for(name: str) -> tuple[int, int, int]:
+#: Preview colors for a plain legend's tiles, by the first tag word found (in this order); others hash.
+TAG_COLORS = (("void", (20, 20, 24)), ("enemy", (220, 40, 40)), ("monster", (220, 40, 40)),
+              ("coin", (250, 210, 40)), ("collectable", (250, 210, 40)), ("key", (255, 215, 0)),
+              ("lava", (240, 90, 20)), ("water", (40, 90, 220)), ("pipe", (40, 170, 60)),
+              ("question", (240, 180, 40)), ("door", (150, 90, 40)), ("stairs", (200, 200, 90)),
+              ("stair", (200, 200, 90)), ("cannon", (60, 60, 60)), ("breakable", (190, 90, 50)),
+              ("brick", (190, 90, 50)), ("wall", (90, 90, 110)), ("block", (120, 110, 100)),
+              ("ground", (150, 80, 30)), ("solid", (130, 90, 60)), ("floor", (210, 200, 170)),
+              ("empty", (110, 160, 255)), ("air", (110, 160, 255)), ("passable", (150, 190, 250)))
+
+
+def _color_for(name: str, tags: list[str] | None = None) -> tuple[int, int, int]:
+    words: set[str] = set()
+    for t in [name] + list(tags or []):
+        words |= set(t.lower().replace("-", " ").replace("_", " ").split())
+    for w, c in TAG_COLORS:
+        if w in words:
+            h = zlib.crc32(name.encode("utf-8")) & 0x1F  # tiles of one kind stay apart a little
+            return tuple(max(0, min(255, v + h - 16)) for v in c)
     h = zlib.crc32(name.encode("utf-8"))
     return 40 + (h & 0xFF) * 200 // 255, 40 + (h >> 8 & 0xFF) * 200 // 255, 40 + (h >> 16 & 0xFF) * 200 // 255
 
@@ -191,7 +209,7 @@ def _plain_tileset(tiles_doc: Any, lp: Path) -> tuple[Tileset, dict[str, int]]:
         names.add(name)
         props = {t: True for t in tags if t != name}
         props[TAGS_PROP] = TAG_SEP.join(tags)
-        tiles.append(TileDef(i, name, char, _color_for(name), props))
+        tiles.append(TileDef(i, name, char, _color_for(name, tags), props))
         ids[char] = i
     return Tileset(lp.name.split(".")[0] or "vglc", tiles), ids
 

@@ -489,7 +489,7 @@ class _Unifier:
         props[TAGS_PROP] = TAG_SEP.join(tags)
         tid = len(self.tiles)
         self.tiles.append(TileDef(tid, name if name not in {t.name for t in self.tiles} else f"{name} entity",
-                                  c, _color_for(kind), props))
+                                  c, _color_for(kind, tags), props))
         self.key_to_id[key] = tid
         self.entity_kind[tid] = kind
         return tid
