@@ -3,9 +3,11 @@
 - **names**: one name per line in ``<style>.txt`` (``;`` starts a comment; ``; style: NAME`` overrides the
   file stem). Letters, apostrophes and hyphens; the models see them lowercased.
 - **stats**: a CSV with a ``role`` column and one integer column per attribute (``ATTRS``).
-- **sprites**: text art, 16 rows of 16 characters, one character per palette *slot* (``SLOT_CHARS``);
-  ``; role: NAME`` names the role the sprite is for. Outlines are not drawn by hand: :func:`outline` adds
-  them, to the corpus and to decoded sprites alike.
+- **sprites**: text art, one character per palette *slot* (``SLOT_CHARS``): ``; role: NAME`` names the
+  role of the sprites after it, ``; sprite: NAME`` may start one; each sprite is 16 rows, each row 2 frames
+  (down and side idle) or the 6 of :data:`FRAMES`, 16 pixels each, separated by one space. Outlines are not
+  learned: :func:`outline` recomputes them, and :func:`finish_many` makes walk frames and outlines for the
+  corpus and for generated sprites alike (the pixel-art rules by construction).
 """
 from __future__ import annotations
 
@@ -208,7 +210,8 @@ def read_sprites(path: Path) -> list[SpriteArt]:
         if not block:
             return
         if len(block) != SPRITE_SIZE:
-            raise InputError(f"{path}:{start}: sprite has {len(block)} rows, sprites are {SPRITE_SIZE}x"
+            rows = f"{len(block)} row" + ("s" if len(block) != 1 else "")
+            raise InputError(f"{path}:{start}: sprite has {rows}, sprites are {SPRITE_SIZE}x"
                              f"{SPRITE_SIZE} (block ends before line {line_no})")
         if not role:
             raise InputError(f"{path}:{start}: sprite without a role (add '; role: NAME' before it)")
