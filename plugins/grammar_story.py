@@ -14,7 +14,7 @@ import numpy as np
 from engine import Beat, Choice, DialogueNode, Generator, Param, Quest, Story, hookimpl
 from engine.textfilter import default_filter
 
-from .story_plan import HOSTILE, QUEST_KINDS, TONES, plan  # noqa: F401 - re-exported for old imports
+from .story_plan import QUEST_KINDS, TONES, plan
 from .words import pick
 
 GRAMMAR = {

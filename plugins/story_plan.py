@@ -11,7 +11,7 @@ return) with their place, character and item ids; ``Plan.bound()`` maps placehol
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine import Beat
 from engine.errors import InputError
@@ -37,6 +37,8 @@ class Plan:
     item: dict
     chars: list[dict]
     grounded: bool
+    all_places: list[dict] = field(default_factory=list)  # every place the story could have used
+    all_chars: list[dict] = field(default_factory=list)   # every character of the cast (or invented)
 
     def bound(self, reward: str = "") -> dict[str, str]:
         """Placeholder name -> grounded text."""
@@ -132,8 +134,9 @@ def plan(request, rng, quest: str = "any", tone: str = "any") -> Plan:
     else:
         foe_used = foe
     grounded = bool(request.context.get("level") or request.context.get("cast"))
+    everyone = [*friends, *foes] + [c for c in (other, foe) if c is not None]
     return Plan(kind, requested, tone, a, b, giver, other if kind in ("rescue", "deliver") else None,
-                foe_used, item, chars, grounded)
+                foe_used, item, chars, grounded, list(places), everyone)
 
 
 #: Entity kinds that can stand for a place when a level has no regions.

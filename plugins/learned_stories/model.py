@@ -19,6 +19,8 @@ from torch.nn import functional as F
 
 from .tokenizer import EOS
 
+CANDIDATES = 64  # tokens ranked per row when top-p sampling (see pick)
+
 
 @dataclass
 class Config:
@@ -112,22 +114,34 @@ class TinyGPT(nn.Module):
 
 # ----------------------------------------------------------------------------------------- sampling
 def pick(logits, u, temperature: float, top_k: int, top_p: float):
-    """One token per row from ``logits`` (B, V) with uniforms ``u`` (B,); greedy when temperature is 0."""
+    """One token per row from ``logits`` (B, V) with uniforms ``u`` (B,); greedy when temperature is 0.
+
+    Tokens are ranked by probability; top-k keeps the k first, top-p those whose higher-ranked mass is below p;
+    the pick is by inverse CDF over what is kept. With top-p, only the ``CANDIDATES`` most likely tokens are
+    ranked when they hold at least p of the mass in every row (then nothing below them could be kept: the same
+    result as ranking all, for a fraction of the cost); otherwise all are ranked."""
     if temperature <= 0:
         return torch.max(logits, -1).indices
     probs = (logits / temperature).softmax(-1)
-    sp, si = torch.sort(probs, dim=-1, descending=True, stable=True)
-    V = sp.shape[-1]
+    V = probs.shape[-1]
+    k = top_k if 0 < top_k < V else V
+    sp = si = None
+    if 0 < top_p < 1 and k > CANDIDATES:
+        sp, si = torch.topk(probs, CANDIDATES, dim=-1, sorted=True)
+        if not bool((sp.sum(-1) >= top_p).all()):
+            sp = si = None
+    if sp is None:
+        sp, si = torch.sort(probs, dim=-1, descending=True, stable=True)
     keep = torch.ones_like(sp, dtype=torch.bool)
-    if 0 < top_k < V:
-        keep[:, top_k:] = False
+    if k < sp.shape[-1]:
+        keep[:, k:] = False
     if 0 < top_p < 1:
         before = sp.cumsum(-1) - sp  # mass of the tokens ranked above
         keep &= before < top_p
     sp = sp * keep
     cdf = sp.cumsum(-1)
     target = u * cdf[:, -1]
-    j = (cdf <= target[:, None]).sum(-1).clamp(max=V - 1)
+    j = (cdf <= target[:, None]).sum(-1).clamp(max=sp.shape[-1] - 1)
     # never land on a masked (zero-probability) slot
     j = torch.minimum(j, keep.sum(-1) - 1)
     return si.gather(1, j[:, None])[:, 0]
@@ -140,23 +154,30 @@ def uniforms(generators, length: int):
 @torch.inference_mode()
 def sample(model: TinyGPT, prompts, generators, max_new: int, temperature=0.8, top_k=0, top_p=1.0):
     """KV-cache decoding. ``prompts``: (B, P) int64 of equal length; returns (B, max_new) new tokens
-    (EOS then padding after a row ends). Stops early when every row has ended."""
+    (EOS then padding after a row ends). Rows that have ended are dropped from the batch (with their
+    cache) once a quarter of it has ended; it stops when every row has ended."""
     B, P = prompts.shape
     length = min(P + max_new, model.config.block)
     caches = model.new_cache(B, length)
     u = uniforms(generators, max_new)
     out = torch.full((B, max_new), EOS, dtype=torch.long)
+    rows = torch.arange(B)  # batch row -> output row
     done = torch.zeros(B, dtype=torch.bool)
     logits = None
     for pos in range(P):
         logits = model.step(prompts[:, pos], caches, pos)
     for t in range(min(max_new, length - P)):
-        tok = pick(logits, u[:, t], temperature, top_k, top_p)
+        tok = pick(logits, u[rows, t], temperature, top_k, top_p)
         tok = torch.where(done, torch.full_like(tok, EOS), tok)
-        out[:, t] = tok
+        out[rows, t] = tok
         done |= tok == EOS
-        if bool(done.all()) or P + t + 1 >= length:
+        ended = int(done.sum())
+        if ended == len(rows) or P + t + 1 >= length:
             break
+        if ended * 4 >= len(rows):  # compact: keep the rows still writing
+            keep = (~done).nonzero()[:, 0]
+            rows, tok, done = rows[keep], tok[keep], done[keep]
+            caches = [(k[keep], v[keep]) for k, v in caches]
         logits = model.step(tok, caches, P + t)
     return out
 
