@@ -90,15 +90,6 @@ def _windows(grid: np.ndarray, h: int, w: int, sy: int, sx: int) -> np.ndarray:
     return np.stack([grid[y:y + h, x:x + w] for y in ys for x in xs])
 
 
-def _augment(wins: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "d4" and wins.shape[1] == wins.shape[2]:
-        return np.concatenate([f(np.rot90(wins, k, axes=(1, 2))) for k in range(4)
-                               for f in (lambda a: a, lambda a: a[:, :, ::-1])])
-    if mode in ("hflip", "d4"):
-        return np.concatenate([wins, wins[:, :, ::-1]])
-    return wins
-
-
 def nearest_distances(samples: np.ndarray, corpus: np.ndarray, classes: int) -> np.ndarray:
     """For each sample window ``(m, h, w)``, the normalised Hamming distance to the nearest corpus window."""
     m, n = len(samples), len(corpus)

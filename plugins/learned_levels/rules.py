@@ -33,7 +33,6 @@ Top down (``view == "top"``)
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import numpy as np
