@@ -955,3 +955,25 @@ def test_weights_that_do_not_fit_are_bad_input_in_one_line():
     assert str(e.value) == ("generator 'loader': its weights do not fit the model (Missing key(s) in state_dict: "
                             "\"w\".; size mismatch for b: copying a param with shape [3] from checkpoint)")
     assert e.value.exit_code == 2
+
+
+def test_content_doc_matches_the_dataclasses():
+    """docs/content.md documents every content dataclass: its fields, in order, with their annotations."""
+    import dataclasses
+    import re
+
+    import engine.content as content
+
+    text = (ROOT / "docs" / "content.md").read_text("utf-8")
+    documented = {}
+    for m in re.finditer(r"^### (\w+)\n\n\| field \| type \| meaning \|\n\|---\|---\|---\|\n((?:\|.*\n)+)", text, re.M):
+        rows = [re.findall(r"`([^`]*)`", row)[:2] for row in m.group(2).splitlines()]
+        documented[m.group(1)] = [(f, t.replace("\\|", "|")) for f, t in rows]
+    classes = {n: o for n, o in vars(content).items() if isinstance(o, type) and dataclasses.is_dataclass(o)
+               and o.__module__ == "engine.content"}
+    assert sorted(documented) == sorted(classes)
+    for name, cls in classes.items():
+        assert documented[name] == [(f.name, f.type) for f in dataclasses.fields(cls)], name
+    assert ", ".join(f"`{k}`" for k in content.BEAT_KINDS) in text
+    for cls in (content.Level, content.Character, content.Cast, content.Story):
+        assert f"`{cls.SCHEMA}`" in text
