@@ -181,8 +181,6 @@ class PlatformerGAN(Generator):
               help="where the network runs (cuda without a GPU falls back to the CPU with a message); "
                    "byte-identical output is promised on the CPU"),
     )
-    window = (16, WIN)
-    augment = "none"
 
     # ------------------------------------------------------------------ declared for conjure evaluate
     def model(self, weights: str = "", device: str = "cpu") -> _Model:
