@@ -323,8 +323,10 @@ def cut_kenney(images_dir: str | Path, out: str | Path, size: int = 32) -> Path:
     (``arcade/resources/assets/images``): each image fitted into ``size`` px (Lanczos), PNGs without
     metadata, the licence copied, a manifest written. How ``plugins/data/themes/kenney`` was made::
 
-        python -c "import arcade, os, plugins.themes as t; t.cut_kenney(os.path.join(os.path.dirname(
-            arcade.__file__), 'resources/assets/images'), 'plugins/data/themes/kenney')"
+        python -c "import importlib.util as u, os, plugins.themes as t; t.cut_kenney(os.path.join(u.find_spec(
+            'arcade').submodule_search_locations[0], 'resources/assets/images'), 'plugins/data/themes/kenney')"
+
+    It reads the image files only; arcade itself (and pyglet's window code) is never imported.
     """
     from PIL import Image
 

@@ -117,10 +117,15 @@ def test_huge_image_is_refused(tmp_path):
 
 def test_cut_kenney_reproduces_the_shipped_theme(tmp_path):
     """The shipped images are exactly what cut_kenney makes from the arcade wheel's CC0 art."""
-    arcade = pytest.importorskip("arcade", reason="arcade (a test extra) ships the Kenney art")
+    # Found without importing arcade: importing it opens pyglet's window machinery, which breaks (or is broken
+    # by) any test that set pyglet.options["headless"] earlier in the process (tests/test_ldtk.py does).
+    import importlib.util
     import os
 
-    src = os.path.join(os.path.dirname(arcade.__file__), "resources", "assets", "images")
+    spec = importlib.util.find_spec("arcade")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("arcade (a test extra) ships the Kenney art; it is not installed")
+    src = os.path.join(spec.submodule_search_locations[0], "resources", "assets", "images")
     out = themes.cut_kenney(src, tmp_path / "kenney")
     shipped = themes.BUILTIN_DIR / "kenney"
     made = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
