@@ -118,19 +118,28 @@ def train(engine: Any, gen_id: str, data: list[str | os.PathLike], *, epochs: in
     out_dir = Path(out) if out is not None else Path("trained") / gen_id
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a folder")
+    made = [d for d in reversed(out_dir.absolute().parents) if not d.exists()]  # parents this run creates
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.training-", dir=out_dir.parent))
     job = TrainJob(files, tmp, epochs, seed, engine, show_progress, dict(options), [Path(p) for p in data],
                    Path(legend) if legend is not None else None, Path(mapping) if mapping is not None else None,
                    verbose, device)
+    ok = False
     try:
         card = _run(engine, gen, gen_id, job, data, epochs, seed, out_dir, options, legend, mapping)
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in sorted(tmp.iterdir()):
             os.replace(f, out_dir / f.name)
         atomic_write(out_dir / "model.json", (json.dumps(card, indent=2, allow_nan=False) + "\n").encode())
+        ok = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not ok:
+            for d in reversed(made):  # folders this run created, if still empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
     return card
 
 
