@@ -33,7 +33,7 @@ from engine.content import Level
 from engine.errors import ContentError, InputError
 from engine.generator import int_option
 from engine.images import png_bytes, tileset_sheet
-from engine.serialize import atomic_write
+from engine.serialize import atomic_write, read_bytes
 
 JSON_VERSION = "1.5.3"
 APP_BUILD_ID = 473703
@@ -106,17 +106,12 @@ def _level_name(level: Level) -> str:
 
 
 def _read_json(path: Path, what: str) -> Any:
+    # engine.serialize.read_bytes opens without blocking and refuses FIFOs, devices and folders on the open
+    # descriptor, and reads at most the limit (a stat() then read_bytes() hangs on a FIFO, never ends on /dev/zero)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"{path}: {what} of {size} bytes is over the {MAX_FILE_BYTES >> 20} MiB limit")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such {what}") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not an {what}") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the {what} ({e.strerror or type(e).__name__})") from None
+        data = read_bytes(path, MAX_FILE_BYTES)
+    except InputError as e:
+        raise InputError(f"{e} (the {what})") from None
     try:
         return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:

@@ -371,6 +371,32 @@ def test_bad_input_is_one_line_naming_file_and_field(eng, levels, tmp_path):
         assert words in str(err.value) and "\n" not in str(err.value) and p.name in str(err.value), str(err.value)
 
 
+@pytest.mark.parametrize("what", ["fifo", "char-device", "directory"])
+def test_fifo_device_or_folder_as_project_or_template_is_refused_at_once(eng, levels, tmp_path, what):
+    """A FIFO with no writer (an open() would wait forever), /dev/zero (never ends) or a folder, given as the
+    project to load or as -O template=: a one-line InputError naming it, and nothing written."""
+    import os
+
+    if what == "fifo":
+        path = tmp_path / "f.ldtk"
+        os.mkfifo(path)
+    elif what == "directory":
+        path = tmp_path / "d.ldtk"
+        path.mkdir()
+    else:
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero")
+        path = Path("/dev/zero")
+    out = tmp_path / "out.ldtk"
+    for make, words in ((lambda: eng.load(path, "ldtk"), "LDtk project"),
+                        (lambda: eng.export(levels["dungeon"], out, template=str(path)), "LDtk template")):
+        with pytest.raises(InputError) as err:
+            make()
+        msg = str(err.value)
+        assert str(path) in msg and words in msg and "\n" not in msg, msg
+    assert not out.exists()
+
+
 def test_cli_exit_codes(tmp_path, monkeypatch, capsys):
     from engine.cli import main
 
