@@ -21,6 +21,9 @@ from .content import CONTENT_TYPES, Content
 from .errors import ConjureError, ContentError, InputError
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # untrusted content files larger than this are refused
+#: JSON content holds tiles as rows of ints: Python spends ~20x the text on them, so a JSON document may
+#: hold at most this many values (a 2,800 x 2,800 level); msgpack keeps tiles as bytes and has no such cap.
+MAX_JSON_VALUES = 1 << 23
 FORMATS = ("msgpack", "json")
 
 
@@ -58,6 +61,10 @@ def decode(data: bytes, fmt: str, source: str = "<bytes>") -> Any:
             what = "truncated" if "incomplete" in str(e) else "corrupt"
             raise InputError(f"{source}: {what} msgpack ({str(e) or type(e).__name__})") from None
     if fmt == "json":
+        values = data.count(b",") + 1  # a cheap upper bound on list items, before Python builds them
+        if values > MAX_JSON_VALUES:
+            raise InputError(f"{source}: about {values:,} JSON values, over the {MAX_JSON_VALUES:,}-value limit "
+                             "(each costs ~20x its text in memory; use .msgpack for big content: tiles as bytes)")
         try:
             text = data.decode("utf-8")
             if text.startswith("\ufeff"):

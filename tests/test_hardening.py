@@ -977,3 +977,23 @@ def test_content_doc_matches_the_dataclasses():
     assert ", ".join(f"`{k}`" for k in content.BEAT_KINDS) in text
     for cls in (content.Level, content.Character, content.Cast, content.Story):
         assert f"`{cls.SCHEMA}`" in text
+
+
+def test_json_tiles_as_lists_are_bounded_before_parsing(tmp_path):
+    from engine.serialize import MAX_JSON_VALUES
+
+    path = tmp_path / "big.json"
+    with open(path, "wb") as f:  # a level-shaped document with 16 Mi tile values: ~32 MB of text
+        f.write(b'{"schema": "conjure.level/1", "layers": [{"name": "tiles", "tiles": [[')
+        f.write(b"0," * (2 * MAX_JSON_VALUES) + b"0]]}]}")
+    mb, out = peak_mb("""
+        import sys
+        from engine import ConjureError
+        from engine.serialize import loads, read_bytes
+        try:
+            loads(read_bytes(sys.argv[1]), "json", sys.argv[1])
+        except ConjureError as e:
+            print("ERR", e)
+    """, str(path))
+    assert "JSON values, over the 8,388,608-value limit" in out, out
+    assert mb < PEAK_LIMIT_MB
