@@ -353,7 +353,8 @@ def test_evaluate_against_the_weights_own_corpus_and_data(eng, tmp_path):
     from engine.evaluate import evaluate
 
     m = evaluate(eng, "platformer-gan", count=4, seed=0, params={"width": 48})
-    assert "plugins/data/levels" not in m["corpus"] or True
+    assert m["corpus"] == "the corpus platformer-gan (shipped weights) was trained on"
+    assert m["corpus_split"] == "34 train / 6 held out"
     assert m["corpus_levels"] == 40 and 0 <= m["fidelity_3x3"] <= m["fidelity_2x2"] <= 1
     assert {t["char"] for t in m["tiles"]} >= {"X", "-", "<", "E"}
     assert m["corpus_own"]["fidelity_2x2"] > 0.9 and m["playable_by_corpus_rules"] == 1.0
