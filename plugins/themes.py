@@ -193,25 +193,45 @@ def register_theme(theme: Theme | str | Path) -> Theme:
     return t
 
 
-def _entry_point_themes() -> list[Theme]:
+#: ``conjure.themes`` entry points, scanned once per process: (themes by name, broken entry point name -> message).
+_ENTRY_POINTS: tuple[dict[str, Theme], dict[str, str]] | None = None
+
+
+def _entry_point_themes() -> tuple[dict[str, Theme], dict[str, str]]:
+    """The ``conjure.themes`` entry points, loaded once per process and cached. One that fails to load (its
+    import raises, its callable raises, its folder is a bad theme) is skipped with a RuntimeWarning naming it,
+    like a broken plugin, so it cannot take the other themes down; its message is kept for :func:`theme`, which
+    raises it only when that name is asked for."""
+    global _ENTRY_POINTS
+    with _LOCK:
+        if _ENTRY_POINTS is not None:
+            return _ENTRY_POINTS
+    import warnings
     from importlib.metadata import entry_points
 
-    out = []
+    found: dict[str, Theme] = {}
+    broken: dict[str, str] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
             if callable(obj) and not isinstance(obj, Theme):
                 obj = obj()
-            out.append(obj if isinstance(obj, Theme) else load_theme(obj))
-        except InputError:
-            raise
-        except Exception as e:
-            raise InputError(f"theme entry point {ep.name!r} ({ep.value}) failed: {type(e).__name__}: {e}") from None
-    return out
+            t = obj if isinstance(obj, Theme) else load_theme(obj)
+        except Exception as e:  # noqa: BLE001 - third-party code: any failure marks that one theme broken
+            message = f"theme entry point {ep.name!r} ({ep.value}) is broken: " + (
+                str(e) if isinstance(e, InputError) else f"{type(e).__name__}: {e}")
+            broken[ep.name] = message
+            warnings.warn(message + " (skipped; the other themes still work)", RuntimeWarning, stacklevel=3)
+            continue
+        found.setdefault(t.name, t)
+    with _LOCK:
+        if _ENTRY_POINTS is None:
+            _ENTRY_POINTS = (found, broken)
+        return _ENTRY_POINTS
 
 
 def themes() -> dict[str, Theme]:
-    """Every available theme by name: built-in folders, registered ones, entry points."""
+    """Every available theme by name: built-in folders, registered ones, entry points (broken ones left out)."""
     out: dict[str, Theme] = {}
     if BUILTIN_DIR.is_dir():
         for folder in sorted(p for p in BUILTIN_DIR.iterdir() if (p / "manifest.json").is_file()):
@@ -222,17 +242,21 @@ def themes() -> dict[str, Theme]:
     with _LOCK:
         for name, t in _REGISTERED.items():
             out.setdefault(name, t)
-    for t in _entry_point_themes():
-        out.setdefault(t.name, t)
+    for name, t in _entry_point_themes()[0].items():
+        out.setdefault(name, t)
     return out
 
 
 def theme(name: Any) -> Theme:
-    """The theme with this name; an InputError naming the known ones otherwise."""
+    """The theme with this name; the entry point's error if that name is a broken ``conjure.themes`` entry point;
+    an InputError naming the known ones otherwise."""
     found = themes()
-    if not isinstance(name, str) or name not in found:
-        raise InputError(f"unknown theme {name!r} (known: {', '.join(sorted(found)) or 'none'})")
-    return found[name]
+    if isinstance(name, str) and name in found:
+        return found[name]
+    broken = _entry_point_themes()[1]
+    if isinstance(name, str) and name in broken:
+        raise InputError(broken[name])
+    raise InputError(f"unknown theme {name!r} (known: {', '.join(sorted(found)) or 'none'})")
 
 
 # ------------------------------------------------------------------------------------------ rendering

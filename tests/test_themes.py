@@ -133,3 +133,48 @@ def test_cut_kenney_reproduces_the_shipped_theme(tmp_path):
     for rel in made:
         assert (out / rel).read_bytes() == (shipped / rel).read_bytes(), rel
     shutil.rmtree(out)
+
+
+class _FakeEntryPoint:
+    """Stands for an installed distribution's ``conjure.themes`` entry point."""
+
+    def __init__(self, name, value, load):
+        self.name, self.value, self.group, self._load = name, value, themes.ENTRY_POINT_GROUP, load
+
+    def load(self):
+        return self._load()
+
+
+def test_a_broken_theme_entry_point_breaks_only_itself(tmp_path, monkeypatch, dungeon):
+    import importlib.metadata
+
+    good = _theme_folder(tmp_path, name="mossy")
+
+    def broken_import():
+        raise ModuleNotFoundError("No module named 'their_themes'")
+
+    eps = [_FakeEntryPoint("ruined", "their_themes:ruined", broken_import),
+           _FakeEntryPoint("badfolder", "their_themes:folder", lambda: str(tmp_path / "nowhere")),
+           _FakeEntryPoint("mossy", "their_themes:mossy", lambda: str(good))]
+    scans = []
+
+    def entry_points(group=None, **kw):
+        scans.append(group)
+        return list(eps) if group == themes.ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(themes, "_ENTRY_POINTS", None)
+    with pytest.warns(RuntimeWarning) as caught:
+        found = themes.themes()
+    warned = " | ".join(str(w.message) for w in caught)
+    assert "'ruined'" in warned and "ModuleNotFoundError" in warned and "'badfolder'" in warned
+    assert {"kenney", "mossy"} <= set(found) and "ruined" not in found  # the others still work
+    assert themes.theme("kenney").name == "kenney" and themes.theme("mossy").name == "mossy"
+    with pytest.raises(InputError, match="theme entry point 'ruined' .*broken.*ModuleNotFoundError") as e:
+        themes.theme("ruined")  # only asking for the broken one fails, with its own message
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="'badfolder'.*no such file"):
+        themes.theme("badfolder")
+    themes.themes(), themes.describe_all()
+    assert scans == [themes.ENTRY_POINT_GROUP]  # scanned once per process, not on every lookup
+    assert themes.png_bytes(dungeon, "mossy", 4)[:8] == b"\x89PNG\r\n\x1a\n"
