@@ -346,6 +346,31 @@ def test_serve_cli_errors(tmp_path):
                            capture_output=True, timeout=120)
     assert r.returncode == 2 and r.stderr.decode().strip() == (
         f"conjure: error: cannot listen on 127.0.0.1:{taken} (Address already in use)")
-    r = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", "0", "--pack", str(tmp_path / "no.cpk")],
-                       cwd=ROOT, capture_output=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "engine", "serve", "--port", str(_free_port()), "--pack",
+                        str(tmp_path / "no.cpk")], cwd=ROOT, capture_output=True, timeout=120)
     assert r.returncode == 2 and r.stderr.decode().count("\n") == 1 and "no.cpk: no such file" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--timeout", "nan"], "--timeout must be a positive number of seconds, got 'nan'"),
+    (["--timeout", "inf"], "--timeout must be a positive number of seconds, got 'inf'"),
+    (["--timeout", "-1"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
+    (["--max-body", "0"], "--max-body must be a positive integer, got '0'"),
+    (["--max-pending", "-3"], "--max-pending must be a positive integer, got '-3'"),
+    (["--port", "0"], "--port: 0 is not a port (1..65535)"),  # any free port: the printed URL would be wrong
+])
+def test_serve_limits_are_checked_and_named(argv, words, capsys):
+    """nan/inf timeouts are not budgets; each bad limit is one line naming its flag, exit 2, before listening."""
+    from engine.serve.__main__ import main as serve_main
+
+    assert serve_main(["--port", str(_free_port()), *argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_app_limits_are_checked(eng):
+    for kwargs, flag in (({"timeout": float("nan")}, "--timeout"), ({"timeout": float("inf")}, "--timeout"),
+                         ({"max_body": 0}, "--max-body"), ({"max_pending": 0}, "--max-pending")):
+        with pytest.raises(engine.InputError, match=flag):
+            create_app(Service(eng), **kwargs)

@@ -89,11 +89,12 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..core import Engine
-    from .app import ServeApp
+    from .app import ServeApp, check_limits
     from .service import Service
 
-    if not 0 <= args.port <= 65535:
-        raise InputError(f"--port: {args.port} is not a port (0..65535)")
+    if not 1 <= args.port <= 65535:  # 0 (any free port) is refused: the URL printed below would be wrong
+        raise InputError(f"--port: {args.port} is not a port (1..65535)")
+    check_limits(args.max_body, args.timeout, args.max_pending)
     if args.workers < 1:
         raise InputError(f"--workers: must be at least 1, got {args.workers}")
     _check_bind(args.host, args.port)

@@ -21,7 +21,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..core import check_timeout
 from ..errors import ConjureError, GenerationError, GenerationTimeout, InputError
+from ..resources import conjure_version
 from .service import Service, query_seed
 
 log = logging.getLogger("conjure.serve")
@@ -66,10 +68,13 @@ def error_response(e: BaseException, status: int | None = None) -> JSONResponse:
                         headers=headers)
 
 
-def conjure_version() -> str:
-    from ..packs import conjure_version as v
-
-    return v()
+def check_limits(max_body: Any, timeout: Any, max_pending: Any) -> float:
+    """The serve limits, each named by its flag in the error: ``--timeout`` a positive finite number of seconds
+    (nan and inf are not budgets), ``--max-body`` and ``--max-pending`` positive integers. Returns the timeout."""
+    for flag, value in (("--max-body", max_body), ("--max-pending", max_pending)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{flag} must be a positive integer, got {str(value)[:40]!r}")
+    return check_timeout(timeout, "--timeout")
 
 
 class ServeApp:
@@ -77,8 +82,7 @@ class ServeApp:
 
     def __init__(self, service: Service, max_body: int = DEFAULT_MAX_BODY, timeout: float = DEFAULT_TIMEOUT,
                  max_pending: int = DEFAULT_MAX_PENDING, root_path: str = "", cors_origins: tuple = ()):
-        if max_body < 1 or timeout <= 0 or max_pending < 1:
-            raise InputError("serve limits must be positive (max body, timeout, max pending)")
+        timeout = check_limits(max_body, timeout, max_pending)
         self.service = service
         self.max_body = max_body
         self.timeout = timeout
