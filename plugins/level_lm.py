@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from engine import Generator, Param, Region, Request, hookimpl
+from engine import Generator, Param, Request, hookimpl
 from engine.errors import InputError
 
-from .learned_level_lm.controls import ATTRS, CHOICES, density, parse_prompt
+from .learned_level_lm.controls import ATTRS, CHOICES, parse_prompt
 
 GEN_ID = "level-lm"
 MODELS = Path(__file__).resolve().parent / "data" / "models"

@@ -8,6 +8,7 @@ strip at batch 1; BLAS runs on one thread (``threadpoolctl``) as the engine's la
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -171,12 +172,37 @@ class Net:
         return (_ln(last, self.lnw, self.lnb) @ self.head + self.headb).reshape(n, self.h, self.V)
 
 
-def blas_one_thread():
-    """Context: numpy's BLAS on one thread while it runs (a no-op where threadpoolctl is missing)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a declared dependency
-        import contextlib
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMITER = None
 
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+
+class _OneBlasThread:
+    """Context: numpy's BLAS on one thread while any generation runs (reference-counted, so concurrent
+    generations from a thread pool do not restore each other's setting halfway)."""
+
+    def __enter__(self):
+        global _BLAS_USERS, _BLAS_LIMITER
+        with _BLAS_LOCK:
+            if _BLAS_USERS == 0:
+                try:
+                    from threadpoolctl import threadpool_limits
+                except ImportError:  # pragma: no cover - a declared dependency
+                    _BLAS_LIMITER = None
+                else:
+                    _BLAS_LIMITER = threadpool_limits(1, user_api="blas")
+            _BLAS_USERS += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _BLAS_USERS, _BLAS_LIMITER
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0 and _BLAS_LIMITER is not None:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
+
+
+def blas_one_thread():
+    """Context: numpy's BLAS on one thread while it runs (restored when the last user leaves)."""
+    return _OneBlasThread()

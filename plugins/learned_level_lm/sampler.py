@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .infer import BACKTRACK
-from .reach import SideReach, room_ok
+from .reach import SideReach
 
 CHECK = 4
 TIE = 1e-6

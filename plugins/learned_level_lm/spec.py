@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.errors import InputError
 
-from .controls import ALL_ATTRS, ATTRS, Buckets, density, side_counts
+from .controls import ATTRS, Buckets, density, side_counts
 from .patterns import Patterns
 
 ROLE_NAMES = ("solid", "void", "pipe", "enemy", "door", "locked", "key", "start", "goal", "stairs", "collectable")
@@ -241,7 +241,8 @@ def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], 
                 "rooms": [float(x) for x in room_counts]}
         d["buckets"] = Buckets.fit(vals).to_dict()
         d["attrs"] = ["enemies", "keys", "door_n", "door_e", "door_s", "door_w"]
-        d["available"] = ["rooms"] + [a for a in ("enemies", "keys") if masks[{"enemies": "enemy", "keys": "key"}[a]][:V].any()]
+        d["available"] = ["rooms"] + [a for a in ("enemies", "keys")
+                                      if masks[{"enemies": "enemy", "keys": "key"}[a]][:V].any()]
     return d, seqs, info
 
 
@@ -250,4 +251,4 @@ def patterns_of(seqs: list[np.ndarray], K: int) -> tuple[np.ndarray, np.ndarray]
     return p.codes, p.codes2
 
 
-__all__ = ["Spec", "build", "patterns_of", "rooms_of", "role_masks", "ALL_ATTRS", "SIDES"]
+__all__ = ["Spec", "build", "patterns_of", "rooms_of", "role_masks", "door_sides", "SIDES"]

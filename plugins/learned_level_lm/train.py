@@ -84,7 +84,8 @@ def crops(spec: dict, seqs: list[np.ndarray], info: list[dict], T: int, stride: 
                 room = inf["room"]
                 ds = door_sides(room, masks, spec["wall"])
                 bk = Buckets(spec["buckets"])
-                row = [BUCKET_ID[bk.bucket("enemies", float(masks["enemy"][room].sum()))] if "enemies" in spec["available"] else 0,
+                n_en = float(masks["enemy"][room].sum())
+                row = [BUCKET_ID[bk.bucket("enemies", n_en)] if "enemies" in spec["available"] else 0,
                        BUCKET_ID["some" if masks["key"][room].any() else "none"] if "keys" in spec["available"] else 0]
                 row += [BUCKET_ID["many" if ds[side] else "none"] for side in SIDES]
                 at.append(row)
