@@ -384,17 +384,34 @@ def project_bytes(project: dict) -> bytes:
 
 
 # ============================================================================================ templates
-def fill_template(level: Level, template: Path, simplified: bool = False) -> dict:
-    """The user's project ``template`` with its levels replaced by ``level`` (their definitions kept)."""
+def fill_template(level: Level, template: Path, simplified: bool = False, out: Path | None = None) -> dict:
+    """The user's project ``template`` with its levels replaced by ``level`` (their definitions kept). With
+    ``out`` (the project file to be written), their tilesets' ``relPath`` are rewritten relative to ``out``'s
+    folder, so a project written elsewhere than the template still finds their images."""
     try:
         level.validate()
     except ContentError as e:
         raise InputError(f"ldtk export: {e}") from None
     src = Path(template)
     try:
-        return _fill(level, src, simplified)
+        proj = _fill(level, src, simplified)
+        if out is not None:
+            _rebase_tilesets(proj, src, Path(out))
+        return proj
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as e:  # a shape we missed
         raise InputError(f"{src}: malformed LDtk template ({type(e).__name__}: {e})") from None
+
+
+def _rebase_tilesets(proj: dict, template: Path, out: Path) -> None:
+    """Tileset ``relPath`` values (relative to the template's folder) made relative to ``out``'s folder."""
+    base = os.path.abspath(template.parent)
+    dest = os.path.abspath(out.parent)
+    for ts in proj["defs"]["tilesets"]:
+        rel = ts.get("relPath") if isinstance(ts, dict) else None
+        if not isinstance(rel, str) or not rel or os.path.isabs(rel) or re.match(r"^[A-Za-z]:[\\/]", rel):
+            continue  # no image (an embedded atlas), or an absolute path that is right from anywhere
+        target = os.path.normpath(os.path.join(base, rel.replace("\\", "/")))
+        ts["relPath"] = Path(os.path.relpath(target, dest)).as_posix()
 
 
 def _check_entity_def(ed: Any, where: str, src: Path) -> None:
@@ -853,7 +870,8 @@ class LDtkFormat:
                    "layers=both|intgrid|tiles, template=my.ldtk, simplified=1, theme=NAME); reads LDtk projects "
                    "back")
 
-    def _project(self, content, options: dict, image: str | None, single: bool) -> tuple[dict, str, int, bool]:
+    def _project(self, content, options: dict, image: str | None, single: bool,
+                 out: Path | None = None) -> tuple[dict, str, int, bool]:
         if not isinstance(content, Level):
             raise InputError(f"ldtk export takes levels, not {type(content).__name__}")
         layers = options.get("layers", "intgrid" if single else "both")
@@ -867,7 +885,7 @@ class LDtkFormat:
             if "tile_size" in options or "layers" in options or "theme" in options:
                 raise InputError("ldtk options tile_size, layers and theme do not apply with template= (the "
                                  "template's layers and tilesets are used)")
-            return fill_template(content, Path(template), simplified), "template", 0, simplified
+            return fill_template(content, Path(template), simplified, out), "template", 0, simplified
         if single and layers != "intgrid":
             raise InputError("ldtk: a single-file export has no tileset image; use -O layers=intgrid or write to a "
                              "file")
@@ -893,7 +911,7 @@ class LDtkFormat:
             rgba = tileset_rgba(content, int_option(options, "tile_size", 16, 1, 256, "ldtk"), options.get("theme"))
             png = png_bytes(rgba)
             image = f"{path.stem}.{hashlib.blake2b(png, digest_size=4).hexdigest()}.tileset.png"
-        project, _, grid, simplified = self._project(content, options, image, False)
+        project, _, grid, simplified = self._project(content, options, image, False, path)
         data = project_bytes(project)
         if simplified:
             folder = path.parent / path.stem / "simplified" / project["levels"][0]["identifier"]

@@ -267,6 +267,25 @@ def test_template_keeps_their_definitions_and_maps_tiles_to_their_values(eng, le
     assert again.read_bytes() == out.read_bytes()
 
 
+def test_filled_template_written_elsewhere_still_points_at_their_tileset(eng, levels, tmp_path):
+    """Their tileset's relPath is relative to the template; a project written in another folder gets it
+    rewritten relative to its own folder, so the image is found (in LDtk and in a loader)."""
+    template = user_template(tmp_path)
+    Image.new("RGBA", (32, 32), (90, 60, 30, 255)).save(tmp_path / "cavern.png")
+    for out in (tmp_path / "out" / "deep" / "filled.ldtk", tmp_path / "filled.ldtk"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        eng.export(levels["dungeon"], out, template=str(template))
+        (tileset,) = json.loads(out.read_text())["defs"]["tilesets"]
+        assert (out.parent / tileset["relPath"]).resolve() == (tmp_path / "cavern.png").resolve()
+        assert "\\" not in tileset["relPath"]
+    assert tileset["relPath"] == "cavern.png"  # beside the template: unchanged
+    deep = json.loads((tmp_path / "out" / "deep" / "filled.ldtk").read_text())["defs"]["tilesets"][0]
+    assert deep["relPath"] == "../../cavern.png"
+    m = pyglet_loader()(str(tmp_path / "out" / "deep" / "filled.ldtk"))
+    assert len(m.levels) == 1
+    assert eng.load(tmp_path / "out" / "deep" / "filled.ldtk") == levels["dungeon"]
+
+
 def test_template_that_merges_tiles_cannot_be_read_back_exactly(eng, levels, tmp_path):
     template = user_template(tmp_path)
     doc = json.loads(template.read_text())
