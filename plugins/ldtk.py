@@ -349,21 +349,9 @@ def tileset_rgba(level: Level, grid: int, theme: str | None = None) -> np.ndarra
     rgba, cols, _ = tileset_sheet(level.tileset, grid)
     if theme is None:
         return rgba
-    from .themes import theme as find_theme
+    from .themes import draw_tileset
 
-    th = find_theme(theme)
-    for t in level.tileset.tiles:
-        art = th.image_for(t)
-        if art is None:
-            continue
-        art = th.scaled(art, grid).astype(np.uint16)
-        y, x = divmod(t.id, cols)
-        a = art[..., 3:4]
-        flat = np.array(t.color, dtype=np.uint16)
-        slot = rgba[y * grid:(y + 1) * grid, x * grid:(x + 1) * grid]
-        slot[..., :3] = ((art[..., :3] * a + flat * (255 - a) + 127) // 255).astype(np.uint8)
-        slot[..., 3] = 255
-    return rgba
+    return draw_tileset(rgba, cols, level.tileset, grid, theme)
 
 
 def _safe(name: str, fallback: str) -> str:

@@ -315,6 +315,26 @@ def level_rgb(level: Level, theme_: Theme, tile_size: int | None = None, entitie
     return np.ascontiguousarray(img)
 
 
+def draw_tileset(rgba: np.ndarray, cols: int, tileset: Any, grid: int, name: str) -> np.ndarray:
+    """Draw theme ``name``'s art into a tileset sheet in place (:func:`engine.images.tileset_sheet`'s
+    ``rgba``, ``cols`` slots of ``grid`` px a row, slot = tile id): each tile the theme maps gets its image over
+    its flat colour, opaque; tiles it does not map keep their patterned slot. Used by the LDtk and Tiled
+    exporters' ``-O theme=NAME``."""
+    th = theme(name)
+    for t in tileset.tiles:
+        art = th.image_for(t)
+        if art is None:
+            continue
+        art = th.scaled(art, grid).astype(np.uint16)
+        y, x = divmod(t.id, cols)
+        a = art[..., 3:4]
+        flat = np.array(t.color, dtype=np.uint16)
+        slot = rgba[y * grid:(y + 1) * grid, x * grid:(x + 1) * grid]
+        slot[..., :3] = ((art[..., :3] * a + flat * (255 - a) + 127) // 255).astype(np.uint8)
+        slot[..., 3] = 255
+    return rgba
+
+
 def png_bytes(level: Level, name: str, tile_size: int | None = None) -> bytes:
     """A themed PNG preview of a level (deterministic bytes)."""
     from engine import images

@@ -178,3 +178,32 @@ def test_a_broken_theme_entry_point_breaks_only_itself(tmp_path, monkeypatch, du
     themes.themes(), themes.describe_all()
     assert scans == [themes.ENTRY_POINT_GROUP]  # scanned once per process, not on every lookup
     assert themes.png_bytes(dungeon, "mossy", 4)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("ext", ["tmj", "tmx"])
+def test_tiled_tileset_drawn_from_a_theme(eng, tmp_path, ext):
+    """-O theme=NAME on a Tiled map: the tileset PNG has the theme's art in the slots of the tiles it maps, the
+    rest as before; pytiled-parser still loads the map, and it reads back to the same level."""
+    import pytiled_parser
+
+    level = eng.generate("level", "platformer", 2, {"width": 40})
+    plain = eng.export(level, tmp_path / f"plain.{ext}", tile_size=16)
+    themed = eng.export(level, tmp_path / f"themed.{ext}", tile_size=16, theme="kenney")
+    assert themed == eng.export(level, tmp_path / f"themed.{ext}", tile_size=16, theme="kenney")  # same names
+    a, b = (np.asarray(Image.open(w[0]).convert("RGBA")) for w in (plain, themed))
+    assert a.shape == b.shape
+    cols = a.shape[1] // 16
+    kenney = themes.theme("kenney")
+    mapped = [t for t in level.tileset.tiles if kenney.image_for(t) is not None]
+    assert mapped and len(mapped) < len(level.tileset.tiles)  # e.g. ground is art, sky keeps its slot
+    for t in level.tileset.tiles:
+        y, x = divmod(t.id, cols)
+        same = np.array_equal(a[y * 16:(y + 1) * 16, x * 16:(x + 1) * 16], b[y * 16:(y + 1) * 16, x * 16:(x + 1) * 16])
+        assert same == (t not in mapped), t.name
+    m = pytiled_parser.parse_map(themed[-1])
+    (ts,) = m.tilesets.values()
+    assert (tmp_path / ts.image.name).resolve() == themed[0].resolve() and ts.image_width == b.shape[1]
+    assert eng.load(themed[-1]) == level
+    with pytest.raises(InputError, match="unknown theme 'nope'"):
+        eng.export(level, tmp_path / f"bad.{ext}", theme="nope")
+    assert not (tmp_path / f"bad.{ext}").exists()

@@ -45,17 +45,17 @@ class TiledFormat:
     def __init__(self, fmt: str):
         self.id = fmt
         self.extensions = (f".{fmt}",)
-        self.options = ("tile_size",)
+        self.options = ("tile_size", "theme")
         what = "JSON" if fmt == "tmj" else "XML"
-        self.description = (f"Tiled {what} map + tileset PNG beside it (option: tile_size, default 16); "
-                            "reads Tiled maps back")
+        self.description = (f"Tiled {what} map + tileset PNG beside it (options: tile_size, default 16; "
+                            "theme=NAME draws the tileset from a tile theme); reads Tiled maps back")
 
     def export(self, content: Level, path: Path, options: dict) -> list[Path]:
         if not isinstance(content, Level):
             raise InputError(f"{self.id} export takes levels, not {type(content).__name__}")
         ts = int_option(options, "tile_size", 16, 1, 256, self.id)
         path = Path(path)
-        model, rgba = _map_model(content, "", ts, self.id)
+        model, rgba = _map_model(content, "", ts, self.id, options.get("theme"))
         png = png_bytes(rgba)
         name = image_name(path, png)
         model["tilesets"][0]["image"] = name
