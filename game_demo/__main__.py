@@ -2,7 +2,8 @@
 
 ``python -m game_demo --headless --floors 3 --seed 1 --screenshot s.png`` runs without a window: an
 autopilot plays every floor, talks to one NPC per floor, prints per floor the generation time, steps and
-outcome, saves screenshots and exits 0 only if every floor was completed.
+outcome, saves screenshots and exits 0 only if every floor was completed. Floors are drawn with the ``kenney``
+tile theme (Kenney's CC0 tiles); ``--theme NAME`` picks another installed theme, ``--theme none`` flat colours.
 
 The window opens at the largest integer scale of the 640x480 canvas that fits the desktop (:func:`window_scale`;
 ``--scale N`` to choose) and stays resizable.
@@ -29,6 +30,9 @@ def parse_args(argv=None):
     ap.add_argument("--floors", type=int, default=3, help="floors to play")
     ap.add_argument("--headless", action="store_true", help="no window; the autopilot plays")
     ap.add_argument("--screenshot", default=None, help="PNG path for screenshots (headless)")
+    ap.add_argument("--theme", default="kenney",
+                    help="tile theme the floors are drawn with (default kenney: Kenney's CC0 tiles; 'none' for "
+                    "flat colours; `conjure list themes` shows the installed ones)")
     ap.add_argument("--scale", type=int, default=None,
                     help="window scale (windowed mode; default: the largest that fits the desktop)")
     return ap.parse_args(argv)
@@ -196,7 +200,7 @@ class Game:
 
         self.open()
         self.seed = parse_seed(self.args.seed)
-        self.source = FloorSource(self.seed)
+        self.source = FloorSource(self.seed, theme=self.args.theme)
         self.source.prefetch(1)
         try:
             for number in range(1, self.args.floors + 1):
@@ -225,7 +229,17 @@ class Game:
 
 
 def main(argv=None) -> int:
-    return Game(parse_args(argv)).run()
+    args = parse_args(argv)
+    from engine.errors import ConjureError
+
+    from .content import check_theme
+
+    try:
+        check_theme(args.theme)  # before any window opens: a bad name is one line, exit 2
+    except ConjureError as e:
+        print(f"python -m game_demo: error: --theme: {e}", file=sys.stderr)
+        return 2
+    return Game(args).run()
 
 
 def hash_seed(seed, number: int) -> int:

@@ -2,7 +2,8 @@
 
 A :class:`FloorSource` turns (world seed, floor number) into a :class:`Floor`: a dungeon level, the cast
 made for it, a quest about both, and the tileset image. Floor ``n+1`` is made in the background
-(a thread of our own, the level through ``engine.submit``) while ``n`` is played.
+(a thread of our own, the level through ``engine.submit``) while ``n`` is played. The tile images are drawn
+from a tile theme (``DEFAULT_THEME``, Kenney's CC0 art; ``--theme none`` for the flat colours).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ CHARACTER_GENERATORS = ("character-ml", "classic-character")
 STORY_GENERATORS = ("story-lm", "grammar-story")
 WORLD_PARAMS = {"width": 96, "height": 64, "towns": 5}
 TILE_SIZE = 16
+DEFAULT_THEME = "kenney"  # plugins/data/themes/kenney: walls, floors and doors drawn from Kenney's CC0 tiles
 
 
 @dataclass
@@ -40,8 +42,19 @@ class Floor:
         self.characters = {c.metadata.get("entity", c.id): c for c in self.cast.characters}
 
 
-def tileset_tiles(eng: engine.Engine, level: Level) -> np.ndarray:
-    """Tile images by id, cut from the tileset PNG the Tiled exporter writes (plain colors without it)."""
+def check_theme(theme: str | None) -> str | None:
+    """``theme`` if it names an installed tile theme (None or ``"none"``: the flat colours); an InputError
+    naming the known ones otherwise."""
+    if theme is None or theme == "none":
+        return None
+    from plugins.themes import theme as find_theme
+
+    return find_theme(theme).name
+
+
+def tileset_tiles(eng: engine.Engine, level: Level, theme: str | None = None) -> np.ndarray:
+    """Tile images by id, cut from the tileset PNG the Tiled exporter writes (plain colors without it), its
+    tiles drawn from ``theme`` (``-O theme=NAME``) where the theme maps them."""
     n = max(t.id for t in level.tileset.tiles) + 1
     out = np.zeros((n, TILE_SIZE, TILE_SIZE, 3), dtype=np.uint8)
     for t in level.tileset.tiles:
@@ -51,7 +64,8 @@ def tileset_tiles(eng: engine.Engine, level: Level) -> np.ndarray:
     from PIL import Image
 
     with tempfile.TemporaryDirectory() as tmp:
-        written = eng.export(level, Path(tmp) / "floor.tmj", tile_size=TILE_SIZE)
+        options = {"tile_size": TILE_SIZE} if theme is None else {"tile_size": TILE_SIZE, "theme": theme}
+        written = eng.export(level, Path(tmp) / "floor.tmj", **options)
         pngs = [p for p in written if p.suffix == ".png"]
         if not pngs:
             return out
@@ -68,8 +82,9 @@ def tileset_tiles(eng: engine.Engine, level: Level) -> np.ndarray:
 class FloorSource:
     """Makes floors of one world from its seed, one ahead in the background."""
 
-    def __init__(self, world_seed: int | str, eng: engine.Engine | None = None):
+    def __init__(self, world_seed: int | str, eng: engine.Engine | None = None, theme: str | None = DEFAULT_THEME):
         self.seed = world_seed
+        self.theme = check_theme(theme)
         self.engine = eng or engine.Engine()
         have = {g.id for g in self.engine.generators()}
         pick = lambda options: next(g for g in options if g in have)  # noqa: E731
@@ -87,7 +102,7 @@ class FloorSource:
         level = eng.submit("level", self.level_gen, seed=seed, params=FLOOR_PARAMS).result()
         cast = eng.generate("character", self.character_gen, seed=seed, context={"level": level})
         story = eng.generate("story", self.story_gen, seed=seed, context={"level": level, "cast": cast})
-        tiles = tileset_tiles(eng, level)
+        tiles = tileset_tiles(eng, level, self.theme)
         return Floor(number, level, cast, story, tiles, time.perf_counter() - t0)
 
     def prefetch(self, number: int) -> None:

@@ -207,3 +207,53 @@ def test_tiled_tileset_drawn_from_a_theme(eng, tmp_path, ext):
     with pytest.raises(InputError, match="unknown theme 'nope'"):
         eng.export(level, tmp_path / f"bad.{ext}", theme="nope")
     assert not (tmp_path / f"bad.{ext}").exists()
+
+
+def test_game_demo_floor_renders_with_theme_tiles(monkeypatch, capsys):
+    """The demo draws its floors with the kenney theme by default: a headless floor shows the theme's wall art
+    (not the flat patterned slot); --theme none keeps the flat colours; a bad --theme is one line, exit 2."""
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    monkeypatch.setenv("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    pygame = pytest.importorskip("pygame", reason="the demo draws with pygame-ce")
+    from game_demo import __main__ as demo
+    from game_demo.content import DEFAULT_THEME, TILE_SIZE, FloorSource, check_theme, tileset_tiles
+    from game_demo.play import FloorState
+    from game_demo.render import HUD_H, LOGICAL_SIZE, Renderer
+
+    assert DEFAULT_THEME == "kenney" and demo.parse_args([]).theme == "kenney"
+    assert check_theme("none") is None and check_theme(None) is None  # --theme none: flat colours
+    source = FloorSource("theme-test")
+    try:
+        floor = source.get(1)
+    finally:
+        source.close()
+    level = floor.level
+    wall = level.tileset["wall"].id
+    flat = tileset_tiles(source.engine, level, None)
+    art = themes.theme("kenney").scaled(themes.theme("kenney").tiles["wall"], TILE_SIZE)
+    assert not np.array_equal(floor.tileset_rgb[wall], flat[wall])
+    want = themes._over(np.broadcast_to(np.array(level.tileset[wall].color, np.uint8), (16, 16, 3)), art)
+    assert np.array_equal(floor.tileset_rgb[wall], want)  # exactly the theme's brick over the wall colour
+    pygame.init()
+    try:
+        state = FloorState(floor)
+        r = Renderer(pygame.display.set_mode(LOGICAL_SIZE, 0))
+        r.draw_floor(state, "Floor 1")
+        shown = pygame.surfarray.array3d(r.canvas).transpose(1, 0, 2)
+    finally:
+        pygame.quit()
+    view_w, view_h = LOGICAL_SIZE[0], LOGICAL_SIZE[1] - HUD_H - 20
+    h, w = level.tiles.shape
+    cam_x = min(max(0, state.x * TILE_SIZE - view_w // 2), max(0, w * TILE_SIZE - view_w))
+    cam_y = min(max(0, state.y * TILE_SIZE - view_h // 2), max(0, h * TILE_SIZE - view_h))
+    busy = {(e.x, e.y) for e in level.entities} | {(state.x, state.y)}
+    walls = [(x, y) for y in range(h) for x in range(w) if level.tiles[y, x] == wall and (x, y) not in busy
+             and 0 <= x * TILE_SIZE - cam_x <= view_w - TILE_SIZE and 0 <= y * TILE_SIZE - cam_y <= view_h - TILE_SIZE]
+    assert walls
+    x, y = walls[0]
+    px, py = x * TILE_SIZE - cam_x, y * TILE_SIZE - cam_y + HUD_H
+    assert np.array_equal(shown[py:py + TILE_SIZE, px:px + TILE_SIZE], want)  # on screen: the theme's wall
+    assert demo.main(["--headless", "--theme", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--theme" in err and "unknown theme 'nope'" in err and err.count("\n") == 1
