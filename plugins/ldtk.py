@@ -226,8 +226,9 @@ def _layer_instance(ids: _Ids, ldef: dict, level_uid: int, level_iid: str, px_w:
 
 
 def _entity_instance(ids: _Ids, e, index: int, edef: dict, grid: int, level_iid: str, values: dict) -> dict:
-    fields = [_field_instance(f, values.get(f["identifier"])) for f in edef["fieldDefs"]
-              if f["identifier"] in values]
+    by_name = {f["identifier"]: f for f in edef["fieldDefs"]}
+    # in the order of ``values`` (the entity's own property order), so a level read back keeps it
+    fields = [_field_instance(by_name[k], v) for k, v in values.items() if k in by_name]
     return {"__identifier": edef["identifier"], "__grid": [e.x, e.y], "__pivot": [edef.get("pivotX", 0),
             edef.get("pivotY", 0)], "__tags": list(edef.get("tags", [])), "__tile": None,
             "__smartColor": edef.get("color", "#B0B0B0"), "iid": ids.iid(f"{level_iid}/entity/{index}"),
@@ -270,7 +271,8 @@ def _conjure_json(level: Level, as_json: dict, intgrid: dict | None = None, enti
         keep["intgrid"] = intgrid
     if entities:  # templates: per entity iid, the id and properties their definitions have no field for
         keep["entities"] = entities
-    return json.dumps(keep, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True)
+    # the content's own key order (not sorted): a level read back serialises to the same bytes
+    return json.dumps(keep, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def _entity_values(e, types: dict, as_json: dict) -> dict:

@@ -138,9 +138,11 @@ def test_round_trip_gives_the_same_level(eng, levels, tmp_path, name):
         path = tmp_path / f"{layers}.ldtk"
         eng.export(level, path, layers=layers)
         assert eng.load(path) == level
+        assert eng.dumps(eng.load(path), "json") == eng.dumps(level, "json")  # byte-identical: key order kept
     single = tmp_path / "single.ldtk"
     single.write_bytes(eng.dumps(level, "ldtk"))  # one file: IntGrid and entities, no tileset image
     assert eng.load(single) == level
+    assert eng.dumps(eng.load(single), "json") == eng.dumps(level, "json")
     assert "Tiles" not in {d["__type"] for d in json.loads(single.read_text())["defs"]["layers"]}
 
 
@@ -261,6 +263,7 @@ def test_template_keeps_their_definitions_and_maps_tiles_to_their_values(eng, le
     assert len(m.levels) == 1
     # ours in their clothes still reads back (every tile but void has its own value; void is 0)
     assert eng.load(out) == level
+    assert eng.dumps(eng.load(out), "json") == eng.dumps(level, "json")  # byte-identical, key order kept
     # and the same template + level give the same bytes
     again = tmp_path / "again.ldtk"
     eng.export(level, again, template=str(template))
