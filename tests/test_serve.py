@@ -374,3 +374,55 @@ def test_app_limits_are_checked(eng):
                          ({"max_body": 0}, "--max-body"), ({"max_pending": 0}, "--max-pending")):
         with pytest.raises(engine.InputError, match=flag):
             create_app(Service(eng), **kwargs)
+
+
+def test_export_options_are_checked_before_any_work(client):
+    """A bad export option is a 400 at once: the generator (stuck until GATE opens) is never started."""
+    svc = client.app.state.conjure.service
+    before = svc.runtime.stats()
+    GATE.clear()
+    try:
+        r = post(client, kind="level", generator="stuck", format="png", options={"tilesize": 3})
+        assert r.status_code == 400 and "has no option 'tilesize'" in r.json()["error"]
+    finally:
+        GATE.set()
+    assert svc.runtime.stats() == before  # nothing submitted, nothing cached
+
+
+def test_single_file_bodies_are_the_engines_dumps(client, levels, monkeypatch):
+    svc = client.app.state.conjure.service
+    calls = []
+    real = svc.engine.dumps
+    monkeypatch.setattr(svc.engine, "dumps", lambda c, f, **o: calls.append((f, o)) or real(c, f, **o))
+    body = svc.render(levels[2], "ldtk", {"layers": "intgrid"}, "x").body
+    assert calls == [("ldtk", {"layers": "intgrid"})] and body == real(levels[2], "ldtk", layers="intgrid")
+
+
+def test_zip_bodies_are_cached_per_file_stem(client, levels):
+    """A zip holds files named after the stem: the same content under another stem is another zip (and ETag)."""
+    svc = client.app.state.conjure.service
+    a, b = svc.render(levels[0], "tmj", None, "alpha"), svc.render(levels[0], "tmj", None, "beta")
+    names = [zipfile.ZipFile(io.BytesIO(r.body)).namelist() for r in (a, b)]
+    assert any(n == "alpha.tmj" for n in names[0]) and any(n == "beta.tmj" for n in names[1])
+    assert a.etag != b.etag and a.content_hash == b.content_hash
+    assert svc.render(levels[0], "tmj", None, "alpha").body == a.body
+    j1, j2 = svc.render(levels[0], "json", None, "alpha"), svc.render(levels[0], "json", None, "beta")
+    assert j1.body == j2.body and j1.etag == j2.etag  # a single file does not depend on the stem
+
+
+def test_pack_references_never_show_the_servers_path(client, pack_path):
+    for ref, words in (({"pack": "dungeons", "id": "lv/9"}, "pack 'dungeons' has no asset 'lv/9'"),
+                       ({"pack": "other", "id": "lv/1"}, "no pack 'other'")):
+        r = post(client, kind="character", seed=3, context={"level": ref})
+        assert r.status_code == 400 and words in r.json()["error"], r.text
+        assert str(pack_path) not in r.text and pack_path.parent.name not in r.text
+    r = client.get("/api/packs/dungeons/lv/9")
+    assert r.status_code == 404 and str(pack_path.parent) not in r.text
+
+
+def test_only_not_found_is_404():
+    from engine.serve.app import status_of
+    from engine.serve.service import NotFound
+
+    assert status_of(NotFound("no pack 'x'")) == 404
+    assert status_of(KeyError("a bug")) == 500 and status_of(IndexError("a bug")) == 500

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from ..core import check_timeout
 from ..errors import ConjureError, GenerationError, GenerationTimeout, InputError
 from ..resources import conjure_version
-from .service import Service, query_seed
+from .service import NotFound, Service, query_seed
 
 log = logging.getLogger("conjure.serve")
 STATIC = Path(__file__).with_name("static")  # the playground: index.html, playground.js, playground.css
@@ -42,7 +42,7 @@ class Busy(Exception):
 def status_of(e: BaseException) -> int:
     if isinstance(e, InputError):
         return 400
-    if isinstance(e, LookupError):
+    if isinstance(e, NotFound):  # only a missing pack or asset: another LookupError is a bug (500)
         return 404
     if isinstance(e, (Busy, GenerationTimeout)):  # the time budget (the engine's deadline) or a full queue
         return 503
@@ -52,8 +52,8 @@ def status_of(e: BaseException) -> int:
 
 
 def one_line(e: BaseException) -> str:
-    if isinstance(e, (ConjureError, LookupError, Busy)):
-        text = str(e.args[0]) if isinstance(e, LookupError) and e.args else str(e)
+    if isinstance(e, (ConjureError, NotFound, Busy)):
+        text = str(e.args[0]) if isinstance(e, NotFound) and e.args else str(e)
     else:
         text = f"internal error: {type(e).__name__}: {e}"
     return " ".join(text.split())[:2000] or type(e).__name__
@@ -261,7 +261,8 @@ class ServeApp:
             spec = svc.parse(doc)
             req, context = svc.check(spec)  # params checked against the schema before any work
             fmt = spec.get("format") or "json"
-            svc.exporter(fmt, req.kind)      # an unknown format is refused before any work too
+            # an unknown format or option is refused before any work too
+            svc.engine._check_options(svc.exporter(fmt, req.kind), spec.get("options") or {})
             budget = max(0.001, self.timeout - (time.monotonic() - start))  # the engine's deadline for this request
             fut, hit = svc.submit(req, context, spec.get("tries"), timeout=budget)
             try:

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import zipfile
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,6 +50,11 @@ MEDIA_TYPES = {".json": "application/json", ".png": "image/png", ".msgpack": "ap
                ".tmx": "application/xml", ".zip": "application/zip", ".ldtk": "application/json",
                ".tmj": "application/json"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class NotFound(LookupError):
+    """No such pack or pack asset (HTTP 404). Only this is a 404: any other LookupError (a KeyError from a
+    bug) stays an internal error."""
 
 
 def content_hash(raw: bytes) -> str:
@@ -255,9 +261,13 @@ class Service:
         exp = self.exporter(fmt or "json", kind)
         self.engine._check_options(exp, options)
         opt_key = tuple(sorted((k, repr(v)) for k, v in options.items()))
+        # a zip holds files named after the stem (``level-7.tmj``): the stem is part of its bytes, so of the
+        # cache key and the ETag; a single-file body does not depend on it
+        zipped = "" if (exp.id == "msgpack" and not options) or _single_file(exp) else stem
         tag = h if exp.id == "msgpack" and not options else f"{h}.{exp.id}" + (
-            f".{hashlib.blake2b(repr(opt_key).encode(), digest_size=4).hexdigest()}" if options else "")
-        key = (h, exp.id, opt_key)
+            f".{hashlib.blake2b(repr((opt_key, zipped)).encode(), digest_size=4).hexdigest()}"
+            if options or zipped else "")
+        key = (h, exp.id, opt_key, zipped)
         hit = self.rendered.get(key)
         if hit is None:
             if exp.id == "msgpack" and not options:
@@ -287,17 +297,8 @@ class Service:
 
     def _bytes(self, content: Content, exp: Any, options: dict, stem: str) -> tuple[bytes, str, str]:
         ext = exp.extensions[0] if exp.extensions else ""
-        if _single_file(exp):
-            try:
-                body = exp.dumps(content, options)
-            except ConjureError:
-                raise
-            except Exception as e:
-                from ..errors import PluginError
-
-                raise PluginError(f"exporter {exp.id!r} raised {type(e).__name__}: {e}",
-                                  self.engine._exporters[exp.id][0]) from e
-            return body, _media(ext), ext
+        if _single_file(exp):  # what `conjure generate ... -o - --format ID` writes: the engine's own dumps
+            return self.engine.dumps(content, exp.id, **options), _media(ext), ext
         # several files (a map and its tileset image, an atlas and its sheet): a zip of exactly what the CLI
         # writes for `-o STEM.EXT`, names sorted, fixed timestamps, so the same request gives the same zip
         with tempfile.TemporaryDirectory(prefix="conjure-serve-") as tmp:
@@ -360,13 +361,20 @@ class Service:
             self.results.put(content_hash(raw), raw, len(raw))
             return content
         if isinstance(ref, dict) and set(ref) == {"pack", "id"}:
-            reader = self.pack(ref["pack"])
+            name = ref["pack"]
+            if not isinstance(name, str) or name not in self.packs:
+                raise InputError(f"{where}: no pack {name!r} (packs: {', '.join(sorted(self.packs)) or 'none'})")
+            reader = self.packs[name]
             if not isinstance(ref["id"], str):
                 raise InputError(f"{where}: pack asset id must be a string")
-            i = reader.index_of(ref["id"])
-            raw = reader.raw(i)
+            if ref["id"] not in reader:  # the reader's own message names the pack's file on the server
+                raise InputError(f"{where}: pack {name!r} has no asset {ref['id']!r}")
+            with _pack_errors(reader, name):
+                i = reader.index_of(ref["id"])
+                raw = reader.raw(i)
+                content = reader._decode(i, raw)
             self.results.put(content_hash(raw), raw, len(raw))
-            return reader._decode(i, raw)
+            return content
         raise InputError(f"{where}: expected a content hash, {{\"pack\": NAME, \"id\": ASSET}} or a content "
                          "document")
 
@@ -375,7 +383,7 @@ class Service:
         reader = self.packs.get(name) if isinstance(name, str) else None
         if reader is None:
             known = ", ".join(sorted(self.packs)) or "none are served"
-            raise LookupError(f"no pack {name!r} (packs: {known})")
+            raise NotFound(f"no pack {name!r} (packs: {known})")
         return reader
 
     def pack_asset(self, name: str, asset_id: str, fmt: str | None = None,
@@ -383,15 +391,17 @@ class Service:
         """One asset of a served pack: its raw record for msgpack (the default), else rendered."""
         reader = self.pack(name)
         if asset_id not in reader:
-            raise LookupError(f"pack {name!r} has no asset {asset_id!r}")
-        i = reader.index_of(asset_id)
-        raw = reader.raw(i)
+            raise NotFound(f"pack {name!r} has no asset {asset_id!r}")
+        with _pack_errors(reader, name):
+            i = reader.index_of(asset_id)
+            raw = reader.raw(i)
         h = reader.records[i][4].hex()
         self.results.put(h, raw, len(raw))
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", asset_id).strip("._") or "asset"
         kind = None
         if (fmt or "msgpack") != "msgpack" or options:
-            content = reader._decode(i, raw)
+            with _pack_errors(reader, name):
+                content = reader._decode(i, raw)
             return self._render(h, raw, content, fmt, options, stem)
         return self._render(h, raw, None, "msgpack", None, stem, kind)
 
@@ -407,6 +417,19 @@ class Service:
     def stats(self) -> dict:
         return {"runtime": self.runtime.stats(), "results": self.results.stats(),
                 "rendered": self.rendered.stats()}
+
+
+@contextmanager
+def _pack_errors(reader: PackReader, name: str):
+    """A pack's errors name the pack as served (``pack 'dungeons'``), never its file path on the server."""
+    try:
+        yield
+    except ConjureError as e:
+        path = str(getattr(reader, "path", "") or "")
+        if not path or path not in str(e):
+            raise
+        text = str(e).replace(path, f"pack {name!r}")
+        raise (InputError(text) if isinstance(e, InputError) else ConjureError(text)) from None
 
 
 def _single_file(exp: Any) -> bool:
