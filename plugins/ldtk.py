@@ -876,6 +876,9 @@ class LDtkFormat:
                 raise InputError("ldtk options tile_size, layers and theme do not apply with template= (the "
                                  "template's layers and tilesets are used)")
             return fill_template(content, Path(template), simplified, out), "template", 0, simplified
+        if single and options.get("theme") is not None:  # before the theme's own check: layers=both cannot help
+            raise InputError("ldtk: a single-file export has no tileset image to draw a theme in; write to a file "
+                             "(-o NAME.ldtk) for theme=")
         if single and layers != "intgrid":
             raise InputError("ldtk: a single-file export has no tileset image; use -O layers=intgrid or write to a "
                              "file")

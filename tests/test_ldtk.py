@@ -365,6 +365,7 @@ def test_bad_input_is_one_line_naming_file_and_field(eng, levels, tmp_path):
         (lambda: eng.export(level, out, template=str(noint), tile_size=8), "do not apply with template"),
         (lambda: eng.export(level, out, tilesize=8), "has no option 'tilesize'"),
         (lambda: eng.dumps(level, "ldtk", layers="both"), "single-file export has no tileset image"),
+        (lambda: eng.dumps(level, "ldtk", theme="kenney"), "no tileset image to draw a theme in; write to a file"),
         (lambda: eng.load(notjson), "bad.ldtk: the LDtk project is not JSON"),
     ]
     for make, words in cases:
