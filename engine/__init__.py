@@ -33,6 +33,7 @@ The modules of ``engine/``, one home for each idea (the README's layout section 
     serve/               `conjure serve`: content over HTTP and the web playground
     testing.py           pytest helpers for plugin authors (check_generator, conjure_engine)
     textfilter.py        the content filter for generated names and lines
+    themes.py            tile themes (-O theme=NAME): registry, loading, themed pictures and tilesets
     training.py          `conjure train`: data, temporary output, model card
     weights.py           safetensors weights and model cards, loaded safely
 

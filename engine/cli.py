@@ -102,8 +102,8 @@ def cmd_list(args) -> int:
         _table(["id", "kinds", "extensions", "reads", "description"],
                [[r["id"], ",".join(r["kinds"]), " ".join(r["extensions"]), "yes" if r["load"] else "",
                  r["description"]] for r in rows])
-    elif args.what == "themes":  # tile art for PNG previews (-O theme=NAME); plugins/themes.py
-        from plugins.themes import describe_all
+    elif args.what == "themes":  # tile art for PNG previews (-O theme=NAME); engine/themes.py
+        from .themes import describe_all
 
         rows = describe_all()
         if args.json:

@@ -47,7 +47,7 @@ def check_theme(theme: str | None) -> str | None:
     naming the known ones otherwise."""
     if theme is None or theme == "none":
         return None
-    from plugins.themes import theme as find_theme
+    from engine.themes import theme as find_theme
 
     return find_theme(theme).name
 

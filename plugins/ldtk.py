@@ -347,11 +347,11 @@ def build_project(level: Level, grid: int = 16, layers: str = "both", image: str
 
 def tileset_rgba(level: Level, grid: int, theme: str | None = None) -> np.ndarray:
     """The tileset image: :func:`engine.images.tileset_sheet` (a tile's colour, border and id dots), with the
-    tiles a theme maps (``-O theme=NAME``, :mod:`plugins.themes`) drawn from its art over their colour."""
+    tiles a theme maps (``-O theme=NAME``, :mod:`engine.themes`) drawn from its art over their colour."""
     rgba, cols, _ = tileset_sheet(level.tileset, grid)
     if theme is None:
         return rgba
-    from .themes import draw_tileset
+    from engine.themes import draw_tileset
 
     return draw_tileset(rgba, cols, level.tileset, grid, theme)
 

@@ -1,4 +1,4 @@
-"""Tile themes (plugins/themes.py): the built-in CC0 theme, themed PNG previews, themes from plugins, bad themes."""
+"""Tile themes (engine/themes.py; the kenney theme cut by plugins/themes.py): the built-in CC0 theme, themed PNG previews, themes from plugins, bad themes."""
 import io
 import json
 import shutil
@@ -10,7 +10,8 @@ from PIL import Image
 import engine
 from engine import InputError
 from engine.cli import main as cli_main
-from plugins import themes
+from engine import themes
+from plugins import themes as kenney_plugin
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +127,9 @@ def test_cut_kenney_reproduces_the_shipped_theme(tmp_path):
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("arcade (a test extra) ships the Kenney art; it is not installed")
     src = os.path.join(spec.submodule_search_locations[0], "resources", "assets", "images")
-    out = themes.cut_kenney(src, tmp_path / "kenney")
-    shipped = themes.BUILTIN_DIR / "kenney"
+    out = kenney_plugin.cut_kenney(src, tmp_path / "kenney")
+    shipped = kenney_plugin.BUILTIN_DIR / "kenney"
+    assert themes.builtin_dir().resolve() == kenney_plugin.BUILTIN_DIR.resolve()
     made = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert made == sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
     for rel in made:
@@ -257,3 +259,16 @@ def test_game_demo_floor_renders_with_theme_tiles(monkeypatch, capsys):
     assert demo.main(["--headless", "--theme", "nope"]) == 2
     err = capsys.readouterr().err
     assert "--theme" in err and "unknown theme 'nope'" in err and err.count("\n") == 1
+
+
+def test_the_engine_lists_themes_without_importing_a_plugin():
+    """The registry is engine/themes.py: `conjure list themes` and the server's theme list import no plugin
+    module (the kenney theme's files are plugin data, found as package data); plugins.themes re-exports it."""
+    from .conftest import run_py
+
+    r = run_py("import sys, json, io, contextlib; from engine.cli import main\n"
+               "buf = io.StringIO()\n"
+               "with contextlib.redirect_stdout(buf): code = main(['list', 'themes', '--json'])\n"
+               "print(code, [t['name'] for t in json.loads(buf.getvalue())], 'plugins.themes' in sys.modules)")
+    assert r.stdout.split() == ["0", "['kenney']", "False"], r.stdout + r.stderr
+    assert kenney_plugin.theme is themes.theme and kenney_plugin.register_theme is themes.register_theme

@@ -176,11 +176,9 @@ class Service:
                 for e in self.engine.exporters()]
 
     def themes(self) -> list[dict]:
-        """Tile themes for PNG previews (``options: {"theme": NAME}``), where the themes module is installed."""
-        try:
-            from plugins.themes import describe_all
-        except ImportError:  # pragma: no cover - an engine without the built-in plugins package
-            return []
+        """Tile themes for PNG previews and tilesets (``options: {"theme": NAME}``): :mod:`engine.themes`."""
+        from ..themes import describe_all
+
         return [{k: v for k, v in t.items() if k != "path"} for t in describe_all()]
 
     # ------------------------------------------------------------------ requests

@@ -31,7 +31,7 @@ def image_name(map_path: Path, png: bytes) -> str:
 def _map_model(level: Level, image: str, tile_size: int, fmt: str,
                theme: str | None = None) -> tuple[dict, np.ndarray]:
     """A Tiled map (TMJ-shaped dict; tile layers' ``data`` as gid arrays) and the tileset image (its tiles drawn
-    from ``theme``'s art where it maps them: ``-O theme=NAME``, :func:`plugins.themes.draw_tileset`)."""
+    from ``theme``'s art where it maps them: ``-O theme=NAME``, :func:`engine.themes.draw_tileset`)."""
     try:
         level.validate()
     except ContentError as e:
@@ -40,7 +40,7 @@ def _map_model(level: Level, image: str, tile_size: int, fmt: str,
         raise InputError(f"{fmt} export: {len(level.layers)} layers is too many")
     rgba, cols, count = tileset_sheet(level.tileset, tile_size)
     if theme is not None:
-        from plugins.themes import draw_tileset
+        from engine.themes import draw_tileset
 
         rgba = draw_tileset(rgba, cols, level.tileset, tile_size, theme)
     tiles = []
