@@ -17,7 +17,7 @@ story's (a contradiction of the plan) is rejected too.
 
 Every sampled line is judged by :func:`check_line` against the **weights in use** (their own word list,
 kinds and slots) and against the lines already written for the story: length, placeholders, made-up words,
-stutters, a repeated line or five-word phrase, pronoun/verb agreement and articles ("they is", "a amulet"),
+stutters, a repeated line, sentence or five-word phrase, pronoun/verb agreement and articles ("they is", "a amulet"),
 dangling objects ("Go them out"), lines that stop mid-phrase, the content filter (:mod:`engine.textfilter`).
 A rejected line is resampled, each round a little hotter (up to ``RESAMPLE_ROUNDS``) and ``metadata["rejections"]`` says why, line by
 line; after the last round a line falls back to an authored one (``metadata["fallback_lines"]``).
@@ -51,7 +51,9 @@ MAX_CHARS = 160
 MIN_CHARS = 2
 MIN_STEPS = 600     # training steps at least, when --epochs is not given
 MIN_TINY_STEPS = 60
-RESAMPLE_ROUNDS = 12
+RESAMPLE_ROUNDS = 20
+OTHER_TONES_FROM = 4  # from this round on a player's line may be asked in another tone (see _tone)
+PLAYER_KINDS = {"accept", "decline", "haggle", "lore_q"}
 HOTTER = 0.1        # each resampling round samples this much hotter (up to MAX_TEMPERATURE)
 MAX_TEMPERATURE = 1.5
 PHRASE = 5          # a five-word phrase said twice in one story's dialogue reads as a loop
@@ -115,8 +117,19 @@ class StoryState:
 
     def __init__(self, others: list[str] = ()):
         self.lines: set[str] = set()
+        self.sentences: set[str] = set()
         self.phrases: set[tuple[str, ...]] = set()
         self.others = [o for o in others if o]
+
+    @staticmethod
+    def _sentences(raw: str) -> set[str]:
+        """The line's sentences of two words or more, normalised ("Trust no one." said twice reads as a loop)."""
+        out = set()
+        for part in re.split(r"[.!?]+", raw):
+            words = _slot_words(part)
+            if len(words) >= 2:
+                out.add(" ".join(words))
+        return out
 
     @staticmethod
     def _grams(raw: str) -> set[tuple[str, ...]]:
@@ -127,6 +140,8 @@ class StoryState:
         """Why ``raw`` repeats what the story already said ("" when it does not)."""
         if _norm(raw) in self.lines:
             return "repeats an earlier line of this story"
+        for sentence in sorted(self._sentences(raw) & self.sentences):
+            return f"repeats the sentence {sentence!r} said earlier in this story"
         for g in sorted(self._grams(raw) & self.phrases):
             phrase = " ".join(f"{{{w[4:]}}}" if w.startswith("slot") else w for w in g)
             return f"repeats the phrase {phrase!r} said earlier in this story"
@@ -134,6 +149,7 @@ class StoryState:
 
     def add(self, raw: str) -> None:
         self.lines.add(_norm(raw))
+        self.sentences |= self._sentences(raw)
         self.phrases |= self._grams(raw)
 
 
@@ -230,6 +246,15 @@ def check_line(raw: str, bound: dict[str, str], required=(), filt=None, vocab=No
     if not filt.text_ok(text):
         return None, "content filter"
     return text, ""
+
+
+def _tone(slot, rnd: int) -> str:
+    """The tone a line is asked in: the story's, except that a player's line still rejected after
+    ``OTHER_TONES_FROM`` rounds is asked in the other tones in turn (the player may answer in any voice; a
+    tone's few ways to say no would otherwise all repeat what the story has said)."""
+    if rnd < OTHER_TONES_FROM or slot.kind not in PLAYER_KINDS or slot.tone not in TONES:
+        return slot.tone
+    return TONES[(TONES.index(slot.tone) + rnd - OTHER_TONES_FROM + 1) % len(TONES)]
 
 
 class _Slot:
@@ -367,7 +392,7 @@ class StoryLM(Generator):
         from .learned_stories.model import sample
         from .learned_stories.tokenizer import EOS
 
-        prompts = torch.tensor([tok.prompt(s.quest, s.tone, s.kind) for s in slots])
+        prompts = torch.tensor([tok.prompt(s.quest, _tone(s, rnd), s.kind) for s in slots])
         gens = [r.torch_generator("line", s.key, rnd) for s, r in zip(slots, reqs)]
         out = sample(model, prompts, gens, MAX_TOKENS, temperature=temp, top_k=top_k, top_p=top_p)
         return [tok.decode(row) if EOS in row else "" for row in out.tolist()]  # no EOS: the line ran too long

@@ -216,6 +216,10 @@ def test_repeated_lines_and_phrases_within_a_story_are_rejected():
     state.add("The road through {place} is long.")
     _, why = check_line("Walk the road through {place} is long.", BOUND, (), None, None, state)
     assert why == "repeats the phrase 'road through {place} is long' said earlier in this story", why
+    # "Sit down." twice in a row, inside different lines
+    state.add("Sit down. {place} is cold.")
+    assert check_line("Fine, fine. Sit down.", BOUND, (), None, None, state)[1] == \
+        "repeats the sentence 'sit down' said earlier in this story"
     assert check_line("Go carefully. {place} is not far.", BOUND)[0] == "Go carefully. The Vault is not far."
     assert check_line("Meet {giver} an.", BOUND)[0] is None
 
