@@ -16,7 +16,8 @@ def test_wheel_has_every_plugin_module_and_data_file(tmp_path):
     (wheel,) = tmp_path.glob("conjure-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for mod in engine.DEFAULT_PLUGINS:
-        assert mod.replace(".", "/") + ".py" in names, f"{mod} missing from the wheel"
+        path = mod.replace(".", "/")  # a module file or a package (plugins.tiled is one)
+        assert f"{path}.py" in names or f"{path}/__init__.py" in names, f"{mod} missing from the wheel"
     packages = sorted({p.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("plugins/**/__init__.py")})
     for pkg in packages + ["engine", "game_demo"]:
         assert f"{pkg}/__init__.py" in names, f"package {pkg} missing from the wheel"
