@@ -28,6 +28,8 @@ $(VENV)/.test: pyproject.toml examples/conjure-caves/pyproject.toml $(VENV)/.tor
 
 demo: $(VENV)/.demo
 	$(VENV)/bin/conjure demo -o out
+	$(VENV)/bin/conjure generate level -g level-lm -s 1 -p prompt="many pipes, few enemies" -o out/learned-level.msgpack
+	$(VENV)/bin/conjure generate level -g level-lm -s 1 -p prompt="many pipes, few enemies" -o out/learned-level.png
 	SDL_VIDEODRIVER=dummy $(PY) -m game_demo --headless --floors 3 --seed 1 --screenshot out/game.png
 
 # the playground's browser test drives Debian's chromium (playwright, no browser download); as root (CI) it is
