@@ -15,8 +15,13 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.themes import (ENTRY_POINT_GROUP, MAX_ENTRIES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,  # noqa: F401
-                           MAX_MANIFEST_BYTES, NAME_RE, Theme, _over, describe_all, draw_tileset, level_rgb,
+                           MAX_MANIFEST_BYTES, NAME_RE, Theme, describe_all, draw_tileset, level_rgb,
                            load_theme, png_bytes, register_theme, theme, themes)
+
+__all__ = ["BUILTIN_DIR", "KENNEY_ENTITIES", "KENNEY_TILES", "cut_kenney",  # this module's own
+           "ENTRY_POINT_GROUP", "MAX_ENTRIES", "MAX_IMAGE_BYTES", "MAX_IMAGE_SIDE", "MAX_MANIFEST_BYTES", "NAME_RE",
+           "Theme", "describe_all", "draw_tileset", "level_rgb", "load_theme", "png_bytes", "register_theme", "theme",
+           "themes"]  # engine.themes' names, re-exported
 
 BUILTIN_DIR = Path(__file__).with_name("data") / "themes"
 

@@ -1,4 +1,5 @@
-"""Tile themes (engine/themes.py; the kenney theme cut by plugins/themes.py): the built-in CC0 theme, themed PNG previews, themes from plugins, bad themes."""
+"""Tile themes (engine/themes.py; the kenney theme cut by plugins/themes.py): the built-in CC0 theme, themed PNG
+previews, themes from plugins, bad themes."""
 import io
 import json
 import shutil
