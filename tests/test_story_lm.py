@@ -331,3 +331,13 @@ def eng_evaluate(eng, gen, folder):
 def test_eval_stories_imports_no_plugin():
     src = (ROOT / "engine" / "eval_stories.py").read_text("utf-8")
     assert not re.search(r"^\s*(from|import)\s+plugins", src, re.M)
+
+
+def test_generator_contract(eng, world):
+    """engine.testing.check_generator: determinism (global RNGs scrambled), params honoured, valid output,
+    msgpack round trip, batch equals single — without context and with a level and cast."""
+    from engine.testing import check_generator
+
+    level, cast = world
+    check_generator(eng, "story-lm", seeds=(0, "x"), params_cases=({}, {"quest": "rescue", "tone": "grim"}))
+    check_generator(eng, "story-lm", seeds=(2,), context={"level": level, "cast": cast})
