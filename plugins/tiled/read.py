@@ -589,20 +589,22 @@ class _Importer:
             if lay["name"] in layers:
                 raise src.fail(f"{where}.name", "two tile layers share this name")
             a = lay["data"]
-            bad = a & FLIP_BITS
+            bad = a > ~np.uint32(FLIP_BITS)  # any of the top 4 (flip) bits set; a bool mask, not a uint32 copy
             if bad.any():
                 k = int(np.flatnonzero(bad)[0])
                 raise src.fail(f"{where}.data", f"flipped or rotated tile at x={k % m['width']}, "
                                                 f"y={k // m['width']}: levels cannot hold flipped tiles")
             ids = a - np.uint32(FIRSTGID) if conjure else a  # gid 0 wraps to 2**32 - 1: outside
+            small = ids.astype(np.uint8)  # the tile ids, if all are below 256 (checked next)
             outside = ids > 255
-            outside[~outside] = ~known[ids[~outside]]
+            outside |= ~known[small]
             if outside.any():
                 k = int(np.flatnonzero(outside)[0])
                 gid = int(a[k])
                 why = self._gid_problem(gid, bounds, conjure)
                 raise src.fail(f"{where}.data", f"gid {gid} at x={k % m['width']}, y={k // m['width']} {why}")
-            layers[lay["name"]] = ids.astype(np.uint8).reshape(m["height"], m["width"])
+            layers[lay["name"]] = small.reshape(m["height"], m["width"])
+            lay["data"] = ids = a = None  # free the uint32 gids before the next layer is checked
         entities, regions = self._objects(m, conjure)
         if conjure:
             metadata = self._conjure_metadata(props)
