@@ -26,6 +26,9 @@ RESULT_TYPES: dict[str, tuple[type, ...]] = {"level": (Level,), "character": (Ch
 DEFAULT_TRIES = 20
 #: Most tries one request may ask for (an impossible request stops after these, not after hours).
 MAX_TRIES = 1000
+#: The most work one request may ask for, in multiples of its generator's default request (generators that
+#: implement :class:`~engine.generator.Costed`: ``cost(params)``); past it, an InputError before any work.
+MAX_COST = 1000.0
 #: Seconds one request may take, all tries together (``Engine(timeout=...)``, ``--timeout``); None: no limit.
 DEFAULT_TIMEOUT = 120.0
 
@@ -165,6 +168,17 @@ class Engine:
         gen = self.generator(gen_id, kind)
         check_seed(seed)
         checked = resolve(gen.params, params, gen.id)
+        cost = getattr(gen, "cost", None)
+        if callable(cost):
+            try:
+                units = float(cost(dict(checked)))
+            except Exception as e:
+                raise PluginError(f"cost raised {type(e).__name__}: {e}", self.plugin_of(gen.id), gen.id) from e
+            if not units <= MAX_COST:  # NaN included
+                shown = " ".join(f"{k}={v}" for k, v in checked.items() if params and k in params)
+                raise InputError(f"generator {gen.id!r}: {shown or 'this request'} asks for {units:,.0f}x the "
+                                 f"work of its defaults, over the {MAX_COST:,.0f}x limit (lower the sizes or "
+                                 "budgets)")
         ctx = check_context(context)
         if ctx:
             from .textfilter import context_problems

@@ -251,9 +251,18 @@ class CharacterReference(Protocol):
     def character_reference(self, params: dict) -> dict: ...
 
 
+@runtime_checkable
+class Costed(Protocol):
+    """A generator whose work grows with its params (sizes, search budgets, populations): ``cost(params)``
+    returns the work a request asks for in multiples of the work at the defaults (1.0); the engine refuses a
+    request costing more than ``engine.core.MAX_COST`` (1000) before anything runs, naming the generator."""
+
+    def cost(self, params: dict) -> float: ...
+
+
 #: The optional protocols a generator may implement (documented in docs/plugins.md, checked by its test).
 PROTOCOLS: tuple[type, ...] = (Trainable, LevelCorpus, ReferenceNames, Chunked, StoryReference,
-                               CharacterReference)
+                               CharacterReference, Costed)
 
 
 def int_option(options: dict, name: str, default: int, lo: int, hi: int, fmt: str) -> int:

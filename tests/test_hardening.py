@@ -997,3 +997,26 @@ def test_json_tiles_as_lists_are_bounded_before_parsing(tmp_path):
     """, str(path))
     assert "JSON values, over the 8,388,608-value limit" in out, out
     assert mb < PEAK_LIMIT_MB
+
+
+def test_costed_generators_refuse_huge_parameter_products():
+    from engine import Engine, InputError
+    from engine.generator import Costed
+    from engine.params import Param
+
+    class Searchy:
+        id, kind, version, description = "searchy", "level", "1", "searches"
+        params = (Param("width", "int", 96, min=8, max=4000), Param("search", "int", 10, min=1, max=1000))
+
+        def cost(self, params):
+            return params["width"] / 96 * params["search"] / 10
+
+        def generate(self, request):
+            return _flat_level()
+
+    assert isinstance(Searchy(), Costed)
+    eng = Engine([_plugin(Searchy())], load=[], entry_points=False)
+    eng.generate("level", "searchy", params={"width": 960, "search": 100})  # 100x: fine
+    with pytest.raises(InputError, match=r"generator 'searchy': width=2000 search=1000 asks for 2,083x the work "
+                                         r"of its defaults, over the 1,000x limit"):
+        eng.generate("level", "searchy", params={"width": 2000, "search": 1000})
