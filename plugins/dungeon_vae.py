@@ -11,10 +11,15 @@ rooms, and a level is ``rooms_y × rooms_x`` decoded rooms side by side (default
 learns ``size×size`` windows of the maps (default 32) and a level is one window. Windows are padded to
 multiples of 8 (with the corpus's void or wall tile) for the network and cropped back.
 
-The network (``plugins.learned_levels.nets.DungeonVAE``, imported with torch on first use) decodes a latent
+The network (``plugins.learned_levels.nets.DungeonVAENet``, imported with torch on first use) decodes a latent
 ``z`` and two designer conditions — **openness** (share of walkable tiles) and **enemy density** (enemy tiles
-per walkable tile), both measured through the tags — into one class per cell: the corpus's tile ids, entity
-tiles (enemies, treasure) included. When the corpus marks a start and a goal with entity tiles (Conjure's
+per walkable tile), both measured through the tags — into a distribution over the corpus's tile ids per
+cell, entity tiles (enemies, treasure) included. Tiles are **sampled** from those distributions row by row,
+under the corpus's 3×3 patterns (:mod:`plugins.learned_levels.decode`: every 3×3 window of a room, its
+edges included, occurs in the corpus's rooms, or in its training windows for maps without rooms), with the
+probabilities scaled per tile kind so that rare kinds keep their corpus share
+(:meth:`~plugins.learned_levels.model.LevelModel.tile_weights`); a one-room level that fails the corpus's
+rules is decoded again (within the sampler's budget). When the corpus marks a start and a goal with entity tiles (Conjure's
 legends: ``@`` spawn, ``!`` exit, ``k`` key; Tiled objects), those are *placed*
 (:mod:`plugins.learned_levels.dungeon_post`): behind a locked door the network drew, if the corpus has
 locked doors and keys, else at the two far ends of the largest walkable area. When the level does not pass
@@ -22,8 +27,8 @@ the corpus's rules it is *repaired* (stray areas joined by corridors, and a 5×5
 locked doors); ``metadata`` says which (``raw_valid``, ``repaired``, ``repair_edits``, ``raw_problem``).
 
 Latent blending: ``-p blend_seed=S -p blend=0.5`` decodes the spherical interpolation between this seed's
-latent and seed ``S``'s; :meth:`DungeonVAE.interpolate` returns the whole sequence, and
-:meth:`DungeonVAE.interpolate_levels` blends two existing levels through the encoder.
+latent and seed ``S``'s; :meth:`DungeonVAEGenerator.interpolate` returns the whole sequence, and
+:meth:`DungeonVAEGenerator.interpolate_levels` blends two existing levels through the encoder.
 """
 from __future__ import annotations
 
@@ -54,7 +59,7 @@ class _Model(LevelModel):
     def __init__(self, tensors: dict, card: dict, path, device: str = "cpu"):
         import torch
 
-        from .learned_levels.nets import DungeonVAE as Net
+        from .learned_levels.nets import DungeonVAENet as Net
 
         source = f"{GEN_ID} weights {path}"
         super().__init__(tensors, card, path, source)
@@ -89,6 +94,39 @@ class _Model(LevelModel):
         self.enemy_mask = np.zeros(256, dtype=bool)
         self.enemy_mask[:self.classes] = self.mask("enemy")
 
+    def pattern_strips(self, grids):
+        return pattern_strips(grids, self.cfg, self.mask("void"))
+
+    def mean_probs(self) -> np.ndarray:
+        import torch
+
+        z = torch.randn(64, self.zdim, generator=torch.Generator().manual_seed(0))
+        conds = [tuple(self.cond_table[i % len(self.cond_table)]) for i in range(64)]
+        return DungeonVAEGenerator._probs(self, z, conds).mean((0, 1, 2))
+
+
+def pattern_strips(grids: list[np.ndarray], cfg: dict, void: np.ndarray) -> list[np.ndarray]:
+    """Strip arrays (rows) for the pattern table: the corpus's rooms (all-void rooms left out) when the model
+    draws rooms, else the windows it was trained on (so a drawn window's edges look like a window's cut
+    edges; a map smaller than a window counts whole)."""
+    rh, rw = cfg["rh"], cfg["rw"]
+    if not cfg.get("rooms"):
+        from .learned_levels.corpus import windows
+
+        out = []
+        for g in grids:
+            w = windows(g.astype(np.int64), rh, rw, cfg["stride"], cfg["stride"])
+            out += list(w) if len(w) else [g.astype(np.int64)]
+        return out
+    out = []
+    for g in grids:
+        for y in range(0, g.shape[0] - rh + 1, rh):
+            for x in range(0, g.shape[1] - rw + 1, rw):
+                r = g[y:y + rh, x:x + rw]
+                if not void[r].all():
+                    out.append(r.astype(np.int64))
+    return out
+
 
 def _walkable(m) -> np.ndarray:
     """Cells one can be on: not solid, not void (entity tiles included)."""
@@ -110,10 +148,10 @@ def conditions(grid: np.ndarray, walk: np.ndarray, enemy: np.ndarray) -> tuple[f
     return float(n_walk) / grid.size, float(enemy[grid].sum()) / max(1.0, float(n_walk))
 
 
-class DungeonVAE(Generator):
+class DungeonVAEGenerator(Generator):
     id = GEN_ID
     kind = "level"
-    version = "2"
+    version = "3"
     description = "Conditional VAE top-down levels in your corpus's tileset and room size; blend seeds in latent space"
     params = (
         Param("openness", "float", -1.0, min=-1.0, max=1.0,
@@ -173,17 +211,50 @@ class DungeonVAE(Generator):
         e = p["enemy_density"] if p["enemy_density"] >= 0 else float(row[1])
         return z, (o, e)
 
-    def _decode(self, m: _Model, z, conds):
+    @staticmethod
+    def _probs(m: _Model, z, conds) -> np.ndarray:
+        """Per-cell tile distributions ``(n, rh, rw, C)`` (float64) of latents ``z`` and raw conditions."""
         import torch
 
-        from .learned_levels.nets import decode_tiles
-
         c = ((torch.tensor(conds, dtype=torch.float32) - m.cond_mean) / m.cond_std).to(m.device)
-        z = z.to(m.device)
         with torch.inference_mode():
-            logits = m.net.decode(z, c).cpu()
-            g = decode_tiles(logits, lambda i: m.net.decode(z[i:i + 1], c[i:i + 1]).cpu())
-        return g[:, :m.cfg["rh"], :m.cfg["rw"]]
+            p = torch.softmax(m.net.decode(z.to(m.device), c).float(), 1).cpu().numpy().astype(np.float64)
+        return p[:, :, :m.cfg["rh"], :m.cfg["rw"]].transpose(0, 2, 3, 1)
+
+    def _decode(self, m: _Model, z, conds, rngs: list, checks: list | None = None) -> tuple[list, list]:
+        """Windows sampled under the corpus pattern constraint (:mod:`plugins.learned_levels.decode`; strips
+        are rows), each from its own generator in ``rngs``, decoded again while its ``checks[i](grid)`` fails
+        (within the sampler's budget). A window with a near-tied draw in the batch is decoded again from its
+        distributions computed alone, so batches equal single requests. Returns (grids, stats)."""
+        from .learned_levels import decode
+
+        pats = m.patterns()
+        tw = m.tile_weights()
+        P = self._probs(m, z, conds) * tw
+        grids, stats = [], []
+        for i in range(len(z)):
+            state = rngs[i].bit_generator.state
+            chk = checks[i] if checks else None
+
+            unary = np.ones((P.shape[2], m.classes + 1), dtype=bool)
+            unary[:, m.classes] = False
+            if conds[i][1] <= 0:  # no enemies asked (or drawn): none sampled
+                unary[:, :m.classes] &= ~m.enemy_mask[:m.classes]
+
+            def run(p, state=state, chk=chk, unary=unary):
+                r = np.random.default_rng()
+                r.bit_generator.state = state
+                p = p * unary[:, :m.classes]
+                if pats is None:
+                    return decode.sample_free(p, r)
+                return decode.sample(p, pats, r, check=chk, unary=unary)
+
+            res = run(P[i])
+            if res.flagged and len(z) > 1:
+                res = run(self._probs(m, z[i:i + 1], [conds[i]])[0] * tw)
+            grids.append(res.strips)
+            stats.append({"backtracks": res.backtracks, "fallbacks": res.fallbacks, "constrained": pats is not None})
+        return grids, stats
 
     # ------------------------------------------------------------------ generation
     def generate(self, request: Request):
@@ -202,18 +273,52 @@ class DungeonVAE(Generator):
             lat = [self._latents(requests[i], m, ry * rx) for i, (ry, rx) in zip(idx, counts)]
             z = torch.cat([a for a, _ in lat])
             conds = [c for (a, c) in lat for _ in range(a.shape[0])]
-            wins = self._decode(m, z, conds)
+            rngs, checks = [], []
+            for j, i in enumerate(idx):
+                base = int(requests[i].rng("sample").integers(2 ** 62))
+                n = counts[j][0] * counts[j][1]
+                rngs += [np.random.default_rng([base, k]) for k in range(n)]
+                checks += [self._check(m, requests[i])] * n
+            wins, stats = self._decode(m, z, conds, rngs, checks)
             k = 0
             for j, i in enumerate(idx):
                 ry, rx = counts[j]
                 rh, rw = m.cfg["rh"], m.cfg["rw"]
                 grid = np.zeros((ry * rh, rx * rw), dtype=np.int64)
+                st = {"backtracks": 0, "fallbacks": 0, "constrained": True}
                 for a in range(ry):
                     for b in range(rx):
                         grid[a * rh:(a + 1) * rh, b * rw:(b + 1) * rw] = wins[k]
+                        st["backtracks"] += stats[k]["backtracks"]
+                        st["fallbacks"] += stats[k]["fallbacks"]
+                        st["constrained"] &= stats[k]["constrained"]
                         k += 1
-                out[i] = self._finish(m, grid, requests[i], lat[j][1], counts[j])
+                out[i] = self._finish(m, grid, requests[i], lat[j][1], counts[j], st)
         return out
+
+    def _check(self, m: _Model, request: Request):
+        """The test a decoded room must pass (else it is decoded again, within the sampler's budget): a
+        one-room level passes the corpus's rules once start, key and goal are placed; a room of a larger
+        level has its doors and required cells in one walkable area. Windows of maps without rooms: none."""
+        one = not m.cfg.get("rooms") or (request.params["rooms_x"] == 1 and request.params["rooms_y"] == 1)
+
+        def whole(g):
+            g2, placed = self._place(m, g, request.rng("place"))
+            return placed and not m.rules.problems(g2)
+
+        def room(g):
+            from engine.quality import _label
+
+            walk = m.walk[g]
+            need = (m.mask("door") | m.mask("stairs") | m.mask("goal") | m.mask("key"))[g] & walk
+            if not need.any():
+                return bool(walk.any())
+            lab = _label(walk)
+            return len(np.unique(lab[need])) == 1
+
+        if not m.cfg.get("rooms"):
+            return None  # a window of a map: the vault is rarely drawn; decoding again only spends the budget
+        return whole if one else room
 
     @staticmethod
     def _rooms(m: _Model, p: dict) -> tuple[int, int]:
@@ -247,7 +352,7 @@ class DungeonVAE(Generator):
         g[ey, ex] = c["goal"]
         return g, True
 
-    def _finish(self, m: _Model, grid: np.ndarray, request: Request, cond, rooms) -> Any:
+    def _finish(self, m: _Model, grid: np.ndarray, request: Request, cond, rooms, stats: dict) -> Any:
         rng = request.rng("place")
         raw_open, raw_enemy = conditions(grid, m.walk, m.enemy_mask)
         g, placed = self._place(m, grid, rng)
@@ -269,6 +374,8 @@ class DungeonVAE(Generator):
         meta = {"view": "top", "rules": m.rules.describe(), "raw_valid": raw_valid,
                 "repaired": bool(not raw_valid and edits > 0), "repair_edits": max(edits, 0),
                 "raw_problem": probs[0] if probs else "",
+                "decoding": "sampled, corpus 3x3 patterns" if stats["constrained"] else "sampled",
+                "pattern_backtracks": stats["backtracks"], "pattern_fallbacks": stats["fallbacks"],
                 "conditions": {"openness": round(cond[0], 4), "enemy_density": round(cond[1], 4)},
                 "measured": {"openness": round(raw_open, 4), "enemy_density": round(raw_enemy, 4)}}
         if m.cfg.get("rooms"):
@@ -329,7 +436,8 @@ class DungeonVAE(Generator):
             t = i / max(1, steps - 1)
             z = mu[:1] * (1 - t) + mu[1:] * t
             cc = conds[:1] * (1 - t) + conds[1:] * t
-            out.append(self._decode(m, z, cc.tolist())[0])
+            g, _ = self._decode(m, z, cc.tolist(), [np.random.default_rng([len(out), steps])])
+            out.append(g[0])
         return out
 
     # ------------------------------------------------------------------ training
@@ -401,7 +509,7 @@ def train_dungeon_vae(job) -> dict:
 
     from engine.weights import save_safetensors
 
-    from .learned_levels.nets import DungeonVAE as Net, one_hot, vae_loss
+    from .learned_levels.nets import DungeonVAENet as Net, one_hot, vae_loss
 
     cfg = dict(DEFAULT_CONFIG)
     if job.options.get("tiny"):
@@ -513,7 +621,8 @@ def train_dungeon_vae(job) -> dict:
     tensors = {f"net.{k}": v.contiguous() for k, v in net.state_dict().items()}
     tensors.update(cond_mean=torch.as_tensor(cmean), cond_std=torch.as_tensor(cstd),
                    cond_table=torch.as_tensor(table), __config__=lc.json_tensor(cfg))
-    tensors.update(extra_tensors(corpus, rules))
+    tensors.update(extra_tensors(corpus, rules, pattern_strips([corpus.grids[i] for i in train_idx], cfg,
+                                                               void_mask[:corpus.classes])))
     save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/2"})
     metrics = {"train_windows": n, "held_out_windows": len(held), "levels": len(corpus.grids),
                "train_levels": len(train_idx), "held_out_levels": len(held_idx), "steps": epochs * steps,
@@ -527,4 +636,4 @@ def train_dungeon_vae(job) -> dict:
 
 @hookimpl
 def register_level_generators(register):
-    register(DungeonVAE())
+    register(DungeonVAEGenerator())

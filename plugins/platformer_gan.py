@@ -7,19 +7,23 @@ the playability rules fitted on it (:mod:`plugins.learned_levels.rules`: jump he
 corpus passes). The shipped weights are this very path trained on ``plugins/data/levels/platformer``.
 
 The generator network (``plugins.learned_levels.nets.PlatformerG``, imported with torch on first use) maps
-a latent to one window of tile classes (``H×32``; the corpus height padded at the top with air to a multiple
-of 4, cropped after decoding), as MarioGAN did for Super Mario Bros. A level of ``width`` columns is
-``ceil(width/32)`` windows side by side; its first 3 and last 4 columns are a flat landing pad (the
-corpus's ground tile under its air tile) so that the start and the goal stand on ground. Enemies are rare in
-any corpus, so an air cell becomes the corpus's enemy tile where its probability exceeds 0.1 (the argmax
-alone would almost never pick them).
+a latent to per-cell tile distributions over one window (``H×32``; the corpus height padded at the top with
+air to a multiple of 4, cropped), as MarioGAN did for Super Mario Bros. A level of ``width`` columns is
+``ceil(width/32)`` windows side by side, and its tiles are **sampled** from those distributions column by
+column, top to bottom, under the corpus's 3×3 patterns and the fitted jump model
+(:mod:`plugins.learned_levels.decode`): every 3×3 window of the level, its edges included, occurs in the
+training corpus, the level starts and ends like a corpus level, and the sampler backs up when the goal can no
+longer be reached. The network's probabilities are first scaled per tile kind so that rare kinds (pipes,
+?-blocks, coins, enemies) are drawn about as often as the corpus has them
+(:meth:`~plugins.learned_levels.model.LevelModel.tile_weights`).
 
 **Latent search**: the request's own latents are tried first; if the level is not playable under the
 corpus's rules or misses the ``enemies``/``gaps`` targets, a (μ,λ) evolution strategy (numpy, with
 elitism) searches the latents for up to ``search`` generations, all candidates of all requests of a batch
-decoded in one forward pass per generation. A level still unplayable after the search is repaired (columns
-levelled where the jump model gets stuck), and ``metadata`` records ``raw_valid`` (first latents, no search,
-no repair), ``search_valid`` and ``repaired``. Entity tiles of the corpus (Conjure legends' ``E``/``o``,
+decoded in one forward pass per generation (each candidate sampled from its own random stream). A level
+still unplayable after the search is repaired (columns levelled where the jump model gets stuck), and
+``metadata`` records ``raw_valid`` (first latents, no search, no repair), ``search_valid``, ``repaired``,
+``decoding`` and the sampler's ``pattern_backtracks`` and ``pattern_fallbacks``. Entity tiles of the corpus (Conjure legends' ``E``/``o``,
 Tiled objects) come back as entities; VGLC's enemies and coins stay tiles, as in the corpus.
 """
 from __future__ import annotations
@@ -38,8 +42,6 @@ from .learned_levels.rules import fast_reach
 
 GEN_ID = "platformer-gan"
 WIN = 32
-PAD_START, PAD_END = 3, 4
-ENEMY_P = 0.1  # an air cell becomes an enemy where the network gives enemies more than this probability
 DEFAULT_CONFIG = {"w": WIN, "nz": 32, "ngf": 32, "ndf": 32, "batch": 64, "lr": 2e-4, "stride": 2,
                   "augment": "none", "noise": 0.1, "holdout": 0.15}
 CONFIG_BOUNDS = {"classes": (1, 255), "h": (4, 128), "hp": (4, 128), "w": (8, 256), "nz": (1, 512),
@@ -76,31 +78,57 @@ class _Model(LevelModel):
         self.solid = np.zeros(256, dtype=bool)
         self.solid[:self.classes] = self.mask("solid")
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """Class windows ``(n, h, w)`` for latents ``(n, nz)`` (float32), batch-invariant."""
+    def probs(self, z: np.ndarray) -> np.ndarray:
+        """Per-cell tile distributions ``(n, h, w, C)`` (float64) of latents ``(n, nz)``."""
         import torch
 
-        from .learned_levels.nets import decode_tiles
-
         zt = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(self.device)
-        rare = (self.enemy, ENEMY_P, self.air) if self.enemy >= 0 else None
         with torch.inference_mode():
-            out = decode_tiles(self.net(zt).cpu(), lambda i: self.net(zt[i:i + 1]).cpu(), rare)
-        return out[:, self.hp - self.h:, :]
+            p = torch.softmax(self.net(zt).float(), 1).cpu().numpy().astype(np.float64)
+        return p[:, :, self.hp - self.h:, :].transpose(0, 2, 3, 1)
 
+    def mean_probs(self) -> np.ndarray:
+        import torch
 
-def stitch(m: _Model, wins: np.ndarray, width: int) -> np.ndarray:
-    """Windows side by side, cropped to ``width``, with flat landing pads at both ends."""
-    H = m.h
-    g = np.concatenate(list(wins), axis=1)[:, :width].copy()
-    for cols, ref in ((range(0, PAD_START), PAD_START), (range(width - PAD_END, width), width - PAD_END - 1)):
-        rows = np.nonzero(m.solid[g[:, ref]])[0]
-        top = int(rows[0]) if len(rows) and rows[0] >= H // 2 else H - 2
-        top = min(top, H - 1)
-        for c in cols:
-            g[:top, c] = m.air
-            g[top:, c] = m.ground
-    return g
+        z = torch.randn(64, self.nz, generator=torch.Generator().manual_seed(0)).numpy()
+        return self.probs(z).mean((0, 1, 2))
+
+    def pattern_strips(self, grids):
+        from .learned_levels.decode import strips_side
+
+        return [strips_side(g) for g in grids]
+
+    def sample(self, z: np.ndarray, width: int, rng: np.random.Generator, p: dict, probs=None):
+        """One level ``(h, width)`` sampled from latents ``z`` (its windows, ``(k, nz)``) under the corpus
+        pattern constraint and the jump model (:mod:`plugins.learned_levels.decode`); returns (grid, stats).
+        ``probs``: the windows' distributions as computed in a batch; a level with a near-tied draw is decoded
+        again from its windows computed one by one (the reference), so batches equal single requests."""
+        from plugins.learned_level_lm.reach import SideReach
+
+        from .learned_levels import decode
+
+        pats = self.patterns()
+        tw = self.tile_weights()
+
+        def run(P):
+            strips = np.concatenate(list(P), axis=1)[:, :width].transpose(1, 0, 2) * tw  # (width, h, C)
+            if pats is None:
+                return decode.sample_free(strips, rng_copy())
+            jh, jd = _jumps(self, p)
+            return decode.sample(strips, pats, rng_copy(), reach=SideReach(self.solid, self.h, jh, jd))
+
+        state = rng.bit_generator.state
+
+        def rng_copy():
+            r = np.random.default_rng()
+            r.bit_generator.state = state
+            return r
+
+        res = run(probs if probs is not None else self.probs(z))
+        if res.flagged:
+            res = run(np.concatenate([self.probs(z[i:i + 1]) for i in range(len(z))]))
+        stats = {"backtracks": res.backtracks, "fallbacks": res.fallbacks, "constrained": pats is not None}
+        return res.strips.T.copy(), stats
 
 
 def count_gaps(m: _Model, g: np.ndarray) -> int:
@@ -131,7 +159,7 @@ def score(m: _Model, g: np.ndarray, p: dict) -> tuple[float, bool, int, int]:
         reach = fast_reach(m.solid[g], start, jh, jd)
         playable = goal in reach
         f = 0.0 if playable else 1.0 + (goal[0] - max(x for x, _ in reach)) / w
-    enemies = int((g[:, PAD_START:w - PAD_END] == m.enemy).sum()) if m.enemy >= 0 else 0
+    enemies = int((g == m.enemy).sum()) if m.enemy >= 0 else 0
     gaps = count_gaps(m, g)
     f += _miss(enemies, p["enemies"]) + _miss(gaps, p["gaps"])
     return f, playable, enemies, gaps
@@ -163,8 +191,8 @@ def repair(m: _Model, g: np.ndarray, p: dict) -> int:
 class PlatformerGAN(Generator):
     id = GEN_ID
     kind = "level"
-    version = "3"
-    description = "DCGAN side-view levels in your corpus's tileset, stitched to any width, latent search for targets"
+    version = "4"
+    description = "DCGAN side-view levels in your corpus's tileset, any width, sampled under corpus 3x3 patterns, latent search for targets"
     params = (
         Param("width", "int", 96, min=32, max=2000, help="level length in tiles (the corpus's height)"),
         Param("jump_height", "int", 0, min=0, max=12,
@@ -225,24 +253,30 @@ class PlatformerGAN(Generator):
         z0 = [torch.randn(k, m.nz, generator=r.torch_generator("z")).numpy().astype(np.float64)
               for k, r in zip(n_w, reqs)]
         rngs = [r.rng("search") for r in reqs]
+        bases = [int(r.rng("sample").integers(2 ** 62)) for r in reqs]
+        stats: list[dict] = [{} for _ in reqs]
+        gen_no = [0]
 
         def evaluate(cands: list[list[np.ndarray]]):
             flat = [z for j, cs in enumerate(cands) for c in cs for z in c]
             if not flat:
                 return [[] for _ in cands]
-            wins = m.decode(np.stack(flat))
+            P = m.probs(np.stack(flat))
             res, k = [], 0
             for j, cs in enumerate(cands):
                 got = []
-                for _ in cs:
-                    g = stitch(m, wins[k:k + n_w[j]], reqs[j].params["width"])
+                for ci, c in enumerate(cs):
+                    rng = np.random.default_rng([bases[j], gen_no[0], ci])
+                    g, st = m.sample(c, reqs[j].params["width"], rng, reqs[j].params, P[k:k + n_w[j]])
                     k += n_w[j]
-                    got.append((score(m, g, reqs[j].params), g))
+                    got.append((score(m, g, reqs[j].params), g, st))
                 res.append(got)
+            gen_no[0] += 1
             return res
 
         first = evaluate([[z] for z in z0])
         best = [(r[0][0], r[0][1], z) for r, z in zip(first, z0)]
+        stats = [r[0][2] for r in first]
         raw = [r[0][0][1] and not m.rules.problems(r[0][1]) for r in first]
         mean = [z.copy() for z in z0]
         sigma = [0.6] * len(reqs)
@@ -268,12 +302,13 @@ class PlatformerGAN(Generator):
                 b = top[0]
                 if res[j][b][0][0] < best[j][0][0]:
                     best[j] = (res[j][b][0], res[j][b][1], cands[j][b])
+                    stats[j] = res[j][b][2]
                     sigma[j] = min(1.0, sigma[j] * 1.1)
                 else:
                     sigma[j] = max(0.1, sigma[j] * 0.85)
-        return [self._finish(m, best[j], raw[j], gens[j], reqs[j]) for j in range(len(reqs))]
+        return [self._finish(m, best[j], raw[j], gens[j], reqs[j], stats[j]) for j in range(len(reqs))]
 
-    def _finish(self, m: _Model, best, raw_valid: bool, gens: int, request: Request):
+    def _finish(self, m: _Model, best, raw_valid: bool, gens: int, request: Request, stats: dict):
         (fit, playable, enemies, _), g, _ = best
         g = g.copy()
         p = request.params
@@ -285,7 +320,9 @@ class PlatformerGAN(Generator):
         meta = {"view": "side", "jump_height": jh, "jump_distance": jd, "rules": m.rules.describe(),
                 "gaps": count_gaps(m, g), "enemies": enemies, "raw_valid": bool(raw_valid),
                 "search_valid": bool(playable), "search_generations": gens, "search_fitness": round(float(fit), 4),
-                "repaired": bool(not playable and edits > 0), "repair_edits": max(edits, 0)}
+                "repaired": bool(not playable and edits > 0), "repair_edits": max(edits, 0),
+                "decoding": "sampled, corpus 3x3 patterns" if stats.get("constrained") else "sampled",
+                "pattern_backtracks": stats.get("backtracks", 0), "pattern_fallbacks": stats.get("fallbacks", 0)}
         regions = [Region(f"section-{i + 1}", "section", f"stretch {i + 1}", i * m.w, 0, min(m.w, w - i * m.w), m.h, {})
                    for i in range(-(-w // m.w))]
         return m.to_level(g, meta, regions)
@@ -415,7 +452,7 @@ def train_platformer_gan(job) -> dict:
     G = G.cpu().eval()
     tensors = {f"g.{k}": v.contiguous() for k, v in G.state_dict().items()}
     tensors["__config__"] = lc.json_tensor(cfg)
-    tensors.update(extra_tensors(corpus, rules))
+    tensors.update(extra_tensors(corpus, rules, [corpus.grids[i].T for i in train_idx]))
     save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/2"})
     metrics = {"train_windows": n, "levels": len(corpus.grids), "train_levels": len(train_idx),
                "held_out_levels": len(held_idx), "steps": epochs * steps, "best_epoch": hist["best_epoch"],

@@ -122,6 +122,8 @@ def test_train_tiny_loss_goes_down_and_weights_load(eng, tmp_path):
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "model.json").is_file()
     lv = eng.generate("level", "dungeon-vae", 0, {"weights": str(tmp_path)})
     assert eng.problems(lv) == []
+    m = eng.generator("dungeon-vae").model(str(tmp_path))  # the pattern table travels with the weights
+    assert m.patterns() is not None and m.patterns_source == "weights"
 
 
 def test_cli_train_gan_one_epoch(tmp_path):
@@ -461,3 +463,35 @@ def test_vertical_side_view_levels_climb_from_bottom_to_top():
     assert r.endpoints(g)[0][1] == 28 and r.endpoints(g)[1][1] == 1
     assert r.problems(g) == []
     assert r._side_problems(g, 3, 3)  # jumps 3 high cannot climb 4-row steps
+
+
+def test_sampled_decoding_keeps_corpus_patterns_and_rare_kinds(eng):
+    """Both generators sample tiles under the corpus's 3×3 patterns: every window of an output (its edges
+    against a border included) occurs in the training corpus, rare kinds appear (pipes with tops, ?-blocks,
+    coins; zelda-like monsters), and batches equal single requests."""
+    from plugins.learned_levels.decode import strips_side
+
+    gan = {"weights": str(MODELS / "platformer-gan" / "mario-like"), "width": 64}
+    levels = eng.generate_batch("level", "platformer-gan", list(range(6)), gan)
+    m = eng.generator("platformer-gan").model(gan["weights"])
+    pats = m.patterns()
+    glyphs = set()
+    for lv in levels:
+        assert lv.metadata["decoding"] == "sampled, corpus 3x3 patterns"
+        g = m.grid_of(lv)
+        if lv.metadata["pattern_fallbacks"] == 0:
+            assert pats.fidelity(strips_side(g)) == 1.0
+        glyphs |= {m.tileset.tiles[int(i)].char for i in np.unique(g)}
+    assert {"<", ">", "[", "]", "?", "o"} <= glyphs, glyphs
+    assert eng.generate("level", "platformer-gan", 4, gan).to_dict() == levels[4].to_dict()
+
+    vae = {"weights": str(MODELS / "dungeon-vae" / "zelda-like")}
+    rooms = eng.generate_batch("level", "dungeon-vae", list(range(12)), vae)
+    m = eng.generator("dungeon-vae").model(vae["weights"])
+    chars = set()
+    for lv in rooms:
+        g = m.grid_of(lv)
+        assert m.patterns().fidelity(g) == 1.0 or lv.metadata["pattern_fallbacks"] > 0
+        chars |= {m.tileset.tiles[int(i)].char for i in np.unique(g)}
+    assert "M" in chars, chars
+    assert eng.generate("level", "dungeon-vae", 7, vae).to_dict() == rooms[7].to_dict()

@@ -46,6 +46,66 @@ class LevelModel:
         self.classes = len(self.tileset.tiles)
         self.roles = [roles_of(tile_tags(t)) for t in self.tileset.tiles]
         self._corpus: Corpus | None = None
+        self._codes = (tensors.get("__patterns3__"), tensors.get("__patterns2__"))
+        self._patterns = None
+        self.patterns_source = ""
+
+    def mean_probs(self) -> np.ndarray:
+        """The network's mean per-cell tile distribution over a fixed set of latents (subclasses)."""
+        raise NotImplementedError
+
+    def tile_weights(self) -> np.ndarray:
+        """Per tile kind, the factor that sampling multiplies the network's probabilities by: the kind's share
+        in the training strips over its mean probability in the network's output (latents from a fixed
+        seed), clipped to [1/4, 8] and rounded to 2 significant digits (so float noise cannot change it).
+        A network that gives a rare kind (enemies, pipes) too little mass draws it about as often as the
+        corpus has it. All ones when the corpus is not at hand."""
+        if getattr(self, "_tile_w", None) is None:
+            w = np.ones(self.classes)
+            try:
+                corpus = self.corpus()
+            except InputError:
+                corpus = None
+            if corpus is not None:
+                train, _ = self.split(corpus)
+                strips = self.pattern_strips([corpus.grids[i] for i in train])
+                share = np.zeros(self.classes)
+                for s_ in strips:
+                    share += np.bincount(s_.ravel(), minlength=self.classes)[:self.classes]
+                share /= max(1.0, share.sum())
+                mean = self.mean_probs()
+                w = np.clip(share / np.maximum(mean, 1e-9), 0.25, 8.0)
+                w = np.where(share > 0, w, 1.0)
+                w = np.array([float(f"{x:.2g}") for x in w])
+            self._tile_w = w
+        return self._tile_w
+
+    def pattern_strips(self, grids: list[np.ndarray]) -> list[np.ndarray]:
+        """The strips (:mod:`.decode`) of training grids; subclasses say how their levels are cut."""
+        raise NotImplementedError
+
+    def patterns(self):
+        """The corpus pattern table for constrained decoding: stored with the weights (``__patterns3__``,
+        ``__patterns2__``), else rebuilt once from the training split of the corpus the card lists (cached
+        on this model, which is cached per process). None when neither is available."""
+        from . import decode
+
+        if self._patterns is None:
+            c3, c2 = self._codes
+            if c3 is not None and c2 is not None:
+                self._patterns = decode.patterns_from_codes(c3.numpy(), c2.numpy(), self.classes)
+                self.patterns_source = "weights"
+            else:
+                try:
+                    corpus = self.corpus()
+                except InputError:
+                    self._patterns = False
+                    return None
+                train, _ = self.split(corpus)
+                self._patterns = decode.build_patterns(self.pattern_strips([corpus.grids[i] for i in train]),
+                                                       self.classes)
+                self.patterns_source = "corpus"
+        return self._patterns or None
 
     def mask(self, role: str) -> np.ndarray:
         return np.array([role in r for r in self.roles], dtype=bool)
@@ -138,10 +198,21 @@ def card_extras(corpus: Corpus, rules: Rules, train: list[int], held: list[int],
             "best_epoch": history.get("best_epoch")}
 
 
-def extra_tensors(corpus: Corpus, rules: Rules) -> dict:
+def extra_tensors(corpus: Corpus, rules: Rules, strips: list[np.ndarray] | None = None) -> dict:
+    """The tileset and rules as JSON tensors, and with ``strips`` (the training split's, cut as the generator
+    decodes) the corpus pattern table (:mod:`.decode`) as int64 tensors."""
+    import torch
+
     from plugins.learned_common import json_tensor
 
-    return {"__tileset__": json_tensor(corpus.tileset_dict()), "__rules__": json_tensor(rules.to_dict())}
+    out = {"__tileset__": json_tensor(corpus.tileset_dict()), "__rules__": json_tensor(rules.to_dict())}
+    if strips is not None:
+        from .decode import build_patterns
+
+        p = build_patterns(strips, corpus.classes)
+        out["__patterns3__"] = torch.from_numpy(p.codes.copy())
+        out["__patterns2__"] = torch.from_numpy(p.codes2.copy())
+    return out
 
 
 def common_ids(corpus_or_model: Any, grids: list[np.ndarray] | None = None) -> dict:

@@ -1,6 +1,6 @@
 """The torch modules of the learned level generators (imported on first use only: this imports torch).
 
-- :class:`DungeonVAE`: a conditional convolutional VAE over one-hot ``C×H×W`` top-down grids (H, W multiples
+- :class:`DungeonVAENet`: a conditional convolutional VAE over one-hot ``C×H×W`` top-down grids (H, W multiples
   of 8; rooms and maps are padded to them); the
   condition vector (openness, enemy density; standardised) goes into both encoder and decoder.
 - :class:`PlatformerG` / :class:`PlatformerD`: a DCGAN over one-hot ``C×H×32`` side-view windows (H a multiple
@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 
-class DungeonVAE(nn.Module):
+class DungeonVAENet(nn.Module):
     def __init__(self, classes: int = 7, zdim: int = 32, cdim: int = 2, ch: int = 32, size: int = 32,
                  width: int | None = None):
         super().__init__()

@@ -1,0 +1,142 @@
+"""Faithful decoding for ``dungeon-vae`` and ``platformer-gan``: tiles *sampled* from the network's per-cell
+distributions, strip by strip in scan order, so that every 3×3 window of the output occurs in the training
+corpus (numpy only; torch stays in the callers).
+
+The pattern table, the per-strip constraint and the backtracking sampler are ``level-lm``'s
+(:mod:`plugins.learned_level_lm.patterns`, :mod:`plugins.learned_level_lm.sampler`), reused as they are: a
+*strip* is a column of a side-view level (top to bottom) or a row of a top-down room or window (left to
+right); the corpus's strips are padded with a border symbol, so edges look like the corpus's edges too. For
+each strip the sampler allows only tiles whose 3×3 windows with the two strips before occur in the corpus
+and after which the rest of the strip can still be completed (exact, by dynamic programming), and draws
+among them in proportion to the network's probability. A strip with no allowed tile steps back 1, 2, 4…
+strips; side-view levels also step back when the corpus-fitted jump model can no longer reach further
+right (:class:`plugins.learned_level_lm.reach.SideReach`), top-down windows are decoded again when a
+``check`` on the whole window fails. Past a budget of re-decoded strips the sampler stops backtracking for
+playability and, where no pattern-allowed tile exists, draws from the network alone (counted in
+``pattern_fallbacks``).
+
+Determinism: each level draws from its own ``numpy`` generator; a level decoded in a batch uses the batch's
+probabilities, which may differ from those computed alone in the last float bits, so a level with a draw
+within ``TIE`` of a boundary is *flagged* and the caller decodes it again from probabilities computed alone.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def strips_side(grid: np.ndarray) -> np.ndarray:
+    """A side-view grid ``(h, w)`` as strips ``(w, h)`` (columns, top to bottom)."""
+    return np.ascontiguousarray(grid.T)
+
+
+def build_patterns(seqs: list[np.ndarray], classes: int):
+    """The corpus pattern table of strip arrays ``(L, h)`` (tile ids ``< classes``)."""
+    from plugins.learned_level_lm.patterns import Patterns
+
+    return Patterns.from_strips([np.asarray(s, dtype=np.int64) for s in seqs if s.size], classes + 1)
+
+
+def patterns_from_codes(codes3: np.ndarray, codes2: np.ndarray, classes: int):
+    from plugins.learned_level_lm.patterns import Patterns
+
+    return Patterns(classes + 1, codes3, codes2)
+
+
+class Result:
+    __slots__ = ("strips", "flagged", "backtracks", "fallbacks", "gave_up")
+
+    def __init__(self, job):
+        self.strips = job.S.copy()
+        self.flagged = job.flagged
+        self.backtracks = job.backtracks
+        self.fallbacks = job.pattern_fallbacks
+        self.gave_up = job.giveup
+
+
+def sample(probs: np.ndarray, patterns, rng: np.random.Generator, *, reach=None,
+           check: Callable[[np.ndarray], bool] | None = None,
+           unary: np.ndarray | Callable[[int], np.ndarray] | None = None, budget: int | None = None) -> Result:
+    """Sample strips ``(L, h)`` from per-strip, per-row probabilities ``probs`` ``(L, h, V)``.
+
+    ``reach``: a :class:`~plugins.learned_level_lm.reach.SideReach` (side view: backtrack when the level can
+    no longer be finished); ``check(strips) -> bool``: the whole sequence is decoded again while it fails
+    (within the budget); ``unary``: ``(h, V + 1)`` bool, tiles allowed per row (or a function of the strip
+    index), default all tiles."""
+    L, h, V = probs.shape
+    if unary is None:
+        unary = np.ones((h, V + 1), dtype=bool)
+        unary[:, V] = False
+    logits = np.log(np.maximum(np.asarray(probs, dtype=np.float64), 1e-300))
+    job = _job_class()(width=L, h=h, V=V, attrs=np.zeros(1, dtype=np.int64), rng=rng, steers=[], unary=unary,
+              reach=reach, room_check=check, budget=budget)
+    expB = [[1.0] * V for _ in range(V + 1)]
+    job.patterns = patterns
+    while not job.done:
+        job.advance(logits[job.t], patterns, expB)
+    return Result(job)
+
+
+_JOB = None
+
+
+def _job_class():
+    """``level-lm``'s :class:`~plugins.learned_level_lm.sampler.Job` with a per-cell fallback: when no
+    pattern-allowed strip exists (past the budget), each cell is drawn among the tiles whose 3×3 window with
+    the cells already decoded occurs in the corpus (no look-ahead), and where none does, the network's most
+    likely tile is taken; so a dead end costs a few windows rather than a whole strip of free draws."""
+    global _JOB
+    if _JOB is None:
+        from plugins.learned_level_lm.sampler import Job
+
+        class GreedyFallbackJob(Job):
+            patterns = None
+
+            def _free_strip(self, logits, unary, expB):
+                pats = self.patterns
+                V, B, K = self.V, self.B, pats.K
+                t = self.t
+                a = None if t == 0 else (self.border if t == 1 else self._padded(t - 2))
+                b = self.border if t == 0 else self._padded(t - 1)
+                P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64)) * unary[:, :V]
+                u = self.rng.random(self.h)
+                cur = [B, B]
+                for r in range(1, self.h + 1):  # padded row r; cur[-2], cur[-1] are rows r - 2, r - 1
+                    w = P[r - 1]
+                    if r >= 2:
+                        if a is None:
+                            tab = pats._by_first(pats._triple(b, r))
+                        else:
+                            tab = pats._by_left(pats._triple(a, r) * K ** 3 + pats._triple(b, r))
+                        w = w * tab[cur[-2], cur[-1], :V]
+                    if not w.sum() > 0:
+                        cur.append(int(np.argmax(P[r - 1])))
+                        continue
+                    c = np.cumsum(w)
+                    cur.append(min(int(np.searchsorted(c, u[r - 1] * c[-1], side="right")), V - 1))
+                return np.array(cur[2:], dtype=np.int64)
+
+        _JOB = GreedyFallbackJob
+    return _JOB
+
+
+def sample_free(probs: np.ndarray, rng: np.random.Generator) -> Result:
+    """Without a pattern table (weights copied away from their corpus, from before tables were stored):
+    every cell drawn from the network's distribution on its own (still keeps rare kinds)."""
+    from plugins.learned_level_lm.sampler import TIE
+
+    P = np.asarray(probs, dtype=np.float64)
+    c = np.cumsum(P, -1)
+    tot = c[..., -1:]
+    x = rng.random(P.shape[:2])[..., None] * tot
+    idx = np.minimum((c <= x).sum(-1), P.shape[-1] - 1)
+    near = np.abs(c - x).min(-1) < TIE * tot[..., 0]
+
+    class _J:
+        S = idx.astype(np.int64)
+        flagged = bool(near.any())
+        backtracks = pattern_fallbacks = 0
+        giveup = False
+
+    return Result(_J)
