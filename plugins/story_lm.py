@@ -248,6 +248,12 @@ def check_line(raw: str, bound: dict[str, str], required=(), filt=None, vocab=No
     return text, ""
 
 
+def _nth_tone(tone: str, i: int) -> str:
+    """The player's i-th answer of a kind (accept/decline at start, lore, haggle) in the i-th voice from the
+    story's tone: the three answers offer three attitudes instead of one said thrice."""
+    return TONES[(TONES.index(tone) + i) % len(TONES)] if tone in TONES else tone
+
+
 def _tone(slot, rnd: int) -> str:
     """The tone a line is asked in: the story's, except that a player's line still rejected after
     ``OTHER_TONES_FROM`` rounds is asked in the other tones in turn (the player may answer in any voice; a
@@ -408,17 +414,18 @@ class StoryLM(Generator):
         bound = {k: (v if k in ROLES[q] else "") for k, v in full.items()}
         slots = []
 
-        def slot(key, kind, required=None, dialogue=True, b=None):
+        def slot(key, kind, required=None, dialogue=True, b=None, tone=None):
             need = REQUIRED.get((kind, q if kind == "ask" else None), ()) if required is None else required
-            s = _Slot(key, kind, q, t, b or bound, need, dialogue)
+            s = _Slot(key, kind, q, tone or t, b or bound, need, dialogue)
             slots.append(s)
             return s
 
         out = {"plan": pl, "reward": reward, "slots": slots,
                "title": slot("title", "title", (), dialogue=False),
                "greet": slot("greet", "greet"), "ask": slot("ask", "ask"), "promise": slot("promise", "promise"),
-               "accept": [slot(f"accept{i}", "accept") for i in range(3)], "haggle": slot("haggle", "haggle"),
-               "lore_q": slot("lore_q", "lore_q"), "decline": [slot(f"decline{i}", "decline") for i in range(3)],
+               "accept": [slot(f"accept{i}", "accept", tone=_nth_tone(t, i)) for i in range(3)],
+               "haggle": slot("haggle", "haggle"), "lore_q": slot("lore_q", "lore_q"),
+               "decline": [slot(f"decline{i}", "decline", tone=_nth_tone(t, i)) for i in range(3)],
                "lore_a": slot("lore_a", "lore_a"), "place": slot("place", "place"), "offer": slot("offer", "offer"),
                "thanks": slot("thanks", "thanks"), "bye": slot("bye", "bye"),
                "item": slot("item", "item") if q in ("fetch", "deliver") else None}
