@@ -93,6 +93,23 @@ class _Model(LevelModel):
         z = torch.randn(64, self.nz, generator=torch.Generator().manual_seed(0)).numpy()
         return self.probs(z).mean((0, 1, 2))
 
+    def sampled_shares(self, w: np.ndarray) -> np.ndarray | None:
+        import torch
+
+        from .learned_levels import decode
+
+        pats = self.patterns()
+        if pats is None:
+            return None
+        z = torch.randn(8 * 4, self.nz, generator=torch.Generator().manual_seed(1)).numpy()
+        P = self.probs(z) * w
+        counts = np.zeros(self.classes)
+        for i in range(8):
+            strips = np.concatenate(list(P[4 * i:4 * i + 4]), axis=1).transpose(1, 0, 2)
+            res = decode.sample(strips, pats, np.random.default_rng([7, i]))
+            counts += np.bincount(res.strips.ravel(), minlength=self.classes)[:self.classes]
+        return counts / counts.sum()
+
     def pattern_strips(self, grids):
         from .learned_levels.decode import strips_side
 

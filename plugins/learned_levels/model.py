@@ -22,6 +22,7 @@ from .corpus import Corpus, grid_of, level_from_grid, load_corpus, roles_of, ski
 from .rules import Rules, fit_rules
 
 REPO = Path(__file__).resolve().parents[2]
+REFINE = 2
 
 
 class LevelModel:
@@ -54,12 +55,18 @@ class LevelModel:
         """The network's mean per-cell tile distribution over a fixed set of latents (subclasses)."""
         raise NotImplementedError
 
+    def sampled_shares(self, w: np.ndarray) -> np.ndarray | None:
+        """Tile-kind shares of a few levels sampled (constrained) with tile weights ``w``; None: not offered."""
+        return None
+
     def tile_weights(self) -> np.ndarray:
         """Per tile kind, the factor that sampling multiplies the network's probabilities by: the kind's share
         in the training strips over its mean probability in the network's output (latents from a fixed
         seed), clipped to [1/4, 8] and rounded to 2 significant digits (so float noise cannot change it).
         A network that gives a rare kind (enemies, pipes) too little mass draws it about as often as the
-        corpus has it. All ones when the corpus is not at hand."""
+        corpus has it. Models that offer :meth:`sampled_shares` then correct it ``REFINE`` times on shares
+        of levels sampled under the constraint (×0.5–2 a step, within [1/4, 16]). All ones when the corpus is
+        not at hand."""
         if getattr(self, "_tile_w", None) is None:
             w = np.ones(self.classes)
             try:
@@ -77,6 +84,13 @@ class LevelModel:
                 w = np.clip(share / np.maximum(mean, 1e-9), 0.25, 8.0)
                 w = np.where(share > 0, w, 1.0)
                 w = np.array([float(f"{x:.2g}") for x in w])
+                for _ in range(REFINE):
+                    got = self.sampled_shares(w)
+                    if got is None:
+                        break
+                    f = np.clip(share / np.maximum(got, 1e-9), 0.5, 2.0)
+                    w = np.clip(w * np.where(share > 0, f, 1.0), 0.25, 16.0)
+                    w = np.array([float(f"{x:.2g}") for x in w])
             self._tile_w = w
         return self._tile_w
 
