@@ -18,6 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.errors import InputError
+from engine.serialize import read_bytes
 from engine.weights import save_safetensors
 
 from .model import Config, TinyGPT
@@ -26,6 +27,7 @@ from .tokenizer import DEFAULT_VOCAB, EOS, KINDS, PAD, SLOTS, Tokenizer, parse_l
 WEIGHTS = "story-lm.safetensors"
 FORMAT = "story-lm/2"
 MAX_TEXT = 200          # characters; longer lines are skipped (and counted)
+MAX_DATA_BYTES = 16 * 1024 * 1024  # one training file: larger is an error naming it (not read into memory)
 SMALL_CORPUS = 500      # fewer lines than this: a warning (the model will mostly repeat them)
 HOLD_OUT_EVERY = 20     # every 20th line is held out for val_loss (when there are at least 40)
 WARMUP_STEPS = 50
@@ -43,7 +45,7 @@ def read_examples(files) -> tuple[list[tuple[str, str, str, str]], int]:
     out, skipped = [], 0
     for f in files:
         try:
-            text = f.read_text("utf-8")
+            text = read_bytes(f, MAX_DATA_BYTES).decode("utf-8")
         except UnicodeDecodeError:
             raise InputError(f"--data {f}: not UTF-8 text") from None
         for n, line in enumerate(text.splitlines(), 1):
