@@ -49,6 +49,8 @@ MAX_FILTER_FILE = 1 << 20
 def fold(text: str) -> str:
     """``text`` as the filter sees it: NFKC, case-folded, accents and invisible characters dropped,
     look-alike letters of other scripts folded to Latin."""
+    if isinstance(text, str) and text.isascii():  # all of that is lower() on ASCII (no ASCII character changes)
+        return text.lower()
     t = unicodedata.normalize("NFKC", str(text)).casefold()
     t = "".join(ch for ch in unicodedata.normalize("NFKD", t)
                 if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")

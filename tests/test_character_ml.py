@@ -449,3 +449,20 @@ def test_sprite_params_are_honoured(eng):
     looks = lambda cs: len({(c.sprite.frames["idle"] > 0).tobytes() for c in cs})  # noqa: E731
     assert looks(calm) <= 4 < looks(wild)  # variety 0: the mixture components' means only
     assert all(c.role == "warrior" for c in calm + wild)
+
+
+def test_filter_fold_fast_path_on_ascii_is_the_full_normalisation():
+    """``fold`` returns ``lower()`` for ASCII text (the batch speed-up): the full NFKC/NFKD path gives the same."""
+    import unicodedata
+
+    from engine.textfilter import CONFUSABLES, fold
+
+    def full(t):
+        t = unicodedata.normalize("NFKC", t).casefold()
+        t = "".join(ch for ch in unicodedata.normalize("NFKD", t)
+                    if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+        return t.translate(CONFUSABLES)
+
+    every = "".join(map(chr, range(128)))
+    assert fold(every) == full(every) == every.lower()
+    assert fold("Grob\u00e9") == "grobe" and fold("ＧＲＯＢ") == "grob"  # non-ASCII still takes the full path
