@@ -37,14 +37,15 @@ from pathlib import Path
 
 from engine import Choice, DialogueNode, Generator, Param, Quest, Story, hookimpl
 from engine.errors import InputError
+from engine.resources import data_path
 from engine.textfilter import default_filter
 
 from .learned_stories.corpus import fallback_line
 from .story_plan import QUEST_KINDS, TONES, plan
 from .words import ITEMS, ROOM_ADJ, ROOM_NOUN, pick
 
-MODEL_DIR = Path(__file__).resolve().parent / "data" / "models" / "story-lm"
-CORPUS = Path(__file__).resolve().parent / "data" / "stories" / "corpus.txt"
+MODEL_DIR = data_path("plugins", "data", "models", "story-lm")
+CORPUS = data_path("plugins", "data", "stories", "corpus.txt")
 WEIGHTS = "story-lm.safetensors"
 MAX_TOKENS = 48     # new tokens per line; a line without EOS by then is rejected
 MAX_CHARS = 160

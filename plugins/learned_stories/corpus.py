@@ -25,11 +25,12 @@ safe authored line story-lm falls back to when every sample of a line is rejecte
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "stories"
+from engine.resources import data_path
+
+DATA = data_path("plugins", "data", "stories")
 
 QUESTS = ("fetch", "slay", "rescue", "deliver", "explore")
 TONES = ("earnest", "grim", "playful")
