@@ -81,6 +81,21 @@ class Model:
 
             self.card = load_model_card(card)
         self._corpus = None
+        self._problems: dict[bytes, tuple] = {}
+
+    def problems(self, grid: np.ndarray) -> list[str]:
+        """``spec.rules.problems(grid)``, remembered per grid (a level's metadata and ``validate`` both ask:
+        the rules' reachability search is a level's largest single cost after decoding)."""
+        g = np.asarray(grid)
+        if g.ndim != 2 or not g.size or int(g.min()) < 0 or int(g.max()) > 255:
+            return list(self.spec.rules.problems(g))
+        key = b"%d,%d|" % g.shape + g.astype(np.uint8).tobytes()
+        got = self._problems.get(key)
+        if got is None:
+            if len(self._problems) >= 1024:
+                self._problems.clear()
+            got = self._problems[key] = tuple(self.spec.rules.problems(g))
+        return list(got)
 
     def corpus(self):
         """The training corpus, re-read from the files the model card lists (as written, else relative to
@@ -284,7 +299,7 @@ class LevelLM(Generator):
 
     def _meta(self, m: Model, r: Request, stats: dict, asked: dict, grid: np.ndarray) -> dict:
         sp = m.spec
-        problems = sp.rules.problems(grid)
+        problems = m.problems(grid)
         meta = {"genre": "platformer" if sp.view == "side" else "dungeon", "view": sp.view,
                 "raw_valid": not problems and r.attempt == 0, "playable": not problems,
                 "repaired": False, "asked": dict(sorted(asked.items())),
@@ -374,7 +389,7 @@ class LevelLM(Generator):
         grid = level_grid(level, sp)
         if grid is None:
             return ["level is not in the model's tileset"]
-        out = list(sp.rules.problems(grid))
+        out = m.problems(grid)
         if sp.view == "side" and grid.shape != (sp.h, request.params["width"]):
             out.append(f"size {grid.shape[1]}x{grid.shape[0]}, asked {request.params['width']}x{sp.h}")
         asked = self.controls(request, m)

@@ -50,11 +50,19 @@ class Column:
     """The masks for sampling one strip: ``masks[y - 1][p, q]`` (``y`` = 1..h, padded rows) is the bool vector
     over the K symbols allowed at row ``y`` after tiles ``p`` (row ``y - 2``) and ``q`` (row ``y - 1``)."""
 
-    __slots__ = ("masks", "feasible")
+    __slots__ = ("masks", "feasible", "_arr")
 
     def __init__(self, masks: list[np.ndarray], feasible: bool):
         self.masks = masks
         self.feasible = feasible
+        self._arr = None
+
+    @property
+    def arr(self) -> np.ndarray:
+        """The masks as one ``(h, K, K, K)`` array (built once; the batched sampler gathers from it)."""
+        if self._arr is None:
+            self._arr = np.stack(self.masks)
+        return self._arr
 
 
 class Patterns:

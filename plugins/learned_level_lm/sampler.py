@@ -134,6 +134,15 @@ class Job:
 
     # ------------------------------------------------------------------ one strip
     def advance(self, logits: np.ndarray, patterns, expB: np.ndarray) -> None:
+        got = self.prepare(logits, patterns, expB)
+        if got is not None:
+            col, P, caps = got
+            self._commit(self._sample(col, P, expB, caps))
+
+    def prepare(self, logits: np.ndarray, patterns, expB: np.ndarray):
+        """Everything of :meth:`advance` before the strip is sampled: ``(column masks, weights, caps)`` to
+        sample from, or None when this step was handled here (a step back, or a strip sampled past the
+        budget without the pattern constraint)."""
         t = self.t
         self.max_written = max(self.max_written, t)
         a = None if t == 0 else (self.border if t == 1 else self._padded(t - 2))
@@ -146,12 +155,12 @@ class Job:
                 if not col.feasible:
                     self.pattern_fallbacks += 1
                     self._commit(self._free_strip(logits, unary, expB))
-                    return
+                    return None
             else:
                 n = self.fails[t] = self.fails.get(t, 0) + 1
                 self._back(t - min(t, 1 << min(n - 1, 4)) if t > 0 else 0, pattern=True)
-                return
-        self._commit(self._sample(col, self._weights(logits, t), expB, self._caps(t)))
+                return None
+        return col, self._weights(logits, t), self._caps(t)
 
     def _caps(self, t: int) -> list:
         """Per counted tile kind (``tiles`` steers): how many more this strip may hold before its bucket's top
@@ -273,9 +282,69 @@ class Job:
             self.giveup = True
 
 
+BATCH_SAMPLE = 4  # from this many jobs sampling a strip together, :func:`sample_many` (numpy) samples them
+
+
+def sample_many(jobs: list[Job], cols: list, Ps: list, caps: list, expB: np.ndarray) -> np.ndarray:
+    """:meth:`Job._sample` for many jobs at once, vectorised over the jobs (row by row down the strip):
+    the same float64 products, the same left-to-right sums (``cumsum``) and the same inverse-CDF choice,
+    so each job gets exactly the strip :meth:`Job._sample` would give it. Returns ``(n, h)`` tile ids."""
+    n = len(jobs)
+    h, V = jobs[0].h, jobs[0].V
+    B = jobs[0].B
+    ar = np.arange(n)
+    M = np.stack([c.arr for c in cols])  # (n, h, K, K, K)
+    P = np.stack(Ps)  # (n, h, V)
+    U = np.stack([j.rng.random(h) for j in jobs])  # (n, h): each job's own draws, as _sample takes them
+    C = max(len(c) for c in caps)
+    if C:
+        ctiles = np.zeros((n, C, V), dtype=bool)
+        croom = np.full((n, C), 1 << 30, dtype=np.int64)
+        for i, cs in enumerate(caps):
+            for c, (tiles, room) in enumerate(cs):
+                ctiles[i, c] = tiles
+                croom[i, c] = room
+    out = np.empty((n, h + 2), dtype=np.int64)
+    out[:, :2] = B
+    flagged = np.zeros(n, dtype=bool)
+    for y in range(h):
+        p, q = out[:, y], out[:, y + 1]
+        m = M[ar, y, p, q][:, :V]
+        for c in range(C):
+            m2 = m & ~ctiles[:, c]
+            use = (croom[:, c] <= 0) & m2.any(1)
+            if use.any():
+                m = np.where(use[:, None], m2, m)
+        w = np.where(m, P[:, y] * expB[q], 0.0)
+        cum = np.cumsum(w, axis=1)
+        tot = cum[:, -1]
+        bad = ~(tot > 0)
+        if bad.any():  # the network gives the allowed tiles no mass: uniform over them
+            w[bad] = m[bad].astype(np.float64)
+            cum[bad] = np.cumsum(w[bad], axis=1)
+            tot = cum[:, -1]
+        x = U[:, y] * tot
+        over = cum > x[:, None]
+        hit = over.any(1)
+        j = over.argmax(1)
+        lo = np.where(j > 0, cum[ar, j - 1], 0.0)
+        near = np.minimum(cum[ar, j] - x, x - lo) < TIE * tot
+        flagged |= hit & near
+        if not hit.all():  # rounding: the last allowed tile
+            last = V - 1 - (w[:, ::-1] > 0.0).argmax(1)
+            j = np.where(hit, j, last)
+        out[:, y + 2] = j
+        for c in range(C):
+            croom[:, c] -= ctiles[ar, c, j]
+    for i in np.nonzero(flagged)[0]:
+        jobs[i].flagged = True
+    return out[:, 2:]
+
+
 def run(net, patterns, jobs: list[Job]) -> None:
     """Decode all ``jobs`` (in place), one network step per strip for all active jobs at once."""
-    expB = np.exp(net.vbig.astype(np.float64)).tolist()
+    expB_arr = np.exp(net.vbig.astype(np.float64))
+    expB = expB_arr.tolist()
     cache = net.new_cache(len(jobs))
     n_attr = max(1, net.cfg["n_attr"])
     while True:
@@ -286,5 +355,24 @@ def run(net, patterns, jobs: list[Job]) -> None:
         attrs = np.stack([jobs[i].attrs for i in act]).reshape(len(act), n_attr)
         pos = np.array([jobs[i].t for i in act], dtype=np.int64)
         logits = net.step(strips, attrs, cache, np.array(act, dtype=np.int64), pos)
+        if len(act) < BATCH_SAMPLE:
+            for k, i in enumerate(act):
+                jobs[i].advance(logits[k], patterns, expB)
+            continue
+        ready, cols, Ps, caps = [], [], [], []
         for k, i in enumerate(act):
-            jobs[i].advance(logits[k], patterns, expB)
+            got = jobs[i].prepare(logits[k], patterns, expB)
+            if got is not None:
+                ready.append(jobs[i])
+                cols.append(got[0])
+                Ps.append(got[1])
+                caps.append(got[2])
+        if not ready:
+            continue
+        if len(ready) < BATCH_SAMPLE:
+            for j, col, P, cp in zip(ready, cols, Ps, caps):
+                j._commit(j._sample(col, P, expB, cp))
+            continue
+        strips = sample_many(ready, cols, Ps, caps, expB_arr)
+        for j, strip in zip(ready, strips):
+            j._commit(strip)
