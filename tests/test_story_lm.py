@@ -248,6 +248,20 @@ def test_filter_resampling_is_counted(monkeypatch, eng):
 
 
 # ----------------------------------------------------------------------------------------- training on your own text
+def test_training_file_over_the_size_limit_is_an_error_naming_it(tmp_path, monkeypatch):
+    from plugins.learned_stories import train
+
+    data = tmp_path / "huge.txt"
+    data.write_text("A plain line of my own.\n" * 8, "utf-8")
+    monkeypatch.setattr(train, "MAX_DATA_BYTES", 64)
+    with pytest.raises(engine.InputError, match=r"huge\.txt.*over the 64-byte limit") as e:
+        train.read_examples([data])
+    assert "\n" not in str(e.value)
+    small = tmp_path / "small.txt"
+    small.write_text("A short line.\n", "utf-8")
+    assert train.read_examples([small]) == ([("any", "any", "line", "A short line.")], 0)
+
+
 def test_tiny_corpus_warns_with_the_count_and_the_card_is_json(tmp_path):
     data = tmp_path / "mine.txt"
     data.write_text("The lantern went out in the hall.\nany|grim|greet|Sit down, {giver}, and listen.\n")
