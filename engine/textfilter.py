@@ -125,7 +125,7 @@ def content_problems(content: Any, filt: "ContentFilter | None" = None) -> list[
         return []
     filt = filt or default_filter()
     out = []
-    for where, text in _strings(content.to_dict(binary=False), type(content).__name__.lower()):
+    for where, text in _strings(content.to_dict(binary=True), type(content).__name__.lower()):  # grids as bytes: not text
         ok = filt.name_ok(text) if where.endswith(".name") else filt.text_ok(text)
         if not ok:
             out.append(f"{where}: blocked by the content filter")
