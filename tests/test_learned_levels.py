@@ -124,6 +124,17 @@ def test_train_tiny_loss_goes_down_and_weights_load(eng, tmp_path):
     assert eng.problems(lv) == []
     m = eng.generator("dungeon-vae").model(str(tmp_path))  # the pattern table travels with the weights
     assert m.patterns() is not None and m.patterns_source == "weights"
+    import shutil  # ... and so do the tile shares: the same bytes where the corpus files are not at hand
+
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy(tmp_path / "model.safetensors", moved)
+    card_doc = json.loads((tmp_path / "model.json").read_text())
+    for d in card_doc["data"]:
+        d["path"] = "nowhere/" + d["path"].split("/")[-1]
+    (moved / "model.json").write_text(json.dumps(card_doc))
+    again = eng.generate("level", "dungeon-vae", 0, {"weights": str(moved)})
+    assert again.tiles.tobytes() == lv.tiles.tobytes()
 
 
 def test_cli_train_gan_one_epoch(tmp_path):

@@ -48,6 +48,9 @@ class LevelModel:
         self.roles = [roles_of(tile_tags(t)) for t in self.tileset.tiles]
         self._corpus: Corpus | None = None
         self._codes = (tensors.get("__patterns3__"), tensors.get("__patterns2__"))
+        shares = tensors.get("__tile_shares__")
+        self._shares = shares.numpy().astype(np.float64) if shares is not None and shares.numel() == self.classes \
+            else None
         self._patterns = None
         self.patterns_source = ""
 
@@ -65,21 +68,21 @@ class LevelModel:
         seed), clipped to [1/4, 8] and rounded to 2 significant digits (so float noise cannot change it).
         A network that gives a rare kind (enemies, pipes) too little mass draws it about as often as the
         corpus has it. Models that offer :meth:`sampled_shares` then correct it ``REFINE`` times on shares
-        of levels sampled under the constraint (×0.5–2 a step, within [1/4, 16]). All ones when the corpus is
-        not at hand."""
+        of levels sampled under the constraint (×0.5–2 a step, within [1/4, 16]). The shares are stored with
+        weights trained from now on (``__tile_shares__``), else counted once from the card's corpus; all ones
+        when neither is at hand."""
         if getattr(self, "_tile_w", None) is None:
             w = np.ones(self.classes)
-            try:
-                corpus = self.corpus()
-            except InputError:
-                corpus = None
-            if corpus is not None:
-                train, _ = self.split(corpus)
-                strips = self.pattern_strips([corpus.grids[i] for i in train])
-                share = np.zeros(self.classes)
-                for s_ in strips:
-                    share += np.bincount(s_.ravel(), minlength=self.classes)[:self.classes]
-                share /= max(1.0, share.sum())
+            share = self._shares
+            if share is None:
+                try:
+                    corpus = self.corpus()
+                except InputError:
+                    corpus = None
+                if corpus is not None:
+                    train, _ = self.split(corpus)
+                    share = strip_shares(self.pattern_strips([corpus.grids[i] for i in train]), self.classes)
+            if share is not None:
                 mean = self.mean_probs()
                 w = np.clip(share / np.maximum(mean, 1e-9), 0.25, 8.0)
                 w = np.where(share > 0, w, 1.0)
@@ -226,7 +229,16 @@ def extra_tensors(corpus: Corpus, rules: Rules, strips: list[np.ndarray] | None 
         p = build_patterns(strips, corpus.classes)
         out["__patterns3__"] = torch.from_numpy(p.codes.copy())
         out["__patterns2__"] = torch.from_numpy(p.codes2.copy())
+        out["__tile_shares__"] = torch.from_numpy(strip_shares(strips, corpus.classes))
     return out
+
+
+def strip_shares(strips: list[np.ndarray], classes: int) -> np.ndarray:
+    """Share of each tile kind in the training strips (float64)."""
+    share = np.zeros(classes)
+    for s in strips:
+        share += np.bincount(np.asarray(s).ravel(), minlength=classes)[:classes]
+    return share / max(1.0, share.sum())
 
 
 def common_ids(corpus_or_model: Any, grids: list[np.ndarray] | None = None) -> dict:
