@@ -10,9 +10,10 @@ each strip the sampler allows only tiles whose 3×3 windows with the two strips 
 and after which the rest of the strip can still be completed (exact, by dynamic programming), and draws
 among them in proportion to the network's probability. A strip with no allowed tile steps back 1, 2, 4…
 strips; side-view levels also step back when the corpus-fitted jump model can no longer reach further
-right (:class:`plugins.learned_level_lm.reach.SideReach`), top-down windows are decoded again when a
-``check`` on the whole window fails. Past a budget of re-decoded strips the sampler stops backtracking for
-playability and, where no pattern-allowed tile exists, draws from the network alone (counted in
+right (:class:`plugins.learned_level_lm.reach.SideReach`), and a top-down room is decoded again when a
+``check`` on the whole room fails. Past a budget of re-decoded strips the sampler stops backtracking for
+playability and, where no pattern-allowed strip exists, draws each cell among the tiles whose window with the
+cells already decoded occurs in the corpus, else the network's most likely tile (such strips are counted in
 ``pattern_fallbacks``).
 
 Determinism: each level draws from its own ``numpy`` generator; a level decoded in a batch uses the batch's
