@@ -27,6 +27,9 @@ reference).
 """
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import accumulate
+
 import numpy as np
 
 from .infer import BACKTRACK
@@ -191,22 +194,18 @@ class Job:
                         m = m2
             eb = expB[cur[y + 1]]
             w = [a * b if ok else 0.0 for a, b, ok in zip(rows[y], eb, m)]
-            tot = sum(w)
+            cum = list(accumulate(w))  # left-to-right sums, as sample_many's cumsum
+            tot = cum[-1]
             if not tot > 0:  # the network gives the allowed tiles no mass: uniform over them
                 w = [1.0 if ok else 0.0 for ok in m[:V]]
-                tot = sum(w)
+                cum = list(accumulate(w))
+                tot = cum[-1]
             x = u[y] * tot
-            acc = 0.0
-            j = V - 1
-            for k in range(V):
-                if w[k] > 0.0:
-                    lo = acc
-                    acc += w[k]
-                    if acc > x:
-                        j = k
-                        if min(acc - x, x - lo) < TIE * tot:
-                            self.flagged = True
-                        break
+            j = bisect_right(cum, x)  # the first tile whose cumulative weight passes x (it has w > 0)
+            if j < V:
+                lo = cum[j - 1] if j else 0.0
+                if min(cum[j] - x, x - lo) < TIE * tot:
+                    self.flagged = True
             else:  # rounding: the last allowed tile
                 j = max(k for k in range(V) if w[k] > 0.0)
             cur.append(j)
