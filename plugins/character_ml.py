@@ -32,7 +32,7 @@ import numpy as np
 
 from engine import Cast, Character, Generator, Param, Sprite, hookimpl
 from engine.errors import InputError
-from engine.eval_characters import pixel_art_problems
+from engine.eval_characters import pixel_art_problems_many
 from engine.textfilter import ContentFilter, default_filter
 
 from .learned_characters.data import (ANIMATIONS, FRAMES, MIN_NAME, attributes_ok, display_name, finish_many,
@@ -157,6 +157,10 @@ class CharacterML(Generator):
             _, stats = self.model("stats", weights)
             _, sprites = self.model("sprites", weights)
             got = list(names["styles"]), [r for r in stats["roles"] if r in sprites["roles"]]
+            if not got[1]:
+                raise InputError(f"generator 'character-ml': the weights ({weights or 'shipped'}) have stats "
+                                 f"roles {', '.join(stats['roles'])} and sprite roles "
+                                 f"{', '.join(sprites['roles'])}: they share none (train both parts together)")
             with self._lock:
                 self._available[weights] = got
         return got
@@ -307,21 +311,32 @@ class CharacterML(Generator):
         return out
 
     def validate(self, content, request):
-        out = []
-        budget = request.params["budget"]
+        return self.validate_batch([content], [request])[0]
+
+    def validate_batch(self, contents, requests):
+        """``validate`` for many items: the pixel-art rules checked for all their sprites at once
+        (:func:`~engine.eval_characters.pixel_art_problems_many`); the same problems, item by item."""
         filt = self._filter()
-        chars = content.characters if isinstance(content, Cast) else [content]
-        for c in chars:
-            why = attributes_ok(c.attributes, budget)
-            if why:
-                out.append(f"{c.id}: {why}")
-            if not filt.name_ok(c.name):
-                out.append(f"{c.id}: name {c.name!r} is rejected by the content filter")
-            if c.sprite is None or set(c.sprite.frames) != set(FRAMES):
-                out.append(f"{c.id}: sprite needs the frames {', '.join(FRAMES)}")
-            else:
-                out += [f"{c.id}: {why}" for why in pixel_art_problems(c.sprite)]
-        return out
+        chars = [content.characters if isinstance(content, Cast) else [content] for content in contents]
+        drawn = [c.sprite for cs in chars for c in cs
+                 if c.sprite is not None and set(c.sprite.frames) == set(FRAMES)]
+        art = iter(pixel_art_problems_many(drawn))
+        found = []
+        for cs, request in zip(chars, requests):
+            out = []
+            budget = request.params["budget"]
+            for c in cs:
+                why = attributes_ok(c.attributes, budget)
+                if why:
+                    out.append(f"{c.id}: {why}")
+                if not filt.name_ok(c.name):
+                    out.append(f"{c.id}: name {c.name!r} is rejected by the content filter")
+                if c.sprite is None or set(c.sprite.frames) != set(FRAMES):
+                    out.append(f"{c.id}: sprite needs the frames {', '.join(FRAMES)}")
+                else:
+                    out += [f"{c.id}: {why}" for why in next(art)]
+            found.append(out)
+        return found
 
     # ------------------------------------------------------------------ training
     train_options = ("tiny", "threads")
@@ -333,6 +348,16 @@ class CharacterML(Generator):
         if not (corpora.names or corpora.stats or corpora.sprites):
             raise InputError("character-ml: no names (.txt), stats (.csv) or sprite (16x16 text art) files "
                              "in --data")
+        stat_roles = set(corpora.stats[0]) if corpora.stats else None
+        sprite_roles = {a.role for a in corpora.sprites} if corpora.sprites else None
+        if (stat_roles is None) != (sprite_roles is None):  # one part trained, the other stays shipped
+            _, shipped = self.model("sprites" if sprite_roles is None else "stats")
+            stat_roles = stat_roles if stat_roles is not None else set(shipped["roles"])
+            sprite_roles = sprite_roles if sprite_roles is not None else set(shipped["roles"])
+        if stat_roles is not None and not stat_roles & sprite_roles:
+            raise InputError(f"character-ml: the stats roles ({', '.join(sorted(stat_roles))}) and the sprite "
+                             f"roles ({', '.join(sorted(sprite_roles))}) share none: give stats and sprites for "
+                             "the same roles")
         from .learned_characters import models  # noqa: PLC0415
 
         result = models.train_all(corpora, job.out, job.epochs, job.seed, job.options, job.progress)

@@ -466,3 +466,86 @@ def test_filter_fold_fast_path_on_ascii_is_the_full_normalisation():
     every = "".join(map(chr, range(128)))
     assert fold(every) == full(every) == every.lower()
     assert fold("Grob\u00e9") == "grobe" and fold("ＧＲＯＢ") == "grob"  # non-ASCII still takes the full path
+
+
+def test_names_with_dots_or_hashes_are_names_and_roles_must_overlap(eng, tmp_path):
+    from engine.training import train
+
+    # a names file with "." or "#" in it is read as names (and judged as names), not as sprite art
+    (tmp_path / "saints.txt").write_text("; style: saintly\n" + "\n".join(["Clair", "Bob", "Marie"] * 4)
+                                         + "\nJon St. Clair\n")
+    with pytest.raises(InputError, match=r"saints.txt:14: 'Jon St. Clair' is not a name"):
+        train(eng, GEN, [tmp_path / "saints.txt"], epochs=1, out=tmp_path / "n", show_progress=False, tiny=True)
+    # stats for a role no sprite part has (user's or shipped) are refused at training, naming both sides
+    cols = "role,strength,dexterity,constitution,intelligence,wisdom,charisma\n"
+    (tmp_path / "bards.csv").write_text(cols + "".join(f"bard,{8 + i % 3},12,9,11,10,14\n" for i in range(20)))
+    with pytest.raises(InputError, match=r"stats roles \(bard\) and the sprite roles \(.*\) share none"):
+        train(eng, GEN, [tmp_path / "bards.csv"], epochs=1, out=tmp_path / "o", show_progress=False, tiny=True)
+    assert not (tmp_path / "o").exists()
+
+
+def test_pixel_art_checked_for_a_batch_is_the_same_as_one_by_one(eng):
+    """``pixel_art_problems_many`` (character-ml's ``validate_batch``) gives exactly ``pixel_art_problems``'s
+    lists, for clean sprites and for sprites breaking each rule, mixed in one batch."""
+    from engine.content import Sprite
+    from engine.eval_characters import pixel_art_problems, pixel_art_problems_many
+
+    chars = eng.generate_batch("character", GEN, range(40))
+    sprites = [c.sprite for c in chars]
+    rng = np.random.default_rng(0)
+    broken = []
+    for k, sp in enumerate(sprites[:24]):
+        frames = {n: f.copy() for n, f in sp.frames.items()}
+        pal = list(sp.palette)
+        rule = k % 6
+        if rule == 0:
+            pal[3] = (*pal[3][:3], 128)  # alpha
+        elif rule == 1:
+            frames["walk1"][frames["walk1"] == 1] = 3  # outline color
+        elif rule == 2:
+            frames["side_walk2"][:] = 0
+            frames["side_walk2"][2:5, 6:9] = 1  # height
+        elif rule == 3:
+            inner = frames["idle"] >= 2
+            frames["walk2"][inner] = rng.integers(2, 8, inner.sum())  # colors in place
+        elif rule == 4:
+            frames["idle"][8, 8] = 9  # beyond the palette
+        else:
+            pal = pal + [(k, k, k, 255)] * 12
+            frames["side_idle"][frames["side_idle"] >= 2] = np.arange((frames["side_idle"] >= 2).sum()) % 20
+        broken.append(Sprite(pal, frames, sp.animations))
+    odd = [Sprite([(0, 0, 0, 0), (1, 1, 1, 255)], {"idle": np.ones((4, 4), np.uint8)}),
+           Sprite([(0, 0, 0, 0)], {"idle": np.zeros((4, 4), np.int64)})]
+    mixed = sprites[:8] + broken[:12] + odd + sprites[8:] + broken[12:]
+    want = [pixel_art_problems(sp) for sp in mixed]
+    assert pixel_art_problems_many(mixed) == want
+    assert sum(bool(w) for w in want) >= 20  # the broken ones are broken
+
+
+def test_the_engine_checks_a_batch_with_validate_batch(eng, monkeypatch):
+    """The BatchValidator protocol: ``Engine.generate_batch`` validates the first tries in one
+    ``validate_batch`` call (after metadata and hooks), resamples what it refuses one by one, and gives the
+    same content as ``generate`` per seed."""
+    from engine.generator import BatchValidator
+
+    gen = gen_of(eng)
+    assert isinstance(gen, BatchValidator)
+    calls = []
+    real = type(gen).validate_batch
+
+    def spy(self, contents, requests):
+        calls.append(len(contents))
+        found = real(self, contents, requests)
+        if len(contents) > 1:
+            assert all(c.metadata["generator"] == GEN and c.metadata["tries"] == 1 for c in contents)
+            found[2] = found[2] + ["refused once by the test"]  # the engine must resample item 2
+        return found
+
+    monkeypatch.setattr(type(gen), "validate_batch", spy)
+    made = eng.generate_batch("character", GEN, range(6))
+    assert calls[0] == 6 and all(n == 1 for n in calls[1:])  # one batch call; the resample alone
+    assert made[2].metadata["tries"] == 2 and [m.metadata["tries"] for m in made[:2]] == [1, 1]
+    monkeypatch.undo()
+    for s in (0, 1, 3, 4, 5):
+        assert dumps(eng.generate("character", GEN, s)) == dumps(made[s])
+    assert eng.problems_batch(made, [eng.request("character", GEN, s) for s in range(6)]) == [[]] * 6

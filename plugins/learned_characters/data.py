@@ -181,15 +181,19 @@ class SpriteArt:
     source: str  # "file:line"
 
 
+_SPRITE_ROW_RE = re.compile(rf"^[{re.escape(SLOT_CHARS)}]{{{SPRITE_SIZE}}}( [{re.escape(SLOT_CHARS)}]{{{SPRITE_SIZE}}})+$")
+
+
 def is_sprite_text(text: str) -> bool:
-    """Sprite art has ``.``/``#`` pixels or ``; role:``/``; sprite:`` headers; names never do."""
+    """Sprite art has ``; role:``/``; sprite:`` headers or rows of 16 pixel characters per frame (two frames
+    or more, space-separated); names never do, even ``Jon St. Clair`` or a ``# comment`` line."""
     for line in text.splitlines():
         s = line.strip()
         if s.startswith(";"):
             body = s[1:].strip().lower()
             if body.startswith(("role:", "sprite:")):
                 return True
-        elif "." in s or "#" in s:
+        elif _SPRITE_ROW_RE.match(s):
             return True
     return False
 
