@@ -63,6 +63,15 @@ def check_context(context: Any) -> dict:
     return out
 
 
+class _Checked:
+    """A batch item already prepared (metadata, hooks) and checked, with the problems found."""
+
+    __slots__ = ("content", "problems")
+
+    def __init__(self, content: Content, problems: list[str]):
+        self.content, self.problems = content, problems
+
+
 class _Alarm(BaseException):
     """Raised by the SIGALRM handler inside a generator (a BaseException, so a plugin's ``except Exception``
     cannot swallow it); :meth:`Engine._finish` turns it into a GenerationTimeout."""
@@ -227,6 +236,10 @@ class Engine:
             if len(firsts) != len(reqs):
                 raise PluginError(f"generate_batch returned {len(firsts)} items for {len(reqs)} requests",
                                   plugin, gen.id)
+            if callable(getattr(gen, "validate_batch", None)):  # BatchValidator: first tries checked at once
+                firsts = [self._prepare(f, r, 0, gen, plugin) for r, f in zip(reqs, firsts)]
+                found = self.problems_batch(firsts, reqs)
+                return [self._finish(r, _Checked(f, p), tries, timeout) for r, f, p in zip(reqs, firsts, found)]
         return [self._finish(r, f, tries, timeout) for r, f in zip(reqs, firsts)]
 
     def _finish(self, req: Request, first: Any, tries: int | None, timeout: float | None = None) -> Content:
@@ -253,22 +266,28 @@ class Engine:
             req.check_deadline()
             if attempt:
                 req = req.retry()
-            content = first if attempt == 0 and first is not None else self._generate_once(gen, req, plugin)
-            while True:
-                if not isinstance(content, RESULT_TYPES[req.kind]):
-                    want = " or ".join(t.__name__ for t in RESULT_TYPES[req.kind])
-                    raise PluginError(f"generate returned {type(content).__name__}, expected {want}", plugin,
-                                      gen.id)
-                content.metadata.update({"generator": gen.id, "generator_version": gen.version,
-                                         "seed": req.seed, "params": dict(req.params), "tries": attempt + 1})
-                if not self.host.process(req.kind, content, req):
-                    break
-                content = self._generate_once(gen, req, plugin)  # a hook raised: its plugin is out; again
-            problems = self.problems(content, req)
+            if attempt == 0 and isinstance(first, _Checked):  # prepared and checked with the batch
+                content, problems = first.content, first.problems
+            else:
+                content = first if attempt == 0 and first is not None else self._generate_once(gen, req, plugin)
+                content = self._prepare(content, req, attempt, gen, plugin)
+                problems = self.problems(content, req)
             if not problems:
                 return content
         raise GenerationError(f"plugin {plugin!r}, generator {gen.id!r} made no valid {req.kind} in {tries} tries "
                               f"(seed {req.seed!r}): {problems[0]}")
+
+    def _prepare(self, content: Any, req: Request, attempt: int, gen: Any, plugin: str) -> Content:
+        """A generated item checked for its type, stamped with its metadata and post-processed by the hooks."""
+        while True:
+            if not isinstance(content, RESULT_TYPES[req.kind]):
+                want = " or ".join(t.__name__ for t in RESULT_TYPES[req.kind])
+                raise PluginError(f"generate returned {type(content).__name__}, expected {want}", plugin, gen.id)
+            content.metadata.update({"generator": gen.id, "generator_version": gen.version,
+                                     "seed": req.seed, "params": dict(req.params), "tries": attempt + 1})
+            if not self.host.process(req.kind, content, req):
+                return content
+            content = self._generate_once(gen, req, plugin)  # a hook raised: its plugin is out; again
 
     @staticmethod
     def _generate_once(gen: Any, req: Request, plugin: str) -> Any:
@@ -307,6 +326,36 @@ class Engine:
             return list(validate(content, request))
         except Exception as e:
             raise PluginError(f"validate raised {type(e).__name__}: {e}", self.plugin_of(gen.id), gen.id) from e
+
+    def problems_batch(self, contents: list[Content], requests: list[Request]) -> list[list[str]]:
+        """:meth:`problems` for many items of one generator: the schema and text checks per item, then one
+        ``validate_batch`` call (the :class:`~engine.generator.BatchValidator` protocol) for the items that
+        passed them, else ``validate`` per item. The same lists as :meth:`problems` item by item."""
+        out: list[list[str]] = []
+        todo: list[int] = []
+        for k, c in enumerate(contents):
+            found = self.problems(c, None)
+            out.append(found)
+            if not found:
+                todo.append(k)
+        if not todo:
+            return out
+        gen = self.generator(requests[0].generator)
+        many = getattr(gen, "validate_batch", None)
+        if not callable(many):
+            for k in todo:
+                out[k] = self.problems(contents[k], requests[k])
+            return out
+        try:
+            got = [list(p) for p in many([contents[k] for k in todo], [requests[k] for k in todo])]
+        except Exception as e:
+            raise PluginError(f"validate_batch raised {type(e).__name__}: {e}", self.plugin_of(gen.id), gen.id) from e
+        if len(got) != len(todo):
+            raise PluginError(f"validate_batch returned {len(got)} lists for {len(todo)} items",
+                              self.plugin_of(gen.id), gen.id)
+        for k, p in zip(todo, got):
+            out[k] = p
+        return out
 
     # ------------------------------------------------------------------ files
     def exporter(self, fmt: str) -> Any:

@@ -134,6 +134,83 @@ def pixel_art_problems(sprite: Sprite, max_colors: int = 16, min_overlap: float 
     return out
 
 
+def pixel_art_problems_many(sprites: list[Sprite], max_colors: int = 16,
+                            min_overlap: float = MIN_FRAME_OVERLAP) -> list[list[str]]:
+    """:func:`pixel_art_problems` of many sprites: the same lists, in order. Sprites of one layout (frame names,
+    shape, animations, palette size) are checked together with array operations; a sprite that might break a
+    rule there (the batch check only ever errs towards suspicion) gets :func:`pixel_art_problems` itself."""
+    out: list[list[str] | None] = [None] * len(sprites)
+    groups: dict[tuple, list[int]] = {}
+    for k, sp in enumerate(sprites):
+        frames = sp.frames
+        f0 = next(iter(frames.values()), None) if frames else None
+        if not isinstance(f0, np.ndarray) or not all(
+                isinstance(f, np.ndarray) and f.dtype == np.uint8 and f.ndim == 2 and f.shape == f0.shape
+                for f in frames.values()):
+            out[k] = pixel_art_problems(sp, max_colors, min_overlap)
+            continue
+        key = (tuple(frames), f0.shape, tuple((a, tuple(v)) for a, v in sp.animations.items()), len(sp.palette))
+        groups.setdefault(key, []).append(k)
+    for (names, shape, anims, n_pal), ks in groups.items():
+        suspect = _suspects([sprites[k] for k in ks], names, shape, dict(anims), n_pal, max_colors, min_overlap)
+        for k, bad in zip(ks, suspect.tolist()):
+            out[k] = pixel_art_problems(sprites[k], max_colors, min_overlap) if bad else []
+    return out  # type: ignore[return-value]
+
+
+def _suspects(sprites: list[Sprite], names: tuple, shape: tuple, anims: dict, n_pal: int, max_colors: int,
+              min_overlap: float) -> np.ndarray:
+    """(n,) bool: the sprites (one layout) that may break a rule of :func:`pixel_art_problems`."""
+    n = len(sprites)
+    stack = np.stack([np.stack([sp.frames[m] for m in names]) for sp in sprites])  # (n, F, h, w)
+    try:
+        pal = np.array([sp.palette for sp in sprites], dtype=np.int64).reshape(n, n_pal, 4)
+    except (ValueError, TypeError):
+        return np.ones(n, dtype=bool)
+    bad = stack.reshape(n, -1).max(axis=1) >= n_pal
+    idx = np.minimum(stack, n_pal - 1).astype(np.intp)
+    rows = np.arange(n)[:, None, None, None]
+    alpha = pal[:, :, 3][rows, idx]  # (n, F, h, w)
+    bad |= ~((alpha == 0) | (alpha == 255)).all(axis=(1, 2, 3))
+    if n_pal > max_colors:
+        used = np.zeros((n, n_pal), dtype=bool)
+        used[np.repeat(np.arange(n), idx[0].size), idx.reshape(-1)] = True
+        bad |= used.sum(axis=1) > max_colors
+    opaque = alpha > 0
+    h, w = shape
+    pad = np.zeros((n, len(names), h + 2, w + 2), dtype=bool)
+    pad[:, :, 1:-1, 1:-1] = opaque
+    edge = opaque & ~(pad[:, :, :-2, 1:-1] & pad[:, :, 2:, 1:-1] & pad[:, :, 1:-1, :-2] & pad[:, :, 1:-1, 2:])
+    has_edge = edge.any(axis=(2, 3))  # (n, F)
+    lo = np.where(edge, stack, 255).min(axis=(2, 3)).astype(np.int64)
+    hi = np.where(edge, stack, 0).max(axis=(2, 3)).astype(np.int64)
+    bad |= ~has_edge.any(axis=1)  # no outline at all: let the full check decide
+    line = np.where(has_edge, lo, 1 << 20).min(axis=1)  # (n,) the one outline color when all agree
+    bad |= (has_edge & ((lo != line[:, None]) | (hi != line[:, None]))).any(axis=1)
+    filled = opaque.any(axis=3)  # (n, F, h)
+    first = filled.argmax(axis=2)
+    last = filled.shape[2] - 1 - filled[:, :, ::-1].argmax(axis=2)
+    heights = np.where(filled.any(axis=2), last - first + 1, 0)
+    index = {m: j for j, m in enumerate(names)}
+    for anim, walk in anims.items():
+        if "walk" not in anim:
+            continue
+        idle_anim = anims.get(anim.replace("walk", "idle"))
+        if not idle_anim or idle_anim[0] not in index:
+            continue
+        i = index[idle_anim[0]]
+        inner = opaque[:, i] & (stack[:, i] != line[:, None, None])
+        total = inner.sum(axis=(1, 2))
+        for wname in walk:
+            if wname not in index:
+                continue
+            j = index[wname]
+            bad |= np.abs(heights[:, j] - heights[:, i]) > 1
+            kept = (inner & (stack[:, j] == stack[:, i])).sum(axis=(1, 2))
+            bad |= (total > 0) & (kept < (min_overlap + 1e-9) * total)
+    return bad
+
+
 class BigramNB:
     """Character-bigram naive Bayes over names (``^`` and ``$`` mark the ends), add-one smoothing."""
 

@@ -28,6 +28,8 @@ A generator may also take part in **optional protocols**, each declared below as
   copies and contradictions in ``conjure evaluate``.
 - :class:`CharacterReference`: ``character_reference(params)`` -- a character generator's name corpora, game
   rules and sprite corpus (trained on / held out), for ``conjure evaluate``.
+- :class:`BatchValidator`: ``validate_batch(contents, requests)`` -- ``validate`` for many items at once
+  (``Engine.generate_batch`` checks a batch's first tries with it).
 
 An **exporter** writes content to a file format (and may read it back)::
 
@@ -260,9 +262,19 @@ class Costed(Protocol):
     def cost(self, params: dict) -> float: ...
 
 
+@runtime_checkable
+class BatchValidator(Protocol):
+    """A generator that validates many items at once: ``validate_batch(contents, requests)`` returns one list
+    of problems per item, in order, each exactly what ``validate(content, request)`` returns for it (e.g. a
+    check vectorised over the batch). ``Engine.generate_batch`` calls it once for the first tries of a batch
+    (items that passed the schema and text checks); resamples are validated one by one."""
+
+    def validate_batch(self, contents: list, requests: list) -> list[list[str]]: ...
+
+
 #: The optional protocols a generator may implement (documented in docs/plugins.md, checked by its test).
 PROTOCOLS: tuple[type, ...] = (Trainable, LevelCorpus, ReferenceNames, Chunked, StoryReference,
-                               CharacterReference, Costed)
+                               CharacterReference, Costed, BatchValidator)
 
 
 def int_option(options: dict, name: str, default: int, lo: int, hi: int, fmt: str) -> int:
