@@ -244,3 +244,54 @@ def test_shipped_top_model(eng):
     assert SHIPPED_TOP.stat().st_size <= 5 * 1024 * 1024
     lv = eng.generate("level", "level-lm", 0, {"model": "top", "room_count": 4})
     assert lv.metadata["rooms"] == 4 and lv.metadata["playable"]
+
+
+# ------------------------------------------------------------------------------------------ speed paths
+def test_batched_sampler_matches_one_by_one(eng, side_model):
+    """From ``BATCH_SAMPLE`` jobs on, strips are sampled by ``sample_many`` (numpy over the batch); every level
+    must be the one the one-job sampler gives the same seed alone, counted controls (caps) included."""
+    from plugins.learned_level_lm.sampler import BATCH_SAMPLE
+
+    out, _ = side_model
+    seeds = list(range(BATCH_SAMPLE + 2))
+    for p in ({"weights": str(out), "width": 40}, {"weights": str(out), "width": 48, "enemies": "few"}):
+        batch = eng.generate_batch("level", "level-lm", seeds, p)
+        for s, lv in zip(seeds, batch):
+            one = eng.generate("level", "level-lm", s, p)
+            assert np.array_equal(lv.tiles, one.tiles), (p, s)
+            assert [(e.kind, e.x, e.y) for e in lv.entities] == [(e.kind, e.x, e.y) for e in one.entities]
+            assert lv.metadata == one.metadata
+
+
+def test_incremental_reach_equals_full_search():
+    """SideReach (continuations resumed as columns arrive, snapshots, rewinds) finds exactly the cells a full
+    search of the finished columns finds."""
+    from plugins.learned_level_lm.reach import SideReach
+    from plugins.learned_levels.rules import fast_reach
+
+    rng = np.random.default_rng(5)
+    table = np.array([False, True, False])  # tile 1 is solid
+    checked = 0
+    for _ in range(60):
+        h, w = 10, 40
+        jh, jd = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        ground = rng.integers(1, 4, size=w)
+        cols = [np.where((np.arange(h) >= h - ground[x]) | (rng.random(h) < 0.15), 1,
+                         rng.integers(0, 3, size=h) * 0).astype(np.int64) for x in range(w)]
+        r = SideReach(table, h, jh, jd)
+        for x in range(w):
+            r.add(cols[x])
+            if x % 4 == 3:
+                r.dead()
+                r.snapshot()
+        r.rewind(int(rng.integers(0, w)))
+        for x in range(r.w, w):
+            r.add(cols[x])
+        r.update()
+        if r.start is None:
+            continue
+        solid = table[np.stack(cols, 1)]
+        assert r.seen == fast_reach(solid, r.start, jh, jd)
+        assert r.maxx == max(x for x, _ in r.seen)
+        checked += 1
+    assert checked > 30

@@ -103,7 +103,7 @@ class Job:
 
     def _unary(self, t: int) -> np.ndarray:
         base = self.unary_base(t) if callable(self.unary_base) else self.unary_base
-        u = base.copy()
+        u = base
         c = self.counts[t]
         prev = self.S[t - 1] if t > 0 else None
         for k, st in enumerate(self.steers):
@@ -116,6 +116,8 @@ class Job:
             if st.kind == "gap" and prev is not None and st.tiles[prev[int(st.rows[0])]]:
                 continue  # a gap may end where it likes
             rows = st.rows if st.rows is not None else slice(None)
+            if u is base:  # copied only when a control bans something
+                u = base.copy()
             u[rows] &= ~ban
         return u
 
@@ -292,7 +294,10 @@ def sample_many(jobs: list[Job], cols: list, Ps: list, caps: list, expB: np.ndar
     h, V = jobs[0].h, jobs[0].V
     B = jobs[0].B
     ar = np.arange(n)
-    M = np.stack([c.arr for c in cols])  # (n, h, K, K, K)
+    uniq: dict[int, int] = {}  # jobs in the same context share a Column: stack each one once
+    ci = np.array([uniq.setdefault(id(c), len(uniq)) for c in cols], dtype=np.int64)
+    first = {v: c for c, v in zip(cols, ci.tolist())}
+    M = np.stack([first[k].arr for k in range(len(uniq))])  # (distinct columns, h, K, K, K)
     P = np.stack(Ps)  # (n, h, V)
     U = np.stack([j.rng.random(h) for j in jobs])  # (n, h): each job's own draws, as _sample takes them
     C = max(len(c) for c in caps)
@@ -308,7 +313,7 @@ def sample_many(jobs: list[Job], cols: list, Ps: list, caps: list, expB: np.ndar
     flagged = np.zeros(n, dtype=bool)
     for y in range(h):
         p, q = out[:, y], out[:, y + 1]
-        m = M[ar, y, p, q][:, :V]
+        m = M[ci, y, p, q][:, :V]
         for c in range(C):
             m2 = m & ~ctiles[:, c]
             use = (croom[:, c] <= 0) & m2.any(1)
