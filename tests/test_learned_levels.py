@@ -506,3 +506,21 @@ def test_sampled_decoding_keeps_corpus_patterns_and_rare_kinds(eng):
         chars |= {m.tileset.tiles[int(i)].char for i in np.unique(g)}
     assert "M" in chars, chars
     assert eng.generate("level", "dungeon-vae", 7, vae).to_dict() == rooms[7].to_dict()
+
+
+def test_evaluate_refuses_a_changed_namesake_of_the_training_corpus(tmp_path):
+    """`evaluate -p weights=` measures against the very files trained on (the card's SHA-256), never against
+    other files that happen to sit at the same paths."""
+    import shutil
+
+    game = tmp_path / "game"
+    shutil.copytree(MARIO, game)
+    out = tmp_path / "gan"
+    r = run_cli("train", "platformer-gan", "--data", game, "--epochs", "1", "-O", "tiny=1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    level = sorted((game / "Processed").glob("*.txt"))[0]
+    rows = level.read_text().splitlines()
+    rows[0] = "?" + rows[0][1:] if rows[0][0] != "?" else "-" + rows[0][1:]
+    level.write_text("\n".join(rows) + "\n")
+    r = run_cli("evaluate", "platformer-gan", "-p", f"weights={out}", "-p", "width=32", "--count", "2")
+    assert r.returncode == 2 and b"differs from the one trained on" in r.stderr, r.stderr

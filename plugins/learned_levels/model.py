@@ -138,12 +138,14 @@ class LevelModel:
         else relative to the repository for shipped weights)."""
         if self._corpus is None:
             info = self.card.get("corpus") or {}
-            paths = [self._find(d["path"]) for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d]
+            data = [d for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d]
+            digests = {d["path"]: d.get("sha256") for d in data}
+            paths = [self._find(d["path"], d.get("sha256")) for d in data]
             if not paths:
                 raise InputError(f"{self.path}: the model card lists no training files to evaluate against "
                                  "(give --data)")
-            legend = self._find(info["legend"]) if info.get("legend") else None
-            mapping = self._find(info["mapping"]) if info.get("mapping") else None
+            legend = self._find(info["legend"], digests.get(info["legend"])) if info.get("legend") else None
+            mapping = self._find(info["mapping"], digests.get(info["mapping"])) if info.get("mapping") else None
             c = load_corpus(paths, legend=legend, mapping=mapping)
             self._corpus = c
         return self._corpus
@@ -157,10 +159,20 @@ class LevelModel:
         train = [i for i in range(len(corpus.grids)) if i not in set(held)]
         return (train, held) if held and train else corpus.split()
 
-    def _find(self, p: str) -> str:
+    def _find(self, p: str, sha256: str | None = None) -> str:
+        """A training file the card lists, as written (relative to where training ran), in the repository or
+        beside the weights; with the card's SHA-256, only the very file trained on (never a namesake)."""
+        from engine.weights import file_digest
+
+        changed = []
         for cand in (Path(p), REPO / p, self.path.parent / p):
-            if cand.exists():
-                return str(cand)
+            if cand.is_file():
+                if not sha256 or file_digest(cand) == sha256:
+                    return str(cand)
+                changed.append(str(cand))
+        if changed:
+            raise InputError(f"{self.path}: training file {p} (listed in its model card) differs from the one "
+                             f"trained on ({changed[0]} has another SHA-256); evaluate with --data")
         raise InputError(f"{self.path}: training file {p} (listed in its model card) is not there; "
                          "evaluate with --data")
 
