@@ -59,6 +59,17 @@ TAG_SEP = "|"
 _SUFFIXES = (".vglc.txt", ".vglc", ".txt")
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as a message shows it: relative to the working directory when it lies under it, else as given."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except (ValueError, OSError):  # not under it, or no working directory left
+        return str(p)
+
+
 def legend_path(path: str | Path) -> Path:
     """``level.vglc.txt`` (or ``level.vglc``, ``level.txt``) -> ``level.legend.json`` beside it."""
     p = Path(path)
@@ -233,7 +244,8 @@ def _read_grid(path: Path, chars: dict[str, int], lp: Path) -> tuple[list[str], 
             raise InputError(f"{path}: line {i}: {len(line)} characters, expected {w} (the first line's)")
         for j, c in enumerate(line, 1):
             if c not in chars:
-                raise InputError(f"{path}: line {i} column {j}: character {c!r} is not in the legend {lp.name}")
+                raise InputError(f"{path}: line {i} column {j}: character {c!r} is not in the legend "
+                                 f"{shown_path(lp)}")
     return lines, w, len(lines)
 
 

@@ -226,6 +226,34 @@ def test_side_view_rules_fit_the_corpus_not_a_default():
     assert r.params["jump_distance"] >= 6 and r.report["corpus_pass"] == 1.0
 
 
+def test_legend_search_stops_at_the_data_folders_parent(tmp_path, monkeypatch):
+    """--data x/zel/Processed with no legend in x/zel must not take an unrelated legend from x/; the game's
+    legend one folder above Processed/ is found; a legend is named by its path (relative to the cwd)."""
+    from engine.errors import InputError
+    from plugins.learned_levels.corpus import load_corpus
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "g1.legend.json").write_text(json.dumps({"tiles": {"X": ["solid"], "-": ["passable"]}}))
+    proc = tmp_path / "x" / "zel" / "Processed"
+    proc.mkdir(parents=True)
+    (proc / "room.txt").write_text("WWWW\nW--W\nWWWW\n")
+    with pytest.raises(InputError) as e:
+        load_corpus([proc])
+    assert "g1.legend.json" not in str(e.value)
+    assert e.value.skipped[0][1].startswith("no legend:") and "up to x/zel " in e.value.skipped[0][1]
+    with pytest.raises(InputError):  # the same with the file itself as the --data root
+        load_corpus([proc / "room.txt"])
+    game = {"tiles": {"W": ["solid", "wall"], "-": ["passable", "floor"]}}
+    (tmp_path / "x" / "zel" / "zel.json").write_text(json.dumps(game))
+    for root in (proc, Path("x/zel/Processed"), proc / "room.txt", tmp_path / "x" / "zel"):
+        c = load_corpus([root])
+        assert len(c.grids) == 1 and [Path(p).name for p in c.legends] == ["zel.json"], root
+    (proc / "bad.txt").write_text("WWWW\nW-ZW\n")
+    c = load_corpus([proc])
+    assert c.skipped == [(str(proc / "bad.txt"), "line 2 column 3: character 'Z' is not in the legend x/zel/zel.json")]
+
+
 @pytest.mark.parametrize("case", ["empty", "junk", "missing-char", "mixed-heights"])
 def test_bad_corpora_give_per_file_reasons(tmp_path, case):
     from engine.errors import InputError
@@ -256,7 +284,7 @@ def test_bad_corpora_give_per_file_reasons(tmp_path, case):
     elif case == "junk":
         assert "a.txt: not a level: a binary file" in msg and "b.txt: line 1 column 1: character 'r'" in msg
     else:
-        assert "a.txt: line 1 column 3: character 'Z' is not in the legend game.json" in msg
+        assert f"a.txt: line 1 column 3: character 'Z' is not in the legend {tmp_path / 'game.json'}" in msg
     assert [Path(p).name for p, _ in e.value.skipped] == sorted(p.name for p in d.iterdir())
 
 

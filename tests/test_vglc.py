@@ -139,7 +139,7 @@ def _plain(tmp_path, text, legend=None):
 
 
 @pytest.mark.parametrize("text,legend,message", [
-    ("###\n#.#\n#Z#\n", None, r"u\.vglc\.txt: line 3 column 2: character 'Z' is not in the legend u\.legend\.json"),
+    ("###\n#.#\n#Z#\n", None, r"u\.vglc\.txt: line 3 column 2: character 'Z' is not in the legend /\S+/u\.legend\.json"),
     ("###\n#.\n###\n", None, r"line 2: 2 characters, expected 3"),
     ("", None, r"empty level"),
     ("#.\n", {"tiles": {"#": "wall", "..": ["floor"]}}, r"tiles: key '\.\.' is not one character"),

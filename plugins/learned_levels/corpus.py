@@ -5,8 +5,9 @@
 - **VGLC text** (``*.txt``, ``*.vglc``, or any text file; one character per tile): the legend is, in order,
   the one given (``legend=`` / ``--legend``), ``NAME.legend.json`` beside the file, ``legend.json`` beside it,
   else the nearest JSON file *that is a legend* (``{"tiles": {char: [tags]}}`` or a bare ``{char: [tags]}``)
-  in the file's folder or up to three folders above it, under any name (VGLC keeps ``smb.json`` in the game
-  folder, one above ``Processed/``). Any height and width.
+  in the file's folder or up to three folders above it, never above the parent of the ``--data`` folder
+  holding the file, under any name (VGLC keeps ``smb.json`` in the game folder, one above ``Processed/``: give
+  ``--data GAME/Processed`` or ``--data GAME``). Any height and width.
 - **Tiled maps** (``.tmj``/``.tmx``, embedded or external tilesets, several tile layers: the topmost
   non-empty tile of each cell wins) through the engine's importers; tile tags are the tile's true boolean
   properties (or its ``tags`` property, ``|``-joined).
@@ -357,15 +358,36 @@ def _legend_doc(p: Path, cache: dict) -> dict | None:
     return doc
 
 
+def _legend_ceiling(f: Path, roots: list[Path]) -> Path:
+    """The highest folder the legend search for ``f`` may look in: the parent of the (nearest) ``--data`` root
+    holding ``f`` (a root that is a file counts as its folder), so ``--data GAME/Processed`` finds the game's
+    legend in ``GAME/`` but never an unrelated one further up."""
+    fr = f.resolve()
+    best = None
+    for r in roots:
+        rr = r.resolve()
+        top = rr.parent if rr.is_dir() else rr.parent.parent
+        if rr.is_dir():
+            if not fr.is_relative_to(rr):
+                continue
+        elif fr != rr:
+            continue
+        if best is None or len(top.parts) > len(best.parts):
+            best = top
+    return best if best is not None else fr.parent.parent
+
+
 def _find_legend(f: Path, roots: list[Path], cache: dict) -> Path | None:
     """The legend for VGLC text ``f``: ``NAME.legend.json`` or ``legend.json`` beside it, else the nearest
-    JSON legend in its folder or up to LEGEND_SEARCH_DEPTH folders above (never above a ``--data`` root's
-    parent); several in one folder: the one covering the most of the file's characters, then by name."""
+    JSON legend in its folder or up to LEGEND_SEARCH_DEPTH folders above, never above the parent of the
+    ``--data`` root holding ``f`` (:func:`_legend_ceiling`); several in one folder: the one covering the most
+    of the file's characters, then by name."""
     from plugins.vglc import legend_path
 
     for cand in (legend_path(f), f.parent / "legend.json"):
         if cand.is_file() and _legend_doc(cand, cache) is not None:
             return cand
+    ceiling = _legend_ceiling(f, roots)
     chars = None
     d = f.parent
     for _ in range(LEGEND_SEARCH_DEPTH + 1):
@@ -379,7 +401,7 @@ def _find_legend(f: Path, roots: list[Path], cache: dict) -> Path | None:
                 except OSError:
                     chars = set()
             return max(cands, key=lambda c: (len(chars & set(_legend_doc(c, cache))), -cands.index(c)))
-        if d.parent == d:
+        if d.parent == d or d.resolve() == ceiling:
             break
         d = d.parent
     return None
@@ -624,6 +646,8 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
     when no level could be read. ``verbose`` prints every skipped file to stderr (else a count)."""
     import sys
 
+    from plugins.vglc import shown_path
+
     files, skipped = _expand(paths if isinstance(paths, (list, tuple)) else [paths])
     mp = _read_mapping(mapping)
     legend_path_given = None
@@ -700,7 +724,8 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
             lp = legend_path_given or _find_legend(f, roots, cache)
             if lp is None:
                 skipped.append((str(f), "no legend: none given (--legend) and no legend JSON beside the file or in "
-                                f"the {LEGEND_SEARCH_DEPTH} folders above it"))
+                                f"the folders above it up to {shown_path(_legend_ceiling(f, roots))} (the "
+                                f"--data folder's parent, at most {LEGEND_SEARCH_DEPTH} up)"))
                 continue
             lv = _read_text_level(f, lp)
             read.append((f, lv, None, lp))
