@@ -139,6 +139,8 @@ def pixel_art_problems_many(sprites: list[Sprite], max_colors: int = 16,
     """:func:`pixel_art_problems` of many sprites: the same lists, in order. Sprites of one layout (frame names,
     shape, animations, palette size) are checked together with array operations; a sprite that might break a
     rule there (the batch check only ever errs towards suspicion) gets :func:`pixel_art_problems` itself."""
+    if len(sprites) < 2:  # nothing to share
+        return [pixel_art_problems(sp, max_colors, min_overlap) for sp in sprites]
     out: list[list[str] | None] = [None] * len(sprites)
     groups: dict[tuple, list[int]] = {}
     for k, sp in enumerate(sprites):

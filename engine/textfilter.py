@@ -62,7 +62,7 @@ def _words(text: str) -> list[str]:
     read as leetspeak (``sh1t`` -> ``shit``) and with the non-letters dropped."""
     out = []
     for tok in _TOKEN.findall(fold(text)):
-        letters = re.sub(r"[^a-z]", "", tok)
+        letters = tok if tok.isalpha() else re.sub(r"[^a-z]", "", tok)  # tokens are ASCII: isalpha() is a-z
         if not letters:
             continue
         out.append(letters)
@@ -95,7 +95,7 @@ class ContentFilter:
 
     def name_ok(self, name: str) -> bool:
         words = _words(name)
-        run = "".join(re.sub(r"[^a-z]", "", w) for w in words)  # "Fu Ck" and "f.u.c.k" read as one
+        run = "".join(w if w.isalpha() else re.sub(r"[^a-z]", "", w) for w in words)  # "Fu Ck", "f.u.c.k": one
         return not any(w in x for x in [run, *words] for w in self.words) and self.text_ok(name)
 
     def text_ok(self, text: str) -> bool:
