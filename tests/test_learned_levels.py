@@ -254,7 +254,7 @@ def test_legend_search_stops_at_the_data_folders_parent(tmp_path, monkeypatch):
     assert c.skipped == [(str(proc / "bad.txt"), "line 2 column 3: character 'Z' is not in the legend x/zel/zel.json")]
 
 
-@pytest.mark.parametrize("case", ["empty", "junk", "missing-char", "mixed-heights"])
+@pytest.mark.parametrize("case", ["empty", "junk", "missing-char", "mixed-heights", "mixed-heights-tie"])
 def test_bad_corpora_give_per_file_reasons(tmp_path, case):
     from engine.errors import InputError
     from plugins.learned_levels.corpus import load_corpus
@@ -275,6 +275,21 @@ def test_bad_corpora_give_per_file_reasons(tmp_path, case):
         c = load_corpus([d])
         assert len(c.grids) == 3 and len(c.skipped) == 1
         assert "tall.txt" in c.skipped[0][0] and "4 rows" in c.skipped[0][1]
+        return
+    elif case == "mixed-heights-tie":  # a truncated 3-row file must not win a tie against a 4-row one
+        (d / "a.txt").write_text("----\n----\n----\nXXXX\n")
+        (d / "b.txt").write_text("----\n----\nXXXX\n")
+        with pytest.raises(InputError) as e:
+            load_corpus([d])
+        msg = str(e.value)
+        assert "\n" not in msg and f"3 rows ({d / 'b.txt'}) and 4 rows ({d / 'a.txt'})" in msg
+        assert sorted((Path(p).name, r.split(":")[0]) for p, r in e.value.skipped) == \
+            [("a.txt", "4 rows high"), ("b.txt", "3 rows high")]
+        for i in range(2):  # the most common height wins, taller or not
+            (d / f"c{i}.txt").write_text("----\n----\n----\nXXXX\n")
+        c = load_corpus([d])
+        assert {g.shape[0] for g in c.grids} == {4} and len(c.grids) == 3
+        assert [Path(p).name for p, _ in c.skipped] == ["b.txt"] and "3 rows high" in c.skipped[0][1]
         return
     with pytest.raises(InputError) as e:
         load_corpus([d])

@@ -751,7 +751,24 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
         heights: dict[int, int] = {}
         for g in grids:
             heights[g.shape[0]] = heights.get(g.shape[0], 0) + 1
-        h0 = max(heights, key=lambda h: (heights[h], -h))
+        top = max(heights.values())
+        tied = sorted(h for h, n in heights.items() if n == top)
+        if len(tied) > 1:  # no majority height: which one is the game's is not ours to guess
+            first = {h: next(str(k[0]) for g, k in zip(grids, keep) if g.shape[0] == h) for h in tied}
+            each = " and ".join(f"{h} rows ({shown_path(first[h])})" for h in tied[:2])
+            more = f" (and {len(tied) - 2} more heights)" if len(tied) > 2 else ""
+            vertical = all(g.shape[0] > 2 * g.shape[1] for g in grids)
+            hint = (" (vertical levels of varying height cannot be trained as one side-view corpus)"
+                    if vertical else "")
+            reason = (f"side-view levels of mixed heights: {each}{more}, {top} level(s) each, none the most "
+                      f"common{hint}; split them into separate corpora")
+            for g, k in zip(grids, keep):
+                skipped.append((str(k[0]), f"{g.shape[0]} rows high: {reason}"))
+            if verbose:
+                for p, r in skipped:
+                    print(f"skipped {p}: {r}", file=sys.stderr)
+            raise CorpusError(f"{', '.join(map(str, roots))}: {reason}", skipped)
+        h0 = tied[0]
         kept_g, kept = [], []
         for g, k in zip(grids, keep):
             if g.shape[0] != h0:
