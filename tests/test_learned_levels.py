@@ -254,6 +254,42 @@ def test_legend_search_stops_at_the_data_folders_parent(tmp_path, monkeypatch):
     assert c.skipped == [(str(proc / "bad.txt"), "line 2 column 3: character 'Z' is not in the legend x/zel/zel.json")]
 
 
+def test_held_out_split_matches_path_and_hash_not_file_name(tmp_path, monkeypatch):
+    """Two --data folders both holding level1.txt: only the one the card holds out is held out, also when the
+    card's files are found from another working directory (beside the weights)."""
+    from engine.weights import file_digest
+    from plugins.learned_levels.corpus import load_corpus
+    from plugins.learned_levels.model import LevelModel
+
+    legend = {"tiles": {"X": ["solid", "ground"], "-": ["passable", "empty"]}}
+    rows = ["----\n----\nXXXX\n", "----\n-XX-\nXXXX\n", "----\n----\nX--X\n", "--X-\n----\nXXXX\n"]
+    names = []
+    for i, (folder, name) in enumerate([("a", "level1.txt"), ("b", "level1.txt"), ("a", "level2.txt"),
+                                        ("b", "level2.txt")]):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / "game.json").write_text(json.dumps(legend))
+        (tmp_path / folder / name).write_text(rows[i])
+        names.append(f"{folder}/{name}")
+    monkeypatch.chdir(tmp_path)
+    data = [{"path": p, "sha256": file_digest(tmp_path / p)} for p in names + ["a/game.json", "b/game.json"]]
+    card = {"data": data, "split": {"held_out": ["b/level1.txt"]}}
+    for cwd in (tmp_path, tmp_path / "a"):
+        monkeypatch.chdir(cwd)
+        m = object.__new__(LevelModel)
+        m.card, m.path, m._corpus = card, tmp_path / "model.safetensors", None
+        c = m.corpus()
+        train, held = m.split(c)
+        assert [Path(c.sources[i]).relative_to(tmp_path) if Path(c.sources[i]).is_absolute()
+                else Path(c.sources[i]) for i in held] == [Path("b/level1.txt")], cwd
+        assert len(train) == 3
+    monkeypatch.chdir(tmp_path)  # a corpus read elsewhere: a namesake with other bytes is not held out
+    (tmp_path / "b" / "level1.txt").write_text(rows[3])
+    c = load_corpus([tmp_path / "a", tmp_path / "b"])
+    m = object.__new__(LevelModel)
+    m.card, m.path, m._corpus = card, tmp_path / "model.safetensors", None
+    assert m.split(c) == c.split()
+
+
 @pytest.mark.parametrize("case", ["empty", "junk", "missing-char", "mixed-heights", "mixed-heights-tie"])
 def test_bad_corpora_give_per_file_reasons(tmp_path, case):
     from engine.errors import InputError

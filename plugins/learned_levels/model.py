@@ -141,6 +141,7 @@ class LevelModel:
             data = [d for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d]
             digests = {d["path"]: d.get("sha256") for d in data}
             paths = [self._find(d["path"], d.get("sha256")) for d in data]
+            self._card_path = {str(Path(f)): d["path"] for f, d in zip(paths, data)}
             if not paths:
                 raise InputError(f"{self.path}: the model card lists no training files to evaluate against "
                                  "(give --data)")
@@ -151,11 +152,29 @@ class LevelModel:
         return self._corpus
 
     def split(self, corpus: Corpus) -> tuple[list[int], list[int]]:
-        """The card's held-out split, as indices into ``corpus`` (matched by source file name)."""
-        held_names = {Path(p).name for p in (self.card.get("split") or {}).get("held_out", [])}
-        if not held_names:
+        """The card's held-out split, as indices into ``corpus``: a level is held out when its file is the
+        card's held-out path with the card's SHA-256 for it (and, in a file of several levels, the same
+        ``#N``), so namesakes in two ``--data`` folders (``a/level1.txt``, ``b/level1.txt``) never collide."""
+        held_out = [str(h) for h in (self.card.get("split") or {}).get("held_out", [])]
+        if not held_out:
             return corpus.split()
-        held = [i for i, s in enumerate(corpus.sources) if Path(s.split("#")[0]).name in held_names]
+        sha = {d["path"]: d.get("sha256") for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d}
+
+        def parts(src: str, known) -> tuple[str, str]:
+            if src in known:
+                return src, ""
+            base, hash_, n = src.rpartition("#")
+            return (base, n) if hash_ and n.isdigit() else (src, "")
+
+        want = {parts(h, sha) for h in held_out}
+        card_path = getattr(self, "_card_path", None) or {}
+        digest = dict(corpus.files)
+        held = []
+        for i, src in enumerate(corpus.sources):
+            f, n = parts(src, digest)
+            p = card_path.get(f) or _rel(f)
+            if (p, n) in want and sha.get(p) in (None, digest.get(f)):
+                held.append(i)
         train = [i for i in range(len(corpus.grids)) if i not in set(held)]
         return (train, held) if held and train else corpus.split()
 
@@ -211,12 +230,16 @@ def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15):
     return corpus, rules, train, held
 
 
+def _rel(p: str) -> str:
+    """``p`` as the model card writes it: relative to the working directory when under it."""
+    try:
+        return str(Path(p).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return p
+
+
 def card_extras(corpus: Corpus, rules: Rules, train: list[int], held: list[int], job: Any, history: dict) -> dict:
-    def rel(p: str) -> str:
-        try:
-            return str(Path(p).resolve().relative_to(Path.cwd().resolve()))
-        except ValueError:
-            return p
+    rel = _rel
 
     return {"corpus": {**corpus.describe(), "legend": rel(str(job.legend)) if job.legend else None,
                        "mapping": rel(str(job.mapping)) if job.mapping else None,
