@@ -31,8 +31,12 @@ from engine.resources import data_path
 
 DATA_ROOT = data_path("plugins", "data")
 MODELS_ROOT = DATA_ROOT / "models"
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # guards _CACHE and _KEY_LOCKS only: never held while a model is built
+_THREADS_LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str, str], Any] = {}
+#: one lock per cache key, held while that model is built (re-entrant: a build may load other models, set
+#: torch threads or anything else without deadlocking; two different models build at the same time)
+_KEY_LOCKS: dict[tuple[str, str, str], threading.RLock] = {}
 _THREADS: int | None = None
 _WARNED: set[str] = set()
 JUMP = 10.0
@@ -44,7 +48,7 @@ def torch_threads() -> int:
     small box two threads are slower and their tail latency explodes); return it."""
     global _THREADS
     if _THREADS is None:
-        with _LOCK:
+        with _THREADS_LOCK:
             if _THREADS is None:
                 import torch
 
@@ -92,13 +96,21 @@ def weights_path(gen_id: str, weights: str, shipped: str | None = None) -> Path:
 
 def load_cached(gen_id: str, weights: str, build: Callable[[dict, dict, Path], Any], device: str = "cpu",
                 max_bytes: int = 16 * 1024 * 1024) -> Any:
-    """``build(tensors, card, path)`` once per process, weights file and device (thread-safe)."""
+    """``build(tensors, card, path)`` once per process, weights file and device (thread-safe: threads asking
+    for one model wait for its one build; the build runs under that model's own lock, not a global one, so it
+    may call :func:`torch_threads` or load other models)."""
     from engine.weights import load_model_card, load_safetensors
 
     path = weights_path(gen_id, weights)
     key = (gen_id, str(path.resolve()), device)
     with _LOCK:
         m = _CACHE.get(key)
+        if m is not None:
+            return m
+        lock = _KEY_LOCKS.setdefault(key, threading.RLock())
+    with lock:
+        with _LOCK:
+            m = _CACHE.get(key)
         if m is None:
             if not path.is_file():
                 raise InputError(f"{gen_id}: no weights at {path} (train some with `conjure train {gen_id}`)")
@@ -106,7 +118,8 @@ def load_cached(gen_id: str, weights: str, build: Callable[[dict, dict, Path], A
             card = load_model_card(card_path) if card_path.is_file() else {}
             tensors = load_safetensors(path, max_bytes=max_bytes)
             m = build(tensors, card, path)
-            _CACHE[key] = m
+            with _LOCK:
+                _CACHE[key] = m
         return m
 
 

@@ -83,3 +83,47 @@ def test_cli_train_refuses_unknown_options_for_shipped_generators(tmp_path):
     r = run_cli("train", "story-lm", "--data", "plugins/data/stories/corpus.txt", "-O", "bogus=1",
                 "--out", tmp_path / "w")
     assert r.returncode == 2 and b"has no training option 'bogus'" in r.stderr
+
+
+def test_load_cached_build_may_set_torch_threads_and_load_another_model(tmp_path, monkeypatch):
+    """A model's build runs under that model's own lock: it may call torch_threads() (which once took the same
+    global lock: a deadlock) or load another model; one model is built once however many threads ask."""
+    import threading
+
+    import torch
+
+    from engine.weights import save_safetensors
+    from plugins import learned_common as lc
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        save_safetensors({"w": torch.zeros(1)}, tmp_path / name / "model.safetensors", {})
+    monkeypatch.setattr(lc, "_THREADS", None)  # torch_threads() must take its lock again
+    monkeypatch.setattr(lc, "_CACHE", {})
+    monkeypatch.setattr(lc, "_KEY_LOCKS", {})
+    built = []
+
+    def build_b(tensors, card, path):
+        built.append("b")
+        return "B"
+
+    def build_a(tensors, card, path):
+        built.append("a")
+        return ("A", lc.torch_threads(), lc.load_cached("t", str(tmp_path / "b"), build_b))
+
+    got, errors = [], []
+
+    def worker():
+        try:
+            got.append(lc.load_cached("t", str(tmp_path / "a"), build_a))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)  # a liveness check, not a speed bound: a deadlock never returns
+    assert not any(t.is_alive() for t in threads), "load_cached deadlocked"
+    assert not errors and got == [("A", torch.get_num_threads(), "B")] * 4
+    assert sorted(built) == ["a", "b"]
