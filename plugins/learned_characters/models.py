@@ -277,12 +277,12 @@ def sample_sprites(model: SpriteVAE, train_onehot: torch.Tensor, roles: Sequence
         pixels = downs.shape[1] * downs.shape[2]
         dist = (pixels - (slot_onehot(downs) @ ref)).min(-1).values.numpy() if ref.shape[1] \
             else np.full(len(pairs), 1 << 16)
+        ok = ((dist > NOVELTY_PIXELS) & ((downs_clean >= 2).sum(axis=(1, 2)) >= MIN_PIXELS)
+              & ((sides_clean >= 2).sum(axis=(1, 2)) >= MIN_PIXELS)).tolist()
         still = []
         for k, i in enumerate(active):
-            d, s_ = pairs[k]
-            ok = dist[k] > NOVELTY_PIXELS and (d >= 2).sum() >= MIN_PIXELS and (s_ >= 2).sum() >= MIN_PIXELS
             out[i], tries[i] = pairs[k], attempt
-            if not ok:
+            if not ok[k]:
                 still.append(i)
         active = still
     for i in active:
