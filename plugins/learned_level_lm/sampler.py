@@ -121,8 +121,11 @@ class Job:
             u[rows] &= ~ban
         return u
 
-    def _weights(self, logits: np.ndarray, t: int) -> np.ndarray:
-        P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
+    def _weights(self, logits: np.ndarray, t: int, P: np.ndarray | None = None) -> np.ndarray:
+        """``P``: ``exp(logits - max)`` when the caller computed it for the whole batch at once (the same
+        elementwise float64 values; this level's slice is scaled in place)."""
+        if P is None:
+            P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
         c = self.counts[t]
         for k, st in enumerate(self.steers):
             if st.hi == 0 or c[k] >= st.hi:
@@ -144,7 +147,7 @@ class Job:
             col, P, caps = got
             self._commit(self._sample(col, P, expB, caps))
 
-    def prepare(self, logits: np.ndarray, patterns, expB: np.ndarray):
+    def prepare(self, logits: np.ndarray, patterns, expB: np.ndarray, P: np.ndarray | None = None):
         """Everything of :meth:`advance` before the strip is sampled: ``(column masks, weights, caps)`` to
         sample from, or None when this step was handled here (a step back, or a strip sampled past the
         budget without the pattern constraint)."""
@@ -165,7 +168,7 @@ class Job:
                 n = self.fails[t] = self.fails.get(t, 0) + 1
                 self._back(t - min(t, 1 << min(n - 1, 4)) if t > 0 else 0, pattern=True)
                 return None
-        return col, self._weights(logits, t), self._caps(t)
+        return col, self._weights(logits, t, P), self._caps(t)
 
     def _caps(self, t: int) -> list:
         """Per counted tile kind (``tiles`` steers): how many more this strip may hold before its bucket's top
@@ -364,8 +367,9 @@ def run(net, patterns, jobs: list[Job]) -> None:
                 jobs[i].advance(logits[k], patterns, expB)
             continue
         ready, cols, Ps, caps = [], [], [], []
+        P_all = np.exp((logits - logits.max(2, keepdims=True)).astype(np.float64))
         for k, i in enumerate(act):
-            got = jobs[i].prepare(logits[k], patterns, expB)
+            got = jobs[i].prepare(logits[k], patterns, expB, P_all[k])
             if got is not None:
                 ready.append(jobs[i])
                 cols.append(got[0])
