@@ -61,7 +61,8 @@ class Job:
         self.unary_base = unary  # (h, V+1) bool, or a function t -> (h, V+1)
         self.reach = reach
         self.room_check = room_check
-        self.S = np.full((width, h), V, dtype=np.int64)
+        self.Sp = np.full((width, h + 2), V, dtype=np.int64)  # the strips with the border above and below
+        self.S = self.Sp[:, 1:-1]  # (width, h): a view, so a padded strip is a row of Sp (no copy per step)
         self.t = 0
         self.max_written = 0
         self.done = False
@@ -81,9 +82,7 @@ class Job:
         return self.S[self.t - 1] if self.t > 0 else self.border[1:-1]
 
     def _padded(self, t: int) -> np.ndarray:
-        p = self.border.copy()
-        p[1:-1] = self.S[t]
-        return p
+        return self.Sp[t]
 
     def _count(self, st: Steer, strip: np.ndarray, prev: np.ndarray | None) -> int:
         if st.kind == "tiles":
