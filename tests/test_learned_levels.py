@@ -171,6 +171,58 @@ def test_vglc_game_folder_as_published_reads_with_parent_legend():
     assert c.split(seed=1) != (train, held) and c.split() == (train, held)
 
 
+CASTLE = ["X" * 48, "X" * 48,
+          "XXX---------XXXX--------------XXX---------------",
+          "XX-----------------------------X----------------",
+          "X-----------------------------------------------",
+          "X-----------------------------------------------",
+          "X-----------------------XXXX--------------------",
+          "X-----------------E-----------------------------",
+          "XXXXX-----------XXXXX--------------------XX-----",
+          "XXXXX-------E---XXXXX----------------XXXXXXX----",
+          "XXXXXXXXXX---XXXXXXXXX----XXXXXX---XXXXXXXXXXXXX",
+          "XXXXXXXXXX---XXXXXXXXX----XXXXXX---XXXXXXXXXXXXX",
+          "XXXXXXXXXXLLLXXXXXXXXXLLLLXXXXXXLLLXXXXXXXXXXXXX",
+          "XXXXXXXXXXLLLXXXXXXXXXLLLLXXXXXXLLLXXXXXXXXXXXXX"]
+CORRIDOR = ["X" * 48, "X" * 48] + ["-" * 48] * 2 + [
+            "-------TTTT----------------TTTT-----------------"] + ["-" * 48] * 2 + [
+            "------------------TTTT--------------------------", "-" * 48,
+            "---<>------------------------<>-----------------",
+            "---[]--------E---------------[]-------E---------",
+            "---[]------------------------[]-----------------",
+            "XXXXXXXXXXXXXXXXX---XXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            "XXXXXXXXXXXXXXXXX---XXXXXXXXXXXXXXXXXXXXXXXXXXXX"]
+
+
+def test_ceilinged_side_view_levels_are_side_view(tmp_path):
+    """Castle/underground levels with a solid top row have gravity too: a floor heavier than the ceiling
+    (the bottom third) or, when ceiling and floor weigh the same, side-view tags (pipes, platforms) say so;
+    a walled top-down corpus stays top-down."""
+    from plugins.learned_levels.corpus import detect_view, load_corpus
+
+    base = {"X": ["solid", "ground"], "-": ["passable", "empty"], "L": ["hazard", "lava", "passable"],
+            "E": ["enemy", "damaging", "passable"]}
+    for name, rows, extra in (("castle", CASTLE, {}),
+                              ("corridor", CORRIDOR, {"<": ["solid", "top-left pipe", "pipe"],
+                                                      ">": ["solid", "top-right pipe", "pipe"],
+                                                      "[": ["solid", "left pipe", "pipe"],
+                                                      "]": ["solid", "right pipe", "pipe"],
+                                                      "T": ["solid", "platform"]})):
+        d = tmp_path / name / "Processed"
+        d.mkdir(parents=True)
+        (tmp_path / name / f"{name}.json").write_text(json.dumps({"tiles": {**base, **extra}}))
+        for i in range(3):  # the same level shifted: three levels
+            (d / f"{name}-{i}.txt").write_text("".join(r[i * 5:] + r[:i * 5] + "\n" for r in rows))
+        c = load_corpus([d])
+        assert c.view == "side" and len(c.grids) == 3, name
+        solid = np.array([bool({"solid"} & set(t)) for t in c.tags] + [False])
+        assert all(solid[g[0]].mean() >= solid[g[-1]].mean() for g in c.grids)  # top row: no help here
+        if name == "corridor":  # ceiling and floor alike: the tags decide
+            assert detect_view(c.grids, solid) == "top" and detect_view(c.grids, solid, c.tags) == "side"
+    assert load_corpus([ZELDA], legend=ZELDA_LEGEND).view == "top"
+    assert load_corpus([MARIO / "Processed"]).view == "side"
+
+
 def test_top_down_corpus_needs_a_legend_and_reads_rooms():
     from engine.errors import InputError
     from plugins.learned_levels.corpus import load_corpus

@@ -600,14 +600,45 @@ def _reason(e: Exception, f: Path) -> str:
     return msg.splitlines()[0] if msg else type(e).__name__
 
 
-def detect_view(grids: list[np.ndarray], solid: np.ndarray) -> str:
-    """``"side"`` when the maps have gravity (bottom rows much more solid than top rows; ``solid`` marks solid
-    and void tiles), else ``"top"``."""
+#: Tag words only side-view games use (things that need gravity: climbing, standing on, jumping through);
+#: ``ground`` is left out: top-down overworlds have ground too.
+SIDE_WORDS = frozenset({"pipe", "ladder", "climbable", "rope", "vine", "platform", "cannon", "spring",
+                        "flagpole", "jumpthrough"})
+#: Tag words only top-down games use (a floor you walk *on*, seen from above).
+TOP_WORDS = frozenset({"floor", "stair", "stairs"})
+
+
+def detect_view(grids: list[np.ndarray], solid: np.ndarray, tags: list[list[str]] | None = None) -> str:
+    """``"side"`` when the maps have gravity, else ``"top"``. ``solid`` marks solid and void tile ids; ``tags``
+    (per tile id) break ties. In order:
+
+    - the bottom row is much more solid than the top row (by over 0.25): a platformer's ground under open sky;
+    - else the bottom third is much more solid than the top third (by over 0.15): ground, stairs and pipes
+      standing on it under a thin ceiling (castles, underground levels with a solid top row);
+    - else (a ceiling about as heavy as the floor, or a walled top-down room: the same structure) the tags of
+      the tiles the maps use decide: more tile kinds with side-view words (:data:`SIDE_WORDS`: pipes,
+      ladders, platforms…) than with top-down words (:data:`TOP_WORDS`: floor, stairs) means side view;
+    - else top-down. A mapping file's ``view`` overrides all this."""
     if not grids:
         return "top"
     top = float(np.mean([solid[g[0]].mean() for g in grids]))
     bottom = float(np.mean([solid[g[-1]].mean() for g in grids]))
-    return "side" if bottom - top > 0.25 else "top"
+    if bottom - top > 0.25:
+        return "side"
+    top3 = float(np.mean([solid[g[:max(1, g.shape[0] // 3)]].mean() for g in grids]))
+    bottom3 = float(np.mean([solid[g[-max(1, g.shape[0] // 3):]].mean() for g in grids]))
+    if bottom3 - top3 > 0.15:
+        return "side"
+    if tags:
+        used = np.zeros(len(tags), dtype=bool)
+        for g in grids:
+            used[np.unique(g)[np.unique(g) < len(tags)]] = True
+        words = [set().union(*(_words(t) for t in tags[i])) if tags[i] else set() for i in np.nonzero(used)[0]]
+        side = sum(1 for w in words if w & SIDE_WORDS)
+        topw = sum(1 for w in words if w & TOP_WORDS)
+        if side > topw:
+            return "side"
+    return "top"
 
 
 def detect_room(grids: list[np.ndarray], border: np.ndarray) -> tuple[int, int] | None:
@@ -746,7 +777,7 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
             skipped.append((str(f), _reason(e, f)))
     tileset = Tileset(_tileset_name(keep), list(uni.tiles))
     solid = np.array([bool(roles_of(tile_tags(t)) & {"solid", "void"}) for t in tileset.tiles] + [False], dtype=bool)
-    view = mp.get("view") or detect_view(grids, solid)
+    view = mp.get("view") or detect_view(grids, solid, [tile_tags(t) for t in tileset.tiles])
     if view == "side" and grids:  # one height: a model of 14-row levels cannot learn 16-row ones
         heights: dict[int, int] = {}
         for g in grids:
