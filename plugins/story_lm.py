@@ -18,7 +18,10 @@ story's (a contradiction of the plan) is rejected too.
 Every sampled line is judged by :func:`check_line` against the **weights in use** (their own word list,
 kinds and slots) and against the lines already written for the story: length, placeholders, made-up words,
 stutters, a repeated line, sentence or five-word phrase, pronoun/verb agreement and articles ("they is", "a amulet"),
-dangling objects ("Go them out"), lines that stop mid-phrase, the content filter (:mod:`engine.textfilter`).
+dangling objects ("Go them out"), lines that stop mid-phrase, the content filter (:mod:`engine.textfilter`),
+and, with ``new_lines=true``, a word-for-word copy of a training line of more than 8 words (the weights
+store their training lines' hashed keys; off by default: it costs first-sample acceptance, see
+docs/stories.md).
 A rejected line is resampled, each round a little hotter (up to ``RESAMPLE_ROUNDS``) and ``metadata["rejections"]`` says why, line by
 line; after the last round a line falls back to an authored one (``metadata["fallback_lines"]``).
 
@@ -41,6 +44,7 @@ from engine.resources import data_path
 from engine.textfilter import default_filter
 
 from .learned_stories.corpus import fallback_line
+from .learned_stories.tokenizer import copy_key
 from .story_plan import QUEST_KINDS, TONES, plan
 from .words import ITEMS, ROOM_ADJ, ROOM_NOUN, pick
 
@@ -183,7 +187,7 @@ def _articles(text: str) -> str:
 
 
 def check_line(raw: str, bound: dict[str, str], required=(), filt=None, vocab=None, state: StoryState | None = None,
-               slots=None) -> tuple[str | None, str]:
+               slots=None, copies=None) -> tuple[str | None, str]:
     """Fill a sampled line's placeholders; (text, "") when it is good, else (None, why).
 
     ``vocab`` (the words of the weights' training lines) rejects made-up words; ``slots`` (the placeholders
@@ -196,6 +200,8 @@ def check_line(raw: str, bound: dict[str, str], required=(), filt=None, vocab=No
         return None, "control or broken characters"
     if not re.search(r"[^\W\d_]", PLACEHOLDER.sub("", raw)) and not PLACEHOLDER.search(raw):
         return None, "no words"
+    if copies and copy_key(raw) in copies:
+        return None, "copies a training line word for word"
     names = PLACEHOLDER.findall(raw)
     for n in names:
         if n not in KNOWN:
@@ -278,7 +284,7 @@ class _Slot:
 class StoryLM(Generator):
     id = "story-lm"
     kind = "story"
-    version = "3"  # 3: BPE model with slot tokens, 12k-line corpus, promise line, faithfulness/grammar checks
+    version = "4"  # 4: weights retrained on the richer 13.5k-line corpus (copy keys stored), new_lines param
     description = "planned quests (grounded in level and cast) worded by a small BPE transformer with a KV cache"
     params = (
         Param("quest", "choice", "any", choices=("any", *QUEST_KINDS), help="quest type"),
@@ -286,6 +292,8 @@ class StoryLM(Generator):
         Param("temperature", "float", 0.8, min=0.0, max=2.0, help="sampling temperature (0 = greedy)"),
         Param("top_k", "int", 0, min=0, max=1000, help="keep the k most likely tokens (0 = all)"),
         Param("top_p", "float", 0.9, min=0.05, max=1.0, help="nucleus sampling mass"),
+        Param("new_lines", "bool", False, help="refuse a word-for-word copy of a training line of more than "
+                                                "8 words (more distinct lines, fewer accepted on the first sample)"),
         Param("weights", "str", "", help="your own weights from `conjure train story-lm` (a folder or a "
                                           ".safetensors file); empty = the shipped ones"),
     )
@@ -373,7 +381,8 @@ class StoryLM(Generator):
                     st = stories[i]
                     raw = raws[id(s)]
                     text, why = check_line(raw, s.bound, s.required, filt, tok.vocab,
-                                           st["said"] if s.dialogue else st["beats_said"], tok.slots)
+                                           st["said"] if s.dialogue else st["beats_said"], tok.slots,
+                                           tok.copies if requests[i].params["new_lines"] else None)
                     if text is None:
                         st["counts"]["filtered" if why == "content filter" else "rejected"] += 1
                         st["rejections"].append({"line": s.key, "round": rnd, "why": why, "text": raw})
@@ -531,6 +540,7 @@ def load_model(path):
         tok.kinds = frozenset(json.loads(meta["kinds"]))
         tok.slots = frozenset(json.loads(meta["slots"]))
         tok.cells = frozenset(json.loads(meta.get("cells", "[]")))
+        tok.copies = frozenset(json.loads(meta.get("copies", "[]")))
     except (KeyError, TypeError, ValueError, Exception) as e:  # tokenizers raises its own Exception type
         if isinstance(e, InputError):
             raise

@@ -224,6 +224,38 @@ def test_repeated_lines_and_phrases_within_a_story_are_rejected():
     assert check_line("Meet {giver} an.", BOUND)[0] is None
 
 
+def test_a_word_for_word_copy_of_a_long_training_line_is_rejected(lm):
+    from plugins.learned_stories.tokenizer import copy_key
+
+    line = "Bring the {item} back from {place} and I will pay you well."
+    copies = frozenset({copy_key(line)})
+    assert copy_key("Go to {place} now.") is None  # 8 words or fewer: no key, never a copy
+    assert check_line(line, BOUND, copies=copies) == (None, "copies a training line word for word")
+    assert check_line(line.upper().replace(".", "!"), BOUND, copies=copies)[1] == \
+        "copies a training line word for word"  # case and punctuation do not make a line new
+    assert check_line(line.replace("well", "fairly"), BOUND, copies=copies)[0] is not None
+    # the shipped weights carry their training lines' keys
+    _, tok = lm.load()
+    corpus = [ln.split("|", 3)[3] for ln in CORPUS.read_text("utf-8").splitlines()]
+    assert tok.copies == {k for ln in corpus if (k := copy_key(ln))}
+
+
+def test_new_lines_param_refuses_copies_and_is_off_by_default(eng):
+    from engine.eval_stories import all_lines
+
+    seeds = list(range(6))
+    off = eng.generate_batch("story", "story-lm", seeds)
+    on = eng.generate_batch("story", "story-lm", seeds, params={"new_lines": True})
+    why = "copies a training line word for word"
+    assert not any(r["why"] == why for s in off for r in s.metadata["rejections"])
+    assert any(r["why"] == why for s in on for r in s.metadata["rejections"])
+    ref = StoryLM().story_reference({})
+    train = eval_stories._train_templates(ref["training_lines"])
+    copied = [sum(eval_stories._template(ln, s) in train for ln in all_lines(s)) for s in on if
+              not s.metadata["fallback_lines"]]
+    assert sum(copied) == 0, copied
+
+
 def test_every_rejection_says_why_in_metadata(eng):
     stories = eng.generate_batch("story", "story-lm", list(range(8)), params={"temperature": 1.3})
     rejections = [r for s in stories for r in s.metadata["rejections"]]

@@ -54,12 +54,17 @@ MACROS = {
     "pdo.deliver": "(get the {item} to {other}|see the {item} safely to {other}|put the {item} in {other}'s hands|"
                    "carry the {item} to {place})",
     "pdo.explore": "(map {place2}|find out what lies in {place2}|come back with a map of {place2}|scout {place2})",
+    "psoon": "(today|tonight|at once|in no time|by morning|before dark|right away)",
     "e.tail": "(I need help.|I have nowhere else to turn.|Will you hear me out?|Please, listen.|I will be brief.|"
               "The matter is urgent.|I hoped someone would come.)",
     "g.tail": "(This will not be pleasant.|Listen well.|I will say this once.|Coin first, questions later.|"
-              "Do not waste my time.|Sit, if you are staying.)",
+              "Do not waste my time.|Sit, if you are staying.|You look like you can hold a blade.|"
+              "I have a job, if you have the stomach.|Keep your hands where I can see them.|"
+              "There is blood in this work.|Nobody else answered.|Drink, if you want. Then listen.)",
     "p.tail": "(Do you like adventures?|Got a minute? Got an hour?|Have I got a job for you.|Do not run off yet.|"
-              "You will do nicely.|Fancy some excitement?)",
+              "You will do nicely.|Fancy some excitement?|Have you eaten? Never mind, later.|"
+              "I was hoping a hero would turn up.|You have the look of someone bored.|"
+              "Let me tell you a secret.|Today is going to be fun.|Oh, you'll like this.)",
     "you": "(traveller|friend|stranger|good soul|wanderer)",
     # why it matters (said after the ask or the promise, half of the time)
     "why.fetch": "(It belonged to my mother.|The village needs it before winter.|Without it the well stays cursed.|"
@@ -108,8 +113,8 @@ _add("any", "earnest", "greet",
      "(Oh, thank goodness|Bless you for stopping|Ah, a kind face). (I am|People call me) {giver}. <e.tail>",
      "(Forgive me|Pardon me), <you>. I am {giver}, and (I have been waiting all day|I have no one else to ask).")
 _add("any", "grim", "greet",
-     "(Sit down|Close the door|Keep your voice low|Another stranger|So you came). (I am|Name's|Call me) {giver}. "
-     "<g.tail>",
+     "(Sit down|Close the door|Keep your voice low|Another stranger|So you came|Took you long enough|"
+     "Don't stand in the doorway|You're late). (I am|Name's|Call me) {giver}. <g.tail>",
      "{giver}. That is my name, and you (will remember it|will not forget it). <g.tail>",
      "(I am|Name's) {giver}. (I have buried three friends this month|Few come this way|I do not like strangers|"
      "I have little time), (so listen|so be quick|but you will do).",
@@ -121,7 +126,8 @@ _add("any", "playful", "greet",
      "{giver}, (at your service|pleased to meet you|that's me), (hero|friend|stranger)! <p.tail>",
      "(Hi|Hello there)! (I am|I'm) {giver}, and (you look like trouble|today is your lucky day|"
      "I have a job for you).",
-     "A new face, how (thrilling|splendid)! I'm {giver}. <p.tail>")
+     "A new face, how (thrilling|splendid|delightful|lovely)! (I'm|I am|They call me) {giver}. <p.tail>",
+     "(Yoo-hoo|Over here|Psst), (you|hero|friend)! (I'm|It's me,|I am) {giver}! <p.tail>")
 
 # the ask: what and where (explore: both places)
 _add("fetch", "earnest", "ask",
@@ -222,47 +228,77 @@ for _q in QUESTS:
 # the player's answers
 for _q in QUESTS:
     _add(_q, "earnest", "accept",
-         "(I will help you|You can count on me|I'll do it|I give you my word), {giver}. I'll <pdo.%s>." % _q,
-         "(Of course.|Say no more.|Leave it to me.) I will <pdo.%s>." % _q,
-         "(I'll go to|I will set out for) {place} (at once|today|tonight), {giver}.")
+         "(I will help you|You can count on me|I'll do it|I give you my word|I will not let you down|"
+         "Rest easy), {giver}. (I'll|I will|I promise to|I mean to) <pdo.%s>( <psoon>|)." % _q,
+         "(Of course.|Say no more.|Leave it to me.|It would be an honour.|How could I refuse?|I am ready.) "
+         "(I will|I'll|Somehow I will) <pdo.%s>( <psoon>|)." % _q,
+         "(I'll go to|I will set out for|I will head for|I'll make for) {place} (at once|today|tonight|"
+         "in the morning|before the sun is up), {giver}.( You have my word.| Do not worry.| Have faith.|)")
     _add(_q, "grim", "accept",
-         "(Fine|Very well). I'll <pdo.%s>. (Have the pay ready.|Don't wait up.)" % _q,
-         "(Consider it done.|Someone has to.) {place} (it is|then).",
-         "I'll <pdo.%s>, {giver}. (Pay me when it is over.|Don't thank me yet.)" % _q)
+         "(Fine|Very well|All right|I'll take it|Done). I'll <pdo.%s>( <psoon>|). (Have the pay ready.|"
+         "Don't wait up.|Keep the door barred.|Count your coins.|Don't follow me.)" % _q,
+         "(Consider it done.|Someone has to.|I've done worse.|Whatever it takes.|It's a job.) "
+         "{place} (it is|then)(, {giver}|).",
+         "I'll <pdo.%s>, {giver}. (Pay me when it is over.|Don't thank me yet.|Then we are square.|"
+         "After that, we never met.)" % _q)
     _add(_q, "playful", "accept",
-         "(Sounds like fun!|Adventure it is!|Why not?|Oh, I'd love to!) (I'll <pdo.%s>.|Off to {place}!|"
-         "{place}, here I come!)" % _q,
-         "(Say no more|Leave it to me), {giver}! I'll <pdo.%s>." % _q)
+         "(Sounds like fun!|Adventure it is!|Why not?|Oh, I'd love to!|Count me in!|Ooh, yes please!|"
+         "Try and stop me!) (I'll <pdo.%s>( <psoon>|).|Off to {place}!|{place}, here I come!|"
+         "{place}, get ready for me!)" % _q,
+         "(Say no more|Leave it to me|Consider it done|Easy as pie), {giver}! (I'll|I'm going to) "
+         "<pdo.%s>( <psoon>|)(!|.)" % _q)
 _add("any", "earnest", "haggle",
-     "(What would I get for this|Is there a reward|How will you repay me), {giver}?",
-     "I want to help, {giver}, but (I have mouths to feed|my purse is empty). (Is there payment?|Is there a reward?)",
-     "{place} (sounds dangerous|is a long way). (Is there a reward?|What would I get for this?)")
+     "(What would I get for this|Is there a reward|How will you repay me|Forgive me, but is there payment|"
+     "Is there anything in it for me|Could you spare something for my trouble), {giver}?",
+     "I want to help, {giver}, but (I have mouths to feed|my purse is empty|my boots are worn through|"
+     "I have debts of my own|the road costs money). (Is there payment?|Is there a reward?|"
+     "Could you pay something?|What can you offer?)",
+     "{place} (sounds dangerous|is a long way|is no small journey|is far from here). (Is there a reward?|"
+     "What would I get for this?|Will I be paid for it?|What can you offer me?)")
 _add("any", "grim", "haggle",
-     "(What's in it for me|And the pay|Why should I risk my neck for this), {giver}?",
-     "(Name a price|Talk money), {giver}. (Heroes eat too.|I don't work for free.)",
-     "{place} (is not cheap|costs extra). (What's the pay?|Name a price.)")
+     "(What's in it for me|And the pay|Why should I risk my neck for this|How much|What does it pay|"
+     "Who pays for the funeral if I die), {giver}?",
+     "(Name a price|Talk money|Show me the coin|Open your purse), {giver}. (Heroes eat too.|"
+     "I don't work for free.|Nobody bleeds for free.|Words don't fill a belly.) (What's the pay?|How much?)",
+     "{place} (is not cheap|costs extra|will cost you|is a risk). (What's the pay?|Name a price.|"
+     "How much are you offering?|What's it worth to you?)")
 _add("any", "playful", "haggle",
-     "(What's the prize|Do I get a shiny thing|And what do I win), {giver}?",
-     "(Before I say yes|Hold on), {giver}, (what's in it for me|is there a prize)?",
-     "{place} sounds (thrilling|scary). (What do I win?|Is there a prize?)")
+     "(What's the prize|Do I get a shiny thing|And what do I win|Is there cake at the end|"
+     "Do I get a medal|What's in the treasure chest), {giver}?",
+     "(Before I say yes|Hold on|Wait a moment|One tiny question), {giver}, (what's in it for me|"
+     "is there a prize|do I get paid|what do I win)?",
+     "{place} sounds (thrilling|scary|a bit damp|like a lot of walking). (What do I win?|Is there a prize?|"
+     "Will there be treasure?|What's the reward?)")
 _add("any", "earnest", "decline",
-     "(I'm sorry|Forgive me), {giver}, (but I can't|I have other duties|not today).",
-     "(I'm sorry.|Forgive me.) {place} is (too far for me|not for me). (Good luck, though.|Ask the guards.)",
-     "(My heart says yes|I wish I could), {giver}, but (I cannot|my road goes elsewhere).")
+     "(I'm sorry|Forgive me|I am truly sorry|Please understand), {giver}, (but I can't|I have other duties|"
+     "not today|but I must refuse|but my answer is no|but I am not the one for this).",
+     "(I'm sorry.|Forgive me.|I cannot do it.|I wish it were otherwise.) {place} is (too far for me|not for me|"
+     "beyond my strength|more than I can face). (Good luck, though.|Ask the guards.|I hope someone braver comes.|"
+     "I will pray someone helps you.)",
+     "(My heart says yes|I wish I could|I would if I could|Another time I would), {giver}, but (I cannot|"
+     "my road goes elsewhere|I am promised elsewhere|I have a family to think of|I am too tired).")
 _add("any", "grim", "decline",
-     "(Find someone else|Not my problem|No), {giver}.",
-     "{place}? (Not for all the gold in the world.|I'd rather live.|Not a chance.)",
-     "(I have other business|Ask someone else), {giver}. (Good luck.|I'm done here.)")
+     "(Find someone else|Not my problem|No|Not a chance|Forget it|Not for that price), {giver}.",
+     "{place}? (Not for all the gold in the world.|I'd rather live.|Not a chance.|I'm not a fool.|"
+     "Find yourself another corpse.|I've buried enough friends.)",
+     "(I have other business|Ask someone else|I don't do charity|My blade is spoken for), {giver}. (Good luck.|"
+     "I'm done here.|Don't ask again.|We're finished.)")
 _add("any", "playful", "decline",
-     "(Maybe next time|Ask me tomorrow|I'd rather not), {giver}!",
-     "{place}? (No thank you!|Sounds ghastly!|I just washed my boots!)",
-     "(Tempting|So tempting), {giver}, but (I'm booked for a nap|my boots say no)!")
+     "(Maybe next time|Ask me tomorrow|I'd rather not|Not today, thank you|Oh, I couldn't), {giver}!",
+     "{place}? (No thank you!|Sounds ghastly!|I just washed my boots!|Not in these shoes!|"
+     "I'd sooner eat my hat!|My mother would never forgive me!)",
+     "(Tempting|So tempting|What a lovely offer), {giver}, but (I'm booked for a nap|my boots say no|"
+     "I have a pie in the oven|I promised the cat I'd stay in|my horoscope says no)!")
 for _t in TONES:
     _add("any", _t, "lore_q",
-         "(Tell me about|What do you know of|Tell me more about) {place}.",
-         "(What is|What happened in|Who built|What waits in) {place}?",
-         "(Is {place} dangerous|Why is {place} feared|Have you been to {place}), {giver}?",
-         "Before I go, (what is {place} like|what should I know about {place})?")
+         "(Tell me about|Tell me more about|Tell me what you know of|"
+         "Say a little more about) {place}(, {giver}|).",
+         "(What is|What do you know of|What happened in|Who built|What waits in|Who lives in|What became of|"
+         "What do people say about) {place}(, {giver}|)?",
+         "(Is {place} dangerous|Why is {place} feared|Have you been to {place}|How far is {place}|"
+         "Does anyone go to {place}|Is there a safe way into {place}), {giver}?",
+         "(Before I go|One more thing|Tell me first|Wait), (what is {place} like|what should I know about {place}|"
+         "what will I find in {place}|who else has been to {place})?")
 
 # the giver's other lines
 _add("any", "earnest", "lore_a",
@@ -283,68 +319,115 @@ _add("any", "playful", "lore_a",
 _add("any", "earnest", "place",
      "({place} is quiet|{place} smells of candle wax|Light falls softly in {place}|{place} was cared for once)"
      "( and still.|, and it feels safe.| in the morning.|.)",
-     "In {place} (someone still leaves flowers|the old lamps still burn). (It is a gentle place.|Be kind to it.)")
+     "In {place} (someone still leaves flowers|the old lamps still burn|the birds still sing at dawn|"
+     "there is an old well that never runs dry). (It is a gentle place.|Be kind to it.|Rest there if you are tired.|"
+     "I used to go there as a child.)")
 _add("any", "grim", "place",
      "({place} is cold|Water drips in {place}|Bones lie in {place}|{place} reeks of rot)"
      "( and silent.|, and something watches.| in the dark.|.)",
-     "In {place} the walls are (scratched with tally marks|black with old smoke). (Watch your step.|Stay close to "
-     "the light.)")
+     "In {place} the walls are (scratched with tally marks|black with old smoke|wet with something dark|"
+     "marked with old warnings). (Watch your step.|Stay close to the light.|Do not read them aloud.|"
+     "Do not touch anything.)")
 _add("any", "playful", "place",
      "({place} is full of echoes|{place} has a very rude door|Mushrooms grow in {place}|"
      "{place} is messier than my kitchen)(, how fun!|, and it giggles.|.| again.)",
-     "In {place} (the stairs creak in tune|a statue wears a painted moustache). (You'll love it.|Say hello!)")
+     "In {place} (the stairs creak in tune|a statue wears a painted moustache|the frogs hold a choir|"
+     "someone left a very large hat). (You'll love it.|Say hello!|Don't laugh too loud.|Try not to stare.)")
 _add("any", "earnest", "offer",
-     "(I can give you|All I have is) {reward}(. Is that enough?|, and my thanks.|.)",
+     "(I can give you|All I have is|I can spare|I could give you|I will gladly give you) {reward}"
+     "(. Is that enough?|, and my thanks.|.|. I know it is not much.|, and a warm meal.|, and a bed for the night.)",
      "{reward}, and (my thanks|the thanks of everyone here). (It is all I have.|I wish it were more.)",
      "Take {reward}. (You deserve it.|It is yours when you return.)",
-     "(For you|For this), {reward}. (It is all I can spare.|I wish it were more.|Is that fair?)",
+     "(For you|For this|For your trouble|For your help), {reward}. (It is all I can spare.|I wish it were more.|"
+     "Is that fair?|It is yours, with my blessing.|Please take it.)",
      "(I have put aside|I saved) {reward} for (whoever helps|this day|a hero like you).")
 _add("any", "grim", "offer",
      "{reward}. (Not a coin more.|Take it or leave it.|That is what a life is worth these days.)",
      "You get {reward} when it is done. (Not before.|Not a coin more.)",
-     "(The pay is|I pay) {reward}. (Half now is not an option.|Take it or leave it.|No more talk.)",
+     "(The pay is|I pay|I'll pay|You'll get|It's worth) {reward}. (Half now is not an option.|Take it or leave it.|"
+     "No more talk.|Don't bargain with me.|Nobody pays better.|Count yourself lucky.)",
      "{reward}, (counted out|paid) (when you return|when it is done). (That is all.|Not before.)")
 _add("any", "playful", "offer",
      "How about {reward}? (Isn't that grand?|Tempting, no?)",
      "{reward}! (Isn't that grand?|And I'll name a goat after you.)",
      "I'll throw in {reward}. (Deal?|You drive a hard bargain!)",
      "(Ooh, let me think|Hmm). {reward}? (Yes, that will do!|Yes, why not!) (Deal?|Happy now?)",
-     "(What about|Would you take) {reward}? (I'll even wrap it.|Go on, say yes!)")
-_THANKS = {"fetch": "(Bring the {item} back safe.|Mind the {item}, it is old.|Start your search in {place}.)",
-           "slay": "(Aim for the heart of {foe}.|Do not let {foe} speak to you.|Mind yourself in {place}.)",
-           "rescue": "(Tell {other} I sent you.|Bring {other} back breathing.|Mind yourself in {place}.)",
-           "deliver": "({other} will be so glad.|Keep the {item} dry.|{place} is not far.)",
-           "explore": "(Draw everything you see in {place2}.|Start at {place}.|Come back from {place2}.)"}
+     "(What about|Would you take|How does this sound|Will you settle for) {reward}? (I'll even wrap it.|"
+     "Go on, say yes!|With a bow on top!|Plus a hug, free of charge!|I'll throw in a song!)")
+_THANKS = {"fetch": "(Bring the {item} back safe.|Mind the {item}, it is old.|Start your search in {place}.|"
+                     "(Look|Search) (first|carefully) in {place}.|Handle the {item} (gently|with care).|"
+                     "The {item} (is small|is easy to miss|may be buried), so look (closely|well).|"
+                     "(Keep|Carry) the {item} close on the way back.)",
+           "slay": "(Aim for the heart of {foe}.|Do not let {foe} speak to you.|Mind yourself in {place}.|"
+                   "{foe} (is cunning|is faster than it looks|hates the light), (so be ready|remember that).|"
+                   "(Strike|Hit) {foe} (hard|first) and do not (hesitate|look back).|"
+                   "(Watch|Mind) the shadows (in|around) {place}.)",
+           "rescue": "(Tell {other} I sent you.|Bring {other} back breathing.|Mind yourself in {place}.|"
+                     "{other} (will be frightened|may be hurt), so (be gentle|go softly).|"
+                     "(Search|Look) every corner of {place} for {other}.|"
+                     "(Give|Tell) {other} my (love|greetings) when you find them.)",
+           "deliver": "({other} will be so glad.|Keep the {item} dry.|{place} is not far.|"
+                      "(Give|Hand) the {item} to {other} and (no one else|nobody else).|"
+                      "The road to {place} (is long|winds a lot), so (pace yourself|start early).|"
+                      "{other} (will know|will recognise) the {item} (at once|when they see it).)",
+           "explore": "(Draw everything you see in {place2}.|Start at {place}.|Come back from {place2}.|"
+                      "(Count|Mark|Note) every (door|path|stair) in {place2}.|"
+                      "The way (in|through) is {place}, (remember that|do not forget).|"
+                      "(Write|Sketch) down (all|everything) you (find|see) in {place2}.)"}
 for _q in QUESTS:
-    _add(_q, "earnest", "thanks", "(Bless you.|Thank you, truly.|I knew you would help.) " + _THANKS[_q] +
-         "( Go carefully.| I will wait for you here.|)")
-    _add(_q, "grim", "thanks", "(Good.|Don't die.|Come back alive.) " + _THANKS[_q] + "( Do not fail me.|)")
-    _add(_q, "playful", "thanks", "(Splendid!|Wonderful!|Hooray!) " + _THANKS[_q] +
-         "( Try not to get eaten.| Don't lose a boot.|)")
+    _add(_q, "earnest", "thanks", "(Bless you.|Thank you, truly.|I knew you would help.|Oh, thank you.|"
+         "You are very kind.|I am so grateful.|My heart is lighter already.) " + _THANKS[_q] +
+         "( Go carefully.| I will wait for you here.| I will keep a candle lit for you.| May the road be kind.|"
+         " Come back to us safely.|)")
+    _add(_q, "grim", "thanks", "(Good.|Don't die.|Come back alive.|Smart choice.|Then we have a deal.|"
+         "So be it.|Fine.) " + _THANKS[_q] + "( Do not fail me.| Trust nobody out there.| Keep your blade sharp.|"
+         " Dawn comes early.|)")
+    _add(_q, "playful", "thanks", "(Splendid!|Wonderful!|Hooray!|Marvellous!|Oh, goody!|Yes, yes, yes!|"
+         "I knew you'd say yes!) " + _THANKS[_q] +
+         "( Try not to get eaten.| Don't lose a boot.| Bring me back a story!| Wave if you pass my window!|"
+         " I'll have the kettle on.|)")
 _add("any", "earnest", "bye",
-     "(Then may the roads be kind to you|I understand|I will find another way), (traveller|friend).",
-     "(Then I will keep waiting|I will wait) for someone brave. {place} can wait a little longer.",
-     "(I see|So be it). (Go safely, then|Walk in peace), (traveller|friend). (I will ask someone else.|"
-     "I will manage somehow.)")
+     "(Then may the roads be kind to you|I understand|I will find another way|No one can blame you|"
+     "Thank you for listening, at least|It was kind of you to hear me), <you>.( I will ask someone else.|"
+     " Perhaps another day.| Go in peace.|)",
+     "(Then I will keep waiting|I will wait|I will sit here and wait|I will pray) for someone (brave|braver|kind). "
+     "{place} (can wait a little longer|will still be there tomorrow|has waited this long).",
+     "(I see|So be it|Very well|I understand). (Go safely, then|Walk in peace|Take care on the road|"
+     "Keep warm out there), <you>. (I will ask someone else.|I will manage somehow.|We will find a way.|"
+     "Perhaps we will meet again.)")
 _add("any", "grim", "bye",
-     "(Then get out of my sight|Coward. Go|Fine. Leave)(.|, and do not come back.)",
-     "Then go. {place} will take someone else instead.",
-     "(I thought as much|Figures). (Another coward|Another empty promise). (Get out.|Go.)")
+     "(Then get out of my sight|Coward. Go|Fine. Leave|Then we are done|Go on, then|Waste of my time)"
+     "(.|, and do not come back.|, and keep your mouth shut.|, before I change my mind.)",
+     "Then go. {place} will take (someone else instead|a braver fool|its dead without you).",
+     "(I thought as much|Figures|Typical|Should have known). (Another coward|Another empty promise|"
+     "Another pair of soft hands|One more useless sword). (Get out.|Go.|Leave.|Out.)")
 _add("any", "playful", "bye",
-     "(Your loss|Suit yourself|Pity)! (Bye now.|You'd have loved it.|More adventure for the next hero!)",
-     "Your loss, friend! {place} was going to be such fun.",
-     "(Oh well|Fine, fine)! (I'll ask the goat|I'll find another hero|More fun for me). (Bye now!|Toodle-oo!)")
+     "(Your loss|Suit yourself|Pity|Oh, pooh|Well, drat)! (Bye now.|You'd have loved it.|"
+     "More adventure for the next hero!|Don't come crying to me later!|I'll tell everyone you said no!)",
+     "Your loss, (friend|hero|slowpoke)! {place} was going to be (such fun|the best day ever|"
+     "full of surprises).",
+     "(Oh well|Fine, fine|Never mind|Ah, well)! (I'll ask the goat|I'll find another hero|More fun for me|"
+     "I'll ask the baker|I'll go myself, in a week or so). (Bye now!|Toodle-oo!|Cheerio!|Off you pop!)")
 _add("any", "earnest", "item",
      "The {item} (is warm to the touch|was made with love|bears a name worn smooth by a thumb).",
      "(Old hands kept|Someone kept) the {item} (clean|safe) for (years|a lifetime).",
-     "(My father|My grandmother) (carried|treasured) the {item} (for years|all their life).")
+     "(My father|My grandmother|My old teacher|A kind stranger) (carried|treasured|mended|looked after) the {item} "
+     "(for years|all their life|through hard times|until the very end).",
+     "The {item} (was a gift|was given to us|came to us) (long ago|in a better year|when I was small)"
+     "(, and we have kept it since|, and it means the world to us|).")
 _add("any", "grim", "item",
      "The {item} (is stained and cold|has a crack that weeps|is heavier than it looks).",
      "Nobody who held the {item} (lived long|slept well).",
-     "The {item} (smells of smoke|has seen too many wars|was taken from a grave).")
+     "The {item} (smells of smoke|has seen too many wars|was taken from a grave|has a dark stain on it|"
+     "was paid for in blood)(. Handle it with care.|. Do not admire it.|.)",
+     "(Men have killed|People have died|Thieves have bled) for the {item}(, more than once| before|). "
+     "(Remember that.|Do not be next.|Keep it hidden.)")
 _add("any", "playful", "item",
      "The {item} (is shinier than it has any right to be|hums a tune|looks smug, somehow|squeaks when you hold it).",
-     "(Careful|Mind you), the {item} (bites|sneezes|gets jealous)( sometimes|, a little|).")
+     "(Careful|Mind you|Fair warning|Just so you know), the {item} (bites|sneezes|gets jealous|sings in the bath|"
+     "hates Tuesdays)( sometimes|, a little|, but only on weekends|).",
+     "The {item} (is my favourite thing|is terribly important|is the best thing ever made)(, after cake|, honestly|"
+     ", don't tell the cat|)(!|.)")
 
 # titles (title-cased by the generator) and beats
 _add("fetch", "any", "title", "The (Lost|Stolen|Hidden|Cursed|Forgotten) {item}", "The {item} of {place}",
@@ -398,9 +481,14 @@ OPEN = {("giver", "earnest"): ("Please, listen.", "I will not lie to you.", "It 
                                "Ready?", "Oh, oh, listen!", "Drumroll, please!", "Okay, okay!", "Picture this!",
                                "Brace yourself!", "You'll love this."),
         ("player", "earnest"): ("Alright.", "I understand.", "Very well.", "I see.", "Of course.", "Yes.",
-                                "I hear you."),
-        ("player", "grim"): ("Hm.", "Right.", "Listen.", "Fine.", "So.", "Look.", "Enough."),
-        ("player", "playful"): ("Ooh!", "Ha!", "Well!", "Hmm!", "Oh my!", "Wow!", "Golly!")}
+                                "I hear you.", "Thank you for telling me.", "I have heard enough.", "That is a lot.",
+                                "I have thought it over.", "Let me be honest.", "Give me a moment.", "Forgive me."),
+        ("player", "grim"): ("Hm.", "Right.", "Listen.", "Fine.", "So.", "Look.", "Enough.", "Spare me the tears.",
+                             "I've heard worse.", "Let me think.", "Plain words, then.", "Save the speech.",
+                             "Don't push me.", "Let's be clear."),
+        ("player", "playful"): ("Ooh!", "Ha!", "Well!", "Hmm!", "Oh my!", "Wow!", "Golly!", "Ooh, goodie!",
+                                "Oh, you charmer!", "Hold that thought!", "Now we're talking!", "Well, well!",
+                                "How exciting!", "Oh dear, oh dear!")}
 CLOSE = {("giver", "earnest"): ("Thank you for listening.", "I know it is much to ask.", "You are kind to hear me.",
                                 "May the light keep you.", "I will not forget this.", "I am grateful.",
                                 "Go gently.", "Stay safe.", "I will pray for you tonight.", "You are a blessing."),
@@ -410,9 +498,14 @@ CLOSE = {("giver", "earnest"): ("Thank you for listening.", "I know it is much t
          ("giver", "playful"): ("Exciting, no?", "Isn't it thrilling?", "Fun, fun, fun!", "Wink wink.",
                                 "Don't tell anyone!", "Toodle-oo!", "Off you trot!", "What a day!",
                                 "I'm so proud of you already!", "Bring me a souvenir!"),
-         ("player", "earnest"): ("Truly.", "I mean it.", "Honestly.", "You have my word.", "Rest easy."),
-         ("player", "grim"): ("That's all.", "Simple.", "We're done.", "No promises.", "Enough talk."),
-         ("player", "playful"): ("Tee-hee.", "Ha!", "Obviously!", "Easy peasy!", "What fun!")}
+         ("player", "earnest"): ("Truly.", "I mean it.", "Honestly.", "You have my word.", "Rest easy.",
+                                 "I hope you understand.", "I am sorry it must be so.", "Take care of yourself.",
+                                 "I wish you well.", "Do not lose hope."),
+         ("player", "grim"): ("That's all.", "Simple.", "We're done.", "No promises.", "Enough talk.",
+                              "Don't thank me.", "Nothing personal.", "Take it or leave it.", "I won't say it twice.",
+                              "Keep your hopes low."),
+         ("player", "playful"): ("Tee-hee.", "Ha!", "Obviously!", "Easy peasy!", "What fun!", "Cheerio!",
+                                 "Isn't life grand?", "Toodle-oo!", "Wish me luck!", "I'm terribly charming, I know.")}
 
 # ------------------------------------------------------------------------------------------- expansion
 _GROUP = re.compile(r"\(([^()]*)\)")

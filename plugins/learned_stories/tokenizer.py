@@ -15,6 +15,7 @@ misspelled) by the model. Then the learned pieces. A training example is
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
 QUESTS = ("any", "fetch", "slay", "rescue", "deliver", "explore")
@@ -125,3 +126,18 @@ def parse_line(line: str, where: str = "") -> tuple[str, str, str, str] | None:
             raise InputError(f"{where or 'line'}: unknown {what} {value!r} in the header "
                              f"(known: {', '.join(known)})")
     return q, t, k, text.strip()
+
+
+COPY_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+COPY_WORDS = 8          # a sampled line that copies a training line longer than this is not a new line
+_PLACEHOLDER = re.compile(r"\{[a-z0-9_]*\}")
+
+
+def copy_key(text: str) -> str | None:
+    """A line's copy key (its words, placeholders as ``slot``, hashed), or None for a line of at most
+    :data:`COPY_WORDS` words; the weights store the keys of their training lines so decoding can refuse a
+    verbatim copy of one (the same normalisation as ``engine.eval_stories``)."""
+    words = COPY_WORD.findall(_PLACEHOLDER.sub(" slot ", text.lower()))
+    if len(words) <= COPY_WORDS:
+        return None
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).hexdigest()

@@ -22,7 +22,7 @@ from engine.serialize import read_bytes
 from engine.weights import save_safetensors
 
 from .model import Config, TinyGPT
-from .tokenizer import DEFAULT_VOCAB, EOS, KINDS, PAD, SLOTS, Tokenizer, parse_line
+from .tokenizer import DEFAULT_VOCAB, EOS, KINDS, PAD, SLOTS, Tokenizer, copy_key, parse_line
 
 WEIGHTS = "story-lm.safetensors"
 FORMAT = "story-lm/2"
@@ -146,7 +146,8 @@ def train(files, out_dir, *, seed: int = 0, epochs: int = 8, batch: int = 48, lr
     words = sorted({w for e in examples for w in words_of(e[3])})
     meta = {"format": FORMAT, "config": json.dumps(cfg.to_dict(), sort_keys=True), "tokenizer": tok.to_json(),
             "words": json.dumps(words), "kinds": json.dumps(kinds), "slots": json.dumps(slots),
-            "cells": json.dumps(sorted({"|".join(e[:3]) for e in examples}))}
+            "cells": json.dumps(sorted({"|".join(e[:3]) for e in examples})),
+            "copies": json.dumps(sorted({k for e in examples if (k := copy_key(e[3]))}))}
     save_safetensors(dict(model.state_dict()), out_dir / WEIGHTS, metadata=meta)
     metrics = {"first_loss": round(first, 4), "final_loss": round(last, 4), "train_seconds": round(time.time() - t0, 1)}
     if val is not None:
