@@ -76,7 +76,8 @@ def expand_data(paths: list[str | os.PathLike]) -> list[Path]:
         else:
             raise InputError(f"--data {p}: no such file or folder")
     if not out:
-        raise InputError("--data: no training files found")
+        raise InputError(f"--data {', '.join(map(str, paths))}: no training files found (no files in "
+                         f"{'these folders' if len(paths) > 1 else 'this folder'}, hidden ones aside)")
     if len(out) > MAX_DATA_FILES:
         raise InputError(f"--data: {len(out)} files is over the limit of {MAX_DATA_FILES}")
     return out

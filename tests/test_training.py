@@ -127,3 +127,15 @@ def test_load_cached_build_may_set_torch_threads_and_load_another_model(tmp_path
     assert not any(t.is_alive() for t in threads), "load_cached deadlocked"
     assert not errors and got == [("A", torch.get_num_threads(), "B")] * 4
     assert sorted(built) == ["a", "b"]
+
+
+def test_no_training_files_names_the_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / ".notes").write_text("x")
+    eng = Engine([P()], load=[], entry_points=False)
+    with pytest.raises(InputError) as e:
+        train(eng, "echo", [tmp_path / "empty", tmp_path / "hidden"], out=tmp_path / "w", show_progress=False)
+    msg = str(e.value)
+    assert msg.startswith(f"--data {tmp_path / 'empty'}, {tmp_path / 'hidden'}: no training files found")
+    assert not (tmp_path / "w").exists()
