@@ -152,31 +152,8 @@ class LevelModel:
         return self._corpus
 
     def split(self, corpus: Corpus) -> tuple[list[int], list[int]]:
-        """The card's held-out split, as indices into ``corpus``: a level is held out when its file is the
-        card's held-out path with the card's SHA-256 for it (and, in a file of several levels, the same
-        ``#N``), so namesakes in two ``--data`` folders (``a/level1.txt``, ``b/level1.txt``) never collide."""
-        held_out = [str(h) for h in (self.card.get("split") or {}).get("held_out", [])]
-        if not held_out:
-            return corpus.split()
-        sha = {d["path"]: d.get("sha256") for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d}
-
-        def parts(src: str, known) -> tuple[str, str]:
-            if src in known:
-                return src, ""
-            base, hash_, n = src.rpartition("#")
-            return (base, n) if hash_ and n.isdigit() else (src, "")
-
-        want = {parts(h, sha) for h in held_out}
-        card_path = getattr(self, "_card_path", None) or {}
-        digest = dict(corpus.files)
-        held = []
-        for i, src in enumerate(corpus.sources):
-            f, n = parts(src, digest)
-            p = card_path.get(f) or _rel(f)
-            if (p, n) in want and sha.get(p) in (None, digest.get(f)):
-                held.append(i)
-        train = [i for i in range(len(corpus.grids)) if i not in set(held)]
-        return (train, held) if held and train else corpus.split()
+        """The card's held-out split, as indices into ``corpus`` (:func:`card_split`)."""
+        return card_split(self.card, corpus, getattr(self, "_card_path", None))
 
     def _find(self, p: str, sha256: str | None = None) -> str:
         """A training file the card lists, as written (relative to where training ran), in the repository or
@@ -194,6 +171,39 @@ class LevelModel:
                              f"trained on ({changed[0]} has another SHA-256); evaluate with --data")
         raise InputError(f"{self.path}: training file {p} (listed in its model card) is not there; "
                          "evaluate with --data")
+
+
+def card_split(card: dict, corpus: Corpus, card_path: dict[str, str] | None = None) -> tuple[list[int], list[int]]:
+    """A model card's held-out split as indices into ``corpus`` (re-read from the card's files): a level is
+    held out when its file is a held-out path of the card with the card's SHA-256 for it (and, in a file of
+    several levels, the same ``#N``), so namesakes in two ``--data`` folders (``a/level1.txt``,
+    ``b/level1.txt``) never collide. ``card_path`` maps the paths the corpus was read from to the card's
+    paths (when they were found elsewhere: in the repository, beside the weights); other paths are compared
+    relative to the working directory, as the card writes them. No held-out list (or no match): the
+    corpus's own default split."""
+    held_out = [str(h) for h in (card.get("split") or {}).get("held_out", [])]
+    if not held_out:
+        return corpus.split()
+    sha = {d["path"]: d.get("sha256") for d in card.get("data", []) if isinstance(d, dict) and "path" in d}
+
+    def parts(src: str, known) -> tuple[str, str]:
+        if src in known:
+            return src, ""
+        base, hash_, n = src.rpartition("#")
+        return (base, n) if hash_ and n.isdigit() else (src, "")
+
+    want = {parts(h, sha) for h in held_out}
+    card_path = card_path or {}
+    digest = dict(corpus.files)
+    held = []
+    for i, src in enumerate(corpus.sources):
+        f, n = parts(src, digest)
+        p = card_path.get(f) or _rel(f)
+        if (p, n) in want and sha.get(p) in (None, digest.get(f)):
+            held.append(i)
+    hs = set(held)
+    train = [i for i in range(len(corpus.grids)) if i not in hs]
+    return (train, held) if held and train else corpus.split()
 
 
 def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15):
