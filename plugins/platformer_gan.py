@@ -249,6 +249,12 @@ class PlatformerGAN(Generator):
         return load_corpus(list(paths), legend=legend)
 
     # ------------------------------------------------------------------ generation
+    def cost(self, params: dict) -> float:
+        """Work in multiples of the defaults (the engine's Costed protocol): decoding grows with the width and
+        the latent search with generations x population (``width=2000 search=100 population=64`` is ~1,300x,
+        refused up front)."""
+        return params["width"] * (1 + params["search"] * params["population"]) / (96 * (1 + 10 * 10))
+
     def generate(self, request: Request):
         return self.generate_batch([request])[0]
 

@@ -655,3 +655,15 @@ def test_evaluate_refuses_a_changed_namesake_of_the_training_corpus(tmp_path):
     level.write_text("\n".join(rows) + "\n")
     r = run_cli("evaluate", "platformer-gan", "-p", f"weights={out}", "-p", "width=32", "--count", "2")
     assert r.returncode == 2 and b"differs from the one trained on" in r.stderr, r.stderr
+
+
+def test_platformer_gan_declares_its_cost_so_huge_searches_are_refused_up_front():
+    import engine
+    from engine.generator import Costed
+
+    eng = engine.Engine()
+    gen = eng.generator("platformer-gan")
+    assert isinstance(gen, Costed)
+    assert gen.cost({p.name: p.default for p in gen.params}) == 1.0
+    with pytest.raises(engine.InputError, match=r"platformer-gan.*asks for 1,320x the work of its defaults"):
+        eng.generate("level", "platformer-gan", params={"width": 2000, "search": 100, "population": 64})
