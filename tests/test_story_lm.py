@@ -198,6 +198,7 @@ BOUND = {"place": "the Vault", "item": "lantern", "foe": "", "giver": "Ada", "pl
     ("Find a {item} in {place}.", "article 'a' 'lantern'"),
     ("Go to {place} and the Sunken Crypt.", "names 'the Sunken Crypt'"),
     ("Go to {place} for 300 gold.", "names '300 gold'"),
+    ("Give the {item} to {giver}at {place}.", "placeholder glued to a word: '{giver}a'"),
 ])
 def test_check_line_says_why(raw, why):
     vocab = frozenset("go to home now find a in the them out of they is waiting it waits bring meet and kill "
