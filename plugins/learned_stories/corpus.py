@@ -347,6 +347,8 @@ _add("any", "grim", "offer",
      "(The pay is|I pay|I'll pay|You'll get|It's worth) {reward}. (Half now is not an option.|Take it or leave it.|"
      "No more talk.|Don't bargain with me.|Nobody pays better.|Count yourself lucky.)",
      "{reward}, (counted out|paid) (when you return|when it is done). (That is all.|Not before.)")
+# known flaws, kept until the next retraining (corpus.txt must stay the trained one): "How does this sound
+# {reward}?" below, and "{other}at {place}" in beat_deliver (story_lm rejects a placeholder glued to a word)
 _add("any", "playful", "offer",
      "How about {reward}? (Isn't that grand?|Tempting, no?)",
      "{reward}! (Isn't that grand?|And I'll name a goat after you.)",
