@@ -295,3 +295,17 @@ def test_incremental_reach_equals_full_search():
         assert r.maxx == max(x for x, _ in r.seen)
         checked += 1
     assert checked > 30
+
+
+def test_too_tall_side_view_levels_are_refused_before_training(tmp_path):
+    """A corpus the weights could not be loaded from (levels over 128 rows) is refused up front, not trained."""
+    game = tmp_path / "tall"
+    (game / "Processed").mkdir(parents=True)
+    (game / "tall.json").write_text(json.dumps({"tiles": {"X": ["solid", "ground"], "-": ["passable", "empty"]}}))
+    for i in range(3):
+        rows = ["-" * 40] * 129 + ["X" * 40] * (1 + i % 1)
+        (game / "Processed" / f"t{i}.txt").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"levels are 130 rows high; side-view levels of 3..128 rows"):
+        train(_engine(), "level-lm", [game / "Processed"], out=tmp_path / "o", show_progress=False, tiny=1,
+              steps=5)
+    assert not (tmp_path / "o").exists()

@@ -179,6 +179,9 @@ def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], 
     grids = [corpus.grids[i].astype(np.int64) for i in train_idx]
     if corpus.view == "side":
         H = grids[0].shape[0]
+        if not 3 <= H <= 128:  # the bound the weights are checked against when loaded (spec check, CONFIG_BOUNDS)
+            raise InputError(f"level-lm: the corpus's levels are {H} rows high; side-view levels of 3..128 rows "
+                             "are supported (a vertical game is read column by column: its levels are too tall)")
         d["h"] = H
         d["room"] = None
         solid_np = masks["solid"] & ~masks["pipe"]
