@@ -156,7 +156,7 @@ def load(weights: str = "", model: str = "side") -> Model:
 class LevelLM(Generator):
     id = GEN_ID
     kind = "level"
-    version = "1"
+    version = "2"  # 2: a level whose sampler fell back outside the corpus patterns is resampled
     description = ("tile transformer (KV cache, control tokens) with corpus-pattern-constrained, playability-"
                    "steered decoding; side view any width, top-down dungeons of rooms")
     params = (
@@ -301,7 +301,8 @@ class LevelLM(Generator):
         sp = m.spec
         problems = m.problems(grid)
         meta = {"genre": "platformer" if sp.view == "side" else "dungeon", "view": sp.view,
-                "raw_valid": not problems and r.attempt == 0, "playable": not problems,
+                "raw_valid": not problems and r.attempt == 0 and not stats.get("pattern_fallbacks"),
+                "playable": not problems,
                 "repaired": False, "asked": dict(sorted(asked.items())),
                 "measured": measure(m, grid, stats.get("rooms")), "pattern_fidelity": round(fidelity(sp, grid), 4),
                 "rules": sp.rules.describe()}
@@ -390,6 +391,8 @@ class LevelLM(Generator):
         if grid is None:
             return ["level is not in the model's tileset"]
         out = m.problems(grid)
+        if level.metadata.get("pattern_fallbacks"):  # the sampler ran out of backtracking: resample
+            out.append(f"{level.metadata['pattern_fallbacks']} cells placed outside the corpus's 3x3 patterns")
         if sp.view == "side" and grid.shape != (sp.h, request.params["width"]):
             out.append(f"size {grid.shape[1]}x{grid.shape[0]}, asked {request.params['width']}x{sp.h}")
         asked = self.controls(request, m)
