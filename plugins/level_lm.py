@@ -98,35 +98,19 @@ class Model:
         return list(got)
 
     def corpus(self):
-        """The training corpus, re-read from the files the model card lists (as written, else relative to
-        the repository or to the weights' folder)."""
+        """The training corpus, re-read from the very files the model card lists (as written, else relative to
+        the repository or to the weights' folder; checked against the card's SHA-256)."""
         if self._corpus is None:
-            from .learned_levels.corpus import load_corpus
+            from .learned_levels.model import card_corpus
 
-            info = self.card.get("corpus") or {}
-            paths = [self._find(d["path"]) for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d]
-            if not paths:
-                raise InputError(f"{self.path}: the model card lists no training files (evaluate with --data)")
-            legend = self._find(info["legend"]) if info.get("legend") else None
-            mapping = self._find(info["mapping"]) if info.get("mapping") else None
-            self._corpus = load_corpus(paths, legend=legend, mapping=mapping)
+            self._corpus, self._card_path = card_corpus(self.card, self.path)
         return self._corpus
 
     def split(self, corpus):
-        """The card's held-out split as indices into ``corpus`` (matched by file name)."""
-        held_names = {Path(p).name for p in (self.card.get("split") or {}).get("held_out", [])}
-        if not held_names:
-            return corpus.split()
-        held = [i for i, s in enumerate(corpus.sources) if Path(s.split("#")[0]).name in held_names]
-        train = [i for i in range(len(corpus.grids)) if i not in set(held)]
-        return (train, held) if held and train else corpus.split()
+        """The card's held-out split as indices into ``corpus`` (matched on path + SHA-256: see card_split)."""
+        from .learned_levels.model import card_split
 
-    def _find(self, p: str) -> str:
-        for cand in (Path(p), Path(__file__).resolve().parent.parent / p, self.path.parent / p):
-            if cand.exists():
-                return str(cand)
-        raise InputError(f"{self.path}: training file {p} (listed in its model card) is not there; "
-                         "evaluate with --data")
+        return card_split(self.card, corpus, getattr(self, "_card_path", None))
 
 
 def weights_file(weights: str, model: str) -> Path:

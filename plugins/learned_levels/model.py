@@ -137,40 +137,45 @@ class LevelModel:
         """The corpus these weights were trained on, re-read from the files the card lists (paths as written,
         else relative to the repository for shipped weights)."""
         if self._corpus is None:
-            info = self.card.get("corpus") or {}
-            data = [d for d in self.card.get("data", []) if isinstance(d, dict) and "path" in d]
-            digests = {d["path"]: d.get("sha256") for d in data}
-            paths = [self._find(d["path"], d.get("sha256")) for d in data]
-            self._card_path = {str(Path(f)): d["path"] for f, d in zip(paths, data)}
-            if not paths:
-                raise InputError(f"{self.path}: the model card lists no training files to evaluate against "
-                                 "(give --data)")
-            legend = self._find(info["legend"], digests.get(info["legend"])) if info.get("legend") else None
-            mapping = self._find(info["mapping"], digests.get(info["mapping"])) if info.get("mapping") else None
-            c = load_corpus(paths, legend=legend, mapping=mapping)
-            self._corpus = c
+            self._corpus, self._card_path = card_corpus(self.card, self.path)
         return self._corpus
 
     def split(self, corpus: Corpus) -> tuple[list[int], list[int]]:
         """The card's held-out split, as indices into ``corpus`` (:func:`card_split`)."""
         return card_split(self.card, corpus, getattr(self, "_card_path", None))
 
-    def _find(self, p: str, sha256: str | None = None) -> str:
-        """A training file the card lists, as written (relative to where training ran), in the repository or
-        beside the weights; with the card's SHA-256, only the very file trained on (never a namesake)."""
-        from engine.weights import file_digest
 
-        changed = []
-        for cand in (Path(p), REPO / p, self.path.parent / p):
-            if cand.is_file():
-                if not sha256 or file_digest(cand) == sha256:
-                    return str(cand)
-                changed.append(str(cand))
-        if changed:
-            raise InputError(f"{self.path}: training file {p} (listed in its model card) differs from the one "
-                             f"trained on ({changed[0]} has another SHA-256); evaluate with --data")
-        raise InputError(f"{self.path}: training file {p} (listed in its model card) is not there; "
-                         "evaluate with --data")
+def find_card_file(weights: Path, p: str, sha256: str | None = None) -> str:
+    """A training file a model card lists, as written (relative to where training ran), in the repository or
+    beside the weights; with the card's SHA-256, only the very file trained on (never a namesake)."""
+    from engine.weights import file_digest
+
+    changed = []
+    for cand in (Path(p), REPO / p, Path(weights).parent / p):
+        if cand.is_file():
+            if not sha256 or file_digest(cand) == sha256:
+                return str(cand)
+            changed.append(str(cand))
+    if changed:
+        raise InputError(f"{weights}: training file {p} (listed in its model card) differs from the one "
+                         f"trained on ({changed[0]} has another SHA-256); evaluate with --data")
+    raise InputError(f"{weights}: training file {p} (listed in its model card) is not there; "
+                     "evaluate with --data")
+
+
+def card_corpus(card: dict, weights: Path) -> tuple[Corpus, dict[str, str]]:
+    """(the corpus a model card's weights were trained on, {path read: the card's path}): the card's files
+    (levels, legend, mapping) found by :func:`find_card_file` and read by ``load_corpus``."""
+    info = card.get("corpus") or {}
+    data = [d for d in card.get("data", []) if isinstance(d, dict) and "path" in d]
+    if not data:
+        raise InputError(f"{weights}: the model card lists no training files to evaluate against (give --data)")
+    digests = {d["path"]: d.get("sha256") for d in data}
+    paths = [find_card_file(weights, d["path"], d.get("sha256")) for d in data]
+    extra = {k: find_card_file(weights, info[k], digests.get(info[k])) if info.get(k) else None
+             for k in ("legend", "mapping")}
+    corpus = load_corpus(paths, legend=extra["legend"], mapping=extra["mapping"])
+    return corpus, {str(Path(f)): d["path"] for f, d in zip(paths, data)}
 
 
 def card_split(card: dict, corpus: Corpus, card_path: dict[str, str] | None = None) -> tuple[list[int], list[int]]:
