@@ -41,7 +41,7 @@ from engine.errors import InputError
 
 from . import learned_common as lc
 from .learned_levels import dungeon_post as post
-from .learned_levels.model import LevelModel, card_extras, common_ids, extra_tensors, prepare
+from .learned_levels.model import CorpusWeights, LevelModel, card_extras, common_ids, extra_tensors, prepare
 
 GEN_ID = "dungeon-vae"
 DEFAULT_CONFIG = {"size": 32, "zdim": 32, "ch": 32, "batch": 64, "lr": 3e-3, "beta": 0.5, "stride": 4,
@@ -148,7 +148,7 @@ def conditions(grid: np.ndarray, walk: np.ndarray, enemy: np.ndarray) -> tuple[f
     return float(n_walk) / grid.size, float(enemy[grid].sum()) / max(1.0, float(n_walk))
 
 
-class DungeonVAEGenerator(Generator):
+class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
     version = "3"
@@ -172,25 +172,7 @@ class DungeonVAEGenerator(Generator):
     )
 
     # ------------------------------------------------------------------ declared for conjure evaluate
-    def model(self, weights: str = "", device: str = "cpu") -> _Model:
-        lc.torch_threads()
-        dev = lc.resolve_device(device, GEN_ID) if device != "cpu" else "cpu"
-        return lc.load_cached(GEN_ID, weights, lambda t, c, p: _Model(t, c, p, dev), device=dev)
-
-    def corpus(self, params: dict):
-        """The corpus the weights in ``params`` were trained on."""
-        return self.model(params.get("weights", "")).corpus()
-
-    def corpus_split(self, params: dict, corpus):
-        return self.model(params.get("weights", "")).split(corpus)
-
-    def rules(self, params: dict):
-        return self.model(params.get("weights", "")).rules
-
-    def read_corpus(self, paths, legend=None):
-        from .learned_levels.corpus import load_corpus
-
-        return load_corpus(list(paths), legend=legend)
+    model_class = _Model  # model(), corpus(), corpus_split(), rules(), read_corpus(): CorpusWeights
 
     # ------------------------------------------------------------------ latents
     def _latents(self, request: Request, m: _Model, n: int):

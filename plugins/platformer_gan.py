@@ -37,7 +37,7 @@ from engine.errors import InputError
 
 from . import learned_common as lc
 from .learned_levels.corpus import mirror_ids
-from .learned_levels.model import LevelModel, card_extras, common_ids, extra_tensors, prepare
+from .learned_levels.model import CorpusWeights, LevelModel, card_extras, common_ids, extra_tensors, prepare
 from .learned_levels.rules import fast_reach
 
 GEN_ID = "platformer-gan"
@@ -205,7 +205,7 @@ def repair(m: _Model, g: np.ndarray, p: dict) -> int:
     return -1
 
 
-class PlatformerGAN(Generator):
+class PlatformerGAN(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
     version = "4"
@@ -228,25 +228,7 @@ class PlatformerGAN(Generator):
     )
 
     # ------------------------------------------------------------------ declared for conjure evaluate
-    def model(self, weights: str = "", device: str = "cpu") -> _Model:
-        lc.torch_threads()
-        dev = lc.resolve_device(device, GEN_ID) if device != "cpu" else "cpu"
-        return lc.load_cached(GEN_ID, weights, lambda t, c, p: _Model(t, c, p, dev), device=dev)
-
-    def corpus(self, params: dict):
-        """The corpus the weights in ``params`` were trained on."""
-        return self.model(params.get("weights", "")).corpus()
-
-    def corpus_split(self, params: dict, corpus):
-        return self.model(params.get("weights", "")).split(corpus)
-
-    def rules(self, params: dict):
-        return self.model(params.get("weights", "")).rules
-
-    def read_corpus(self, paths, legend=None):
-        from .learned_levels.corpus import load_corpus
-
-        return load_corpus(list(paths), legend=legend)
+    model_class = _Model  # model(), corpus(), corpus_split(), rules(), read_corpus(): CorpusWeights
 
     # ------------------------------------------------------------------ generation
     def cost(self, params: dict) -> float:

@@ -145,6 +145,35 @@ class LevelModel:
         return card_split(self.card, corpus, getattr(self, "_card_path", None))
 
 
+class CorpusWeights:
+    """The ``LevelCorpus`` protocol (and ``model``) for a generator whose weights are a :class:`LevelModel`
+    subclass (``model_class``): the corpus, split and rules its weights carry, and corpus reading."""
+
+    id: str
+    model_class: type
+
+    def model(self, weights: str = "", device: str = "cpu"):
+        from .. import learned_common as lc
+
+        lc.torch_threads()
+        dev = lc.resolve_device(device, self.id) if device != "cpu" else "cpu"
+        cls = self.model_class
+        return lc.load_cached(self.id, weights, lambda t, c, p: cls(t, c, p, dev), device=dev)
+
+    def corpus(self, params: dict):
+        """The corpus the weights in ``params`` were trained on."""
+        return self.model(params.get("weights", "")).corpus()
+
+    def corpus_split(self, params: dict, corpus):
+        return self.model(params.get("weights", "")).split(corpus)
+
+    def rules(self, params: dict):
+        return self.model(params.get("weights", "")).rules
+
+    def read_corpus(self, paths, legend=None):
+        return load_corpus(list(paths), legend=legend)
+
+
 def find_card_file(weights: Path, p: str, sha256: str | None = None) -> str:
     """A training file a model card lists, as written (relative to where training ran), in the repository or
     beside the weights; with the card's SHA-256, only the very file trained on (never a namesake)."""
