@@ -310,3 +310,11 @@ def test_too_tall_side_view_levels_are_refused_before_training(tmp_path):
         train(_engine(), "level-lm", [game / "Processed"], out=tmp_path / "o", show_progress=False, tiny=1,
               steps=5)
     assert not (tmp_path / "o").exists()
+
+
+def test_training_refuses_epochs_naming_steps(tmp_path):
+    files = sorted((MARIO / "Processed").glob("*.txt"))[:2]
+    with pytest.raises(InputError, match=r"level-lm: its training length is -O steps=N"):
+        train(_engine(), "level-lm", files, epochs=3, out=tmp_path / "o", show_progress=False, tiny=1, steps=5,
+              legend=MARIO / "mario-like.json")
+    assert not (tmp_path / "o").exists()

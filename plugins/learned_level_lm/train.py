@@ -100,8 +100,16 @@ def train(job, gen_id: str, version: str) -> dict:
     from plugins.learned_levels.corpus import load_corpus, skipped_summary
     from plugins.learned_levels.rules import fit_rules
 
+    from plugins import learned_common as lc
+
     cfg = options(job.options)
-    torch.set_num_threads(1)
+    if job.epochs is not None:
+        raise InputError(f"{gen_id}: its training length is -O steps=N (optimizer steps), not --epochs")
+    device = getattr(job, "device", "cpu") or "cpu"
+    if device == "cuda" and lc.resolve_device(device, gen_id) == "cuda":
+        raise InputError(f"{gen_id}: trains on the CPU only (its weights reproduce byte for byte there); "
+                         "use --device cpu")
+    lc.torch_threads()
     legend = getattr(job, "legend", None)
     mapping = getattr(job, "mapping", None)
     verbose = bool(getattr(job, "verbose", False))
