@@ -10,7 +10,6 @@ of two timings taken side by side is what to read.
 """
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import sys
@@ -120,40 +119,6 @@ def pack_random_access() -> dict:
     return out
 
 
-def pack_bulk_read() -> dict:
-    """Read a 10k-level pack: ``PackReader.read_all`` (one read, GC paused, hashes checked) vs a naive loop
-    (seek + read + ``msgpack.unpackb`` per record with the GC on), to plain dicts and to content objects."""
-    import msgpack
-
-    from engine.packs import open_pack
-    from engine.serialize import from_plain
-
-    path = _levels_pack()
-    res = {}
-    with open_pack(path) as r:
-        entries = list(r._entries)
-
-        def naive(content):
-            out = []
-            with open(path, "rb") as f:
-                for off, slen, _, _ in entries:
-                    f.seek(off)
-                    obj = msgpack.unpackb(f.read(slen), raw=False)
-                    out.append(from_plain(obj) if content else obj)
-            return out
-
-        for content in (False, True):
-            gc.collect()
-            base = timeit(lambda: naive(content), repeat=3)
-            gc.collect()
-            fast = timeit(lambda: r.read_all(plain=not content), repeat=3)
-            what = "content objects" if content else "plain dicts"
-            line(f"pack bulk read 10k levels to {what}", f"{fast:.2f} s", f"naive msgpack loop {base:.2f} s",
-                 base / fast)
-            res[what] = (fast, base)
-    return res
-
-
 def bake_workers() -> dict:
     """``bake`` of dungeon levels with 2 worker processes vs 1 (in-process), same bytes."""
     from engine.bake import bake
@@ -174,7 +139,7 @@ def bake_workers() -> dict:
     return {"one_s": times[1], "two_s": times[2], "same": same, "cpus": os.cpu_count()}
 
 
-FIGURES = [terrain_noise, pack_random_access, pack_bulk_read, bake_workers]
+FIGURES = [terrain_noise, pack_random_access, bake_workers]  # bulk pack reads: core.pack_bulk_levels
 
 
 def _sibling_figures(name: str) -> list:
