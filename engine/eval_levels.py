@@ -67,18 +67,8 @@ def raw_valid(level: Level) -> bool:
 
 # --------------------------------------------------------------------------------------------- metrics
 def diversity(levels: list[Level], rng: np.random.Generator) -> float:
-    n = len(levels)
-    if n < 2:
-        return float("nan")
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    if len(pairs) > MAX_PAIRS:
-        pairs = [pairs[int(k)] for k in rng.choice(len(pairs), MAX_PAIRS, replace=False)]
-    d = []
-    for i, j in pairs:
-        a, b = levels[i].tiles, levels[j].tiles
-        h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-        d.append(float((a[:h, :w] != b[:h, :w]).mean()))
-    return float(np.mean(d))
+    """:func:`grid_diversity` of the levels' tile layers."""
+    return grid_diversity([lv.tiles for lv in levels], rng)
 
 
 def _windows(grid: np.ndarray, h: int, w: int, sy: int, sx: int) -> np.ndarray:
