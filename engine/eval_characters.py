@@ -482,6 +482,13 @@ def _slot_rgba(grid: np.ndarray, palette: list) -> np.ndarray:
     return pal[np.clip(grid, 0, len(pal) - 1)]
 
 
+def _confusion_table(conf: dict, title: str, what: str) -> list[str]:
+    """A report section: a confusion matrix (rows: asked, columns: guessed; Counters) as a markdown table."""
+    cols = sorted({c for row in conf.values() for c in row} | set(conf))
+    out = ["", f"## {title}", "", f"| {what} | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    return out + [f"| {r} | " + " | ".join(str(conf[r][c]) for c in cols) + " |" for r in sorted(conf)]
+
+
 def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Character], by_role: dict,
                   attrs: tuple[str, ...], confusion: dict, seed: Any, params: dict, ref: dict | None = None,
                   extra: dict | None = None) -> None:
@@ -532,11 +539,8 @@ def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Chara
              "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, (dict, list))]
     if confusion:
-        styles = sorted({s for row in confusion.values() for s in row} | set(confusion))
-        lines += ["", "## Style confusion (rows: requested style, columns: classifier's guess)", "",
-                  "| style | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles)]
-        for s in sorted(confusion):
-            lines.append(f"| {s} | " + " | ".join(str(confusion[s][t]) for t in styles) + " |")
+        lines += _confusion_table(confusion, "Style confusion (rows: requested style, columns: classifier's guess)",
+                                  "style")
     by_style: dict[str, list[str]] = defaultdict(list)
     for c in chars:
         by_style[c.style or "-"].append(c.name)
@@ -551,11 +555,8 @@ def _write_report(folder: Path, generator: Any, metrics: dict, chars: list[Chara
             lines.append(f"| {role} | {len(by_role[role])} | " + " | ".join(f"{v:.1f}" for v in m) + " |")
     conf = (extra or {}).get("role_confusion")
     if conf:
-        roles = sorted({r for row in conf.values() for r in row} | set(conf))
-        lines += ["", "## Role confusion (rows: asked role, columns: the held-out-corpus classifier's guess)", "",
-                  "| role | " + " | ".join(roles) + " |", "|---|" + "---|" * len(roles)]
-        for r in sorted(conf):
-            lines.append(f"| {r} | " + " | ".join(str(conf[r][t]) for t in roles) + " |")
+        lines += _confusion_table(conf, "Role confusion (rows: asked role, columns: the held-out-corpus "
+                                  "classifier's guess)", "role")
     fails = (extra or {}).get("rule_failures")
     if fails:
         lines += ["", "## Pixel-art rule failures", ""] + [f"- {k}: {v}" for k, v in fails.most_common()]
