@@ -15,6 +15,7 @@ The modules of ``engine/``, one home for each idea (the README's layout section 
     errors.py            the error types (InputError exit 2, GenerationError/PluginError exit 1)
     eval_characters.py   `conjure evaluate` metrics and report for character generators
     eval_levels.py       `conjure evaluate` metrics and report for level generators
+    eval_targets.py      the learned-level targets (met / missed) in those reports, `--controls N`
     eval_stories.py      `conjure evaluate` metrics and report for story generators
     evaluate.py          `conjure evaluate`: dispatch by content kind
     generator.py         the generator and exporter contracts, Request, and the optional protocols

@@ -253,6 +253,8 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", action="append", default=None, metavar="PATH",
                    help="evaluate against this corpus (default: the one the generator's weights were trained on)")
     p.add_argument("--legend", default=None, metavar="FILE", help="legend for --data's VGLC text levels")
+    p.add_argument("--controls", type=int, default=0, metavar="N",
+                   help="level generators with controls: ask every bucket of every control N times, report landing")
 
 
 def cmd_evaluate(args) -> int:
@@ -260,13 +262,19 @@ def cmd_evaluate(args) -> int:
 
     metrics = evaluate(_engine(), args.generator, count=args.count, seed=parse_seed(args.seed),
                        params=parse_assignments(args.param), report=args.report, data=args.data,
-                       legend=args.legend)
+                       legend=args.legend, controls=args.controls)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
         for k, v in metrics.items():
             if not isinstance(v, (dict, list)):
                 print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        rows = metrics.get("targets") or []
+        if rows:
+            print(f"targets: {sum(r['met'] is True for r in rows)} of {len(rows)} met")
+            for r in rows:
+                verdict = "met" if r["met"] else ("n/a" if r["met"] is None else "MISSED")
+                print(f"  {r['name']}: {r['value']} (target {r['target']}): {verdict}")
         if args.report:
             print(f"report: {Path(args.report) / 'report.md'}")
     return 0

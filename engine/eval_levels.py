@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from . import eval_targets
 from .content import Level
 from .errors import ConjureError
+from .generator import LevelControls
 from .seeds import derive
 
 COPY_DISTANCE = 0.02
@@ -226,7 +228,7 @@ def heatmap(points: list[tuple[float, float]], path: Path, title: str, bins: int
 
 # --------------------------------------------------------------------------------------------- entry
 def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict, report: Path | None,
-             data: list | None = None, legend: Any = None) -> dict:
+             data: list | None = None, legend: Any = None, controls: int = 0) -> dict:
     t0 = time.perf_counter()
     made, errors = sample(engine, generator, count, seed, params)
     seconds = time.perf_counter() - t0
@@ -281,6 +283,10 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict
         metrics["leniency_mean"] = round(float(np.mean([b for _, b in er])), 4)
     if errors:
         metrics["first_error"] = errors[0]
+    if controls and isinstance(generator, LevelControls):
+        metrics["controls"] = eval_targets.control_figures(engine, generator, per_bucket=controls, seed=seed,
+                                                           params=params)
+    metrics["targets"] = eval_targets.level_targets(metrics)
     if report is not None:
         write_report(report, generator, metrics, levels, er, params, corpus if grids else None)
     return metrics
@@ -310,6 +316,7 @@ def write_report(folder: Path, generator: Any, metrics: dict, levels: list[Level
                          ("kl_2x2", "KL 2×2 (held-out ‖ ·)"), ("kl_3x3", "KL 3×3 (held-out ‖ ·)"),
                          ("diversity", "diversity"), ("novelty_mean_distance", "distance to nearest training level")):
             lines.append(f"| {label} | {metrics.get(k)} | {own.get(k)} |")
+    lines += [""] + eval_targets.report_lines(metrics.get("targets") or [])
     if metrics.get("tiles"):
         lines += ["", "## Tile kinds: share in the output vs the corpus", "",
                   "| glyph | tile | output | corpus |", "| --- | --- | --- | --- |"]

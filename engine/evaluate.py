@@ -18,9 +18,10 @@ MODULES = {"level": "engine.eval_levels", "character": "engine.eval_characters",
 
 def evaluate(engine: Any, gen_id: str, *, count: int = 100, seed: int | str = 0, params: dict | None = None,
              report: str | os.PathLike | None = None, data: list | None = None,
-             legend: str | os.PathLike | None = None) -> dict:
+             legend: str | os.PathLike | None = None, controls: int = 0) -> dict:
     """Evaluate ``gen_id``; ``data`` (``--data``, with ``legend``) names a corpus to measure against instead
-    of the one the generator declares (level generators only)."""
+    of the one the generator declares (level generators only); ``controls`` (``--controls N``): N levels per
+    control bucket of a level generator with controls (:mod:`engine.eval_targets`)."""
     gen = engine.generator(gen_id)
     if not 1 <= count <= 1_000_000:
         raise InputError(f"--count must be in 1..1000000, got {count}")
@@ -34,5 +35,10 @@ def evaluate(engine: Any, gen_id: str, *, count: int = 100, seed: int | str = 0,
             raise InputError(f"--data/--legend: only level generators are evaluated against a corpus, "
                              f"{gen_id!r} makes {gen.kind}s")
         extra = {"data": list(data or []), "legend": legend}
+    if controls:
+        if gen.kind != "level" or not 1 <= controls <= 10_000:
+            raise InputError(f"--controls: {controls} levels per bucket of a level generator's controls "
+                             f"(1..10000; {gen_id!r} makes {gen.kind}s)")
+        extra["controls"] = controls
     return mod.evaluate(engine, gen, count=count, seed=seed, params=dict(params or {}),
                         report=Path(report) if report is not None else None, **extra)

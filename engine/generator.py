@@ -30,6 +30,9 @@ A generator may also take part in **optional protocols**, each declared below as
   rules and sprite corpus (trained on / held out), for ``conjure evaluate``.
 - :class:`BatchValidator`: ``validate_batch(contents, requests)`` -- ``validate`` for many items at once
   (``Engine.generate_batch`` checks a batch's first tries with it).
+- :class:`LevelControls`: ``level_controls(params)``, ``measure_controls(level, params)`` -- a level
+  generator's attribute controls (``-p pipes=many``) and how a level measures against them, for
+  ``conjure evaluate --controls N``.
 
 An **exporter** writes content to a file format (and may read it back)::
 
@@ -272,9 +275,23 @@ class BatchValidator(Protocol):
     def validate_batch(self, contents: list, requests: list) -> list[list[str]]: ...
 
 
+@runtime_checkable
+class LevelControls(Protocol):
+    """A level generator with attribute controls (e.g. ``-p pipes=many -p enemies=none``), for ``conjure evaluate
+    --controls N`` (:mod:`engine.eval_targets`): ``level_controls(params)`` returns ``{attribute: buckets}`` that
+    the weights in use can be asked, each attribute a param of that name taking those values (e.g.
+    ``{"pipes": ("none", "few", "some", "many")}``); ``measure_controls(level, params)`` returns ``{attribute:
+    bucket}`` measured on a level it made with ``params`` (an attribute a level is too small to judge is left
+    out)."""
+
+    def level_controls(self, params: dict) -> dict[str, tuple[str, ...]]: ...
+
+    def measure_controls(self, level: Any, params: dict) -> dict[str, str]: ...
+
+
 #: The optional protocols a generator may implement (documented in docs/plugins.md, checked by its test).
 PROTOCOLS: tuple[type, ...] = (Trainable, LevelCorpus, ReferenceNames, Chunked, StoryReference,
-                               CharacterReference, Costed, BatchValidator)
+                               CharacterReference, Costed, BatchValidator, LevelControls)
 
 
 def int_option(options: dict, name: str, default: int, lo: int, hi: int, fmt: str) -> int:

@@ -399,6 +399,31 @@ class LevelLM(Generator):
     def rules(self, params: dict):
         return load(params.get("weights", ""), params.get("model", "side")).spec.rules
 
+    # ------------------------------------------------------------------ LevelControls (conjure evaluate --controls)
+    def level_controls(self, params: dict) -> dict[str, tuple[str, ...]]:
+        """The control attributes the weights in use can be asked, with their buckets."""
+        sp = load(params.get("weights", ""), params.get("model", "side")).spec
+        return {a: tuple(b for b in CHOICES if b != "any" and not (a == "rooms" and b == "none"))
+                for a in ATTRS[sp.view] if a in sp.available}
+
+    def measure_controls(self, level, params: dict) -> dict[str, str]:
+        """The bucket each control lands in, leaving out those ``validate`` does not check for this level (a
+        bucket the level is too short to hold)."""
+        m = load(params.get("weights", ""), params.get("model", "side"))
+        sp = m.spec
+        grid = level_grid(level, sp)
+        if grid is None:
+            return {}
+        got = measure(m, grid, level.metadata.get("rooms"))
+        n_rooms = int(level.metadata.get("rooms") or 1)
+        out = {}
+        for a, b in got.items():
+            asked = params.get(a, "any")
+            width = grid.shape[1] if sp.view == "side" else (100 * n_rooms if a == "enemies" else 100)
+            if asked in (None, "any") or a == "rooms" or sp.buckets.count_range(a, asked, width)[2]:
+                out[a] = b
+        return out
+
     def read_corpus(self, paths, legend=None):
         from .learned_levels.corpus import load_corpus
 
