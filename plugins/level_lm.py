@@ -97,6 +97,32 @@ class Model:
             got = self._problems[key] = tuple(self.spec.rules.problems(g))
         return list(got)
 
+    def proven_playable(self, grid: np.ndarray, reach) -> bool:
+        """Side view: the sampler's own reachability (``reach``, a :class:`~.learned_level_lm.reach.BitReach`
+        over exactly these columns) already found the rules' goal reachable from the rules' start under the
+        rules' jump model; then ``spec.rules.problems(grid)`` is ``[]`` (the same start, goal, moves and
+        result: tests/test_level_lm.py checks the two agree), so it is remembered without running the rules'
+        search again. Only where the rules are exactly that model: their fitted parameters are the jump's
+        alone (any other parameter set, e.g. a bounded fall, and the rules are run), no tile has a role that
+        changes the moves or the endpoints (``start``, ``goal``, ``void``, ``climbable``, ``rope``,
+        ``platform``), and the level is not vertical."""
+        sp = self.spec
+        g = np.asarray(grid)
+        rules = sp.rules
+        roles = {r for rs in rules.roles for r in rs}
+        if (sp.view != "side" or rules.view != "side" or reach is None or g.ndim != 2 or not g.size
+                or reach.w != g.shape[1] or g.shape[0] > 2 * g.shape[1] or int(g.max()) >= len(rules.roles)
+                or int(g.max()) > 255 or (reach.jh, reach.jd) != rules.jump
+                or any(v for k, v in rules.params.items() if k not in ("jump_height", "jump_distance"))
+                or roles & {"start", "goal", "void", "climbable", "rope", "platform"}
+                or not np.array_equal(rules.solid(g), sp.masks["solid"][g]) or not reach.goal_reached()):
+            return False
+        key = b"%d,%d|" % g.shape + g.astype(np.uint8).tobytes()
+        if len(self._problems) >= 1024:
+            self._problems.clear()
+        self._problems[key] = ()
+        return True
+
     def corpus(self):
         """The training corpus, re-read from the very files the model card lists (as written, else relative to
         the repository or to the weights' folder; checked against the card's SHA-256)."""
@@ -140,7 +166,7 @@ def load(weights: str = "", model: str = "side") -> Model:
 class LevelLM(Generator):
     id = GEN_ID
     kind = "level"
-    version = "2"  # 2: a level whose sampler fell back outside the corpus patterns is resampled
+    version = "3"  # 2: a level whose sampler fell back outside the corpus patterns is resampled; 3: fused network step (float math)
     description = ("tile transformer (KV cache, control tokens) with corpus-pattern-constrained, playability-"
                    "steered decoding; side view any width, top-down dungeons of rooms")
     params = (
@@ -245,8 +271,8 @@ class LevelLM(Generator):
         return out
 
     def _side(self, m: Model, reqs: list[Request]):
-        from .learned_level_lm.reach import SideReach
-        from .learned_level_lm.sampler import Job, run
+        from .learned_level_lm.reach import BitReach
+        from .learned_level_lm.sampler import Job
 
         sp = m.spec
         jobs, asked_all = [], []
@@ -261,11 +287,13 @@ class LevelLM(Generator):
             unary[:, sp.B] = False
             jobs.append(Job(width=W, h=sp.h, V=sp.V, attrs=attrs, rng=rng,
                             steers=self._steers(m, asked, W, rng, "side"), unary=unary,
-                            reach=SideReach(sp.masks["solid"], sp.h, jh, jd)))
+                            reach=BitReach(sp.masks["solid"], sp.h, jh, jd)))
         self._run(m, jobs, reqs)
         out = []
         for r, job, asked in zip(reqs, jobs, asked_all):
             grid = sp.from_strips(job.S).astype(np.uint8)
+            if not job.giveup:
+                m.proven_playable(grid, job.reach)
             meta = self._meta(m, r, job_stats([job]), asked, grid)
             out.append((sp.level(grid, meta), job.flagged))
         return out

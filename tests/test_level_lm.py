@@ -318,3 +318,84 @@ def test_training_refuses_epochs_naming_steps(tmp_path):
         train(_engine(), "level-lm", files, epochs=3, out=tmp_path / "o", show_progress=False, tiny=1, steps=5,
               legend=MARIO / "mario-like.json")
     assert not (tmp_path / "o").exists()
+
+
+def test_bit_reach_equals_side_reach_and_the_rules():
+    """BitReach (bitmask columns) gives SideReach's answers at every check (dead, start, goal, the reachable
+    cells, after snapshots and rewinds), and its goal test equals the rules' verdict on the finished grid,
+    which is what lets level-lm skip the rules' search for a level the sampler proved playable."""
+    from plugins.learned_level_lm.reach import BitReach, SideReach
+    from plugins.learned_levels.rules import Rules
+
+    rng = np.random.default_rng(7)
+    table = np.array([False, True, False])  # tile 1 is solid
+    checked = 0
+    for _ in range(150):
+        h, w = int(rng.integers(3, 18)), int(rng.integers(6, 45))
+        jh, jd = int(rng.integers(1, 6)), int(rng.integers(1, 7))
+        ground = rng.integers(0, 4, size=w)
+        p = rng.random() * 0.4
+        cols = [np.where((np.arange(h) >= h - ground[x]) | (rng.random(h) < p), 1, 0).astype(np.int64)
+                for x in range(w)]
+        a, b = SideReach(table, h, jh, jd), BitReach(table, h, jh, jd)
+
+        def feed(lo):
+            for x in range(lo, w):
+                a.add(cols[x])
+                b.add(cols[x])
+                if x % 4 == 3:
+                    assert a.dead() == b.dead()
+                    a.snapshot()
+                    b.snapshot()
+
+        feed(0)
+        k = int(rng.integers(0, w))
+        k = a.rewind(k)
+        assert b.rewind(k) == k == b.w
+        feed(k)
+        a.update()
+        b.update()
+        assert (a.start, a.maxx, a.goal_reached()) == (b.start, b.maxx, b.goal_reached())
+        assert a.seen == b.cells()
+        rules = Rules("side", [[], ["solid"], []], {"jump_height": jh, "jump_distance": jd})
+        grid = np.stack(cols, 1)
+        if h <= 2 * w:
+            assert b.goal_reached() == (not rules.problems(grid))
+            checked += b.goal_reached()
+    assert checked > 20
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped level-lm weights")
+def test_proven_playable_levels_agree_with_the_rules(eng):
+    """A level the sampler proved playable is not searched again by the rules: the rules agree on it."""
+    from plugins.level_lm import level_grid, load
+
+    m = load()
+    levels = eng.generate_batch("level", "level-lm", list(range(6)), {"width": 60})
+    for lv in levels:
+        g = level_grid(lv, m.spec)
+        assert lv.metadata["playable"] and m.spec.rules.problems(g) == []
+
+
+def test_one_level_step_matches_batch_step_and_full_window(side_model):
+    """The batch-of-one step (LineCache, the window a slice) gives the batched step's logits and the full
+    window's (no cache), past the ring's length too; version 2's step stays close (same network)."""
+    from plugins.level_lm import load
+
+    out, _ = side_model
+    net = load(str(out)).net
+    rng = np.random.default_rng(2)
+    T = net.ring + 8
+    strips = rng.integers(0, net.K - 1, (2, T, net.h))
+    attrs = rng.integers(0, 5, (2, net.cfg["n_attr"]))
+    ring, ring2 = net.new_cache(2), net.new_cache(2)
+    lines = [net.new_cache(1), net.new_cache(1)]
+    for t in range(T):
+        b = net.step(strips[:, t], attrs, ring, np.arange(2), np.full(2, t))
+        v2 = net.step_v2(strips[:, t], attrs, ring2, np.arange(2), np.full(2, t))
+        one = np.stack([net.step(strips[i:i + 1, t], attrs[i:i + 1], lines[i], np.arange(1), np.full(1, t))[0]
+                        for i in range(2)])
+        assert np.allclose(one, b, atol=1e-4) and np.allclose(v2, b, atol=1e-4)
+        lo = max(0, t - net.ctx + 1)
+        if t % 9 == 0:
+            assert np.allclose(net.window(strips[:, lo:t + 1], attrs), one, atol=1e-4)

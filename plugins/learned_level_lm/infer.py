@@ -35,6 +35,22 @@ def _gelu(x):
     return 0.5 * x * (1.0 + np.tanh(SQRT_2_PI * (x + 0.044715 * x * x * x)))
 
 
+_G1 = np.float32(SQRT_2_PI * 0.044715)
+_G0 = np.float32(SQRT_2_PI)
+
+
+def _gelu2(x):
+    """``2 * gelu(x)`` (the tanh form; its 0.5 is folded into the next matmul), in place on a temporary."""
+    t = x * x
+    t *= _G1
+    t += _G0
+    t *= x
+    np.tanh(t, out=t)
+    t += np.float32(1.0)
+    t *= x
+    return t
+
+
 class Net:
     """The network's weights as float32 numpy arrays, and its cached step."""
 
@@ -86,17 +102,149 @@ class Net:
         self.head_f = (self.lnw[:, None] * self.head).astype(np.float32)
         self.headb_f = (self.lnb @ self.head + self.headb).astype(np.float32)
         self._emb_cache: dict[bytes, np.ndarray] = {}
+        self._fold()
         self.vbig = t("vbig").reshape(self.K, self.V)
         if self.emb.shape[0] != self.h * self.K or self.head.shape != (self.d, self.h * self.V):
             from engine.errors import InputError
 
             raise InputError("level-lm weights: tensor shapes do not match the config")
 
+    def _fold(self) -> None:
+        """Weights for the fused step (version 3): per LayerNorm + matmul one matrix ``[C W' | C]`` (``C`` centres
+        ``x``, ``W'`` has the norm's scale folded in), so one matmul gives both the centred input (for the
+        variance) and the unscaled product; the attention's ``1/sqrt(hd)`` folded into the query weights;
+        GELU's ``0.5`` folded into the MLP's output weights."""
+        d = self.d
+        C = (np.eye(d) - 1.0 / d).astype(np.float64)
+        scale = 1.0 / math.sqrt(self.hd)
+        for L in self.layers:
+            wq = L["qkv_f"].astype(np.float64)
+            bq = L["qkvb_f"].astype(np.float64)
+            wq[:, :d] *= scale
+            bq[:d] *= scale
+            L["Mq"] = np.ascontiguousarray(np.concatenate([C @ wq, C], 1).astype(np.float32))
+            L["bq"] = bq.astype(np.float32)
+            L["Mfc"] = np.ascontiguousarray(np.concatenate([C @ L["fc_f"].astype(np.float64), C], 1)
+                                            .astype(np.float32))
+            L["out_h"] = (0.5 * L["out"].astype(np.float64)).astype(np.float32)
+            L["relrev"] = np.ascontiguousarray(L["rel"][:, ::-1]).reshape(self.nh, 1, self.ctx)
+        self.Mh = np.ascontiguousarray(np.concatenate([C @ self.head_f.astype(np.float64), C], 1).astype(np.float32))
+        self.nq, self.nfc, self.nhd = 3 * d, L["Mfc"].shape[1] - d, self.head_f.shape[1]
+        self._x1: dict[bytes, tuple] = {}
+
     def new_cache(self, batch: int):
         """Per layer (keys, values), each ``(batch * ring, d)``: row ``r``'s position ``p`` is at
-        ``r * ring + p % ring``."""
+        ``r * ring + p % ring``. A batch of one gets a :class:`LineCache` (by position, no ring: the fast
+        one-level step)."""
+        if batch == 1:
+            return LineCache(self)
         shape = (batch * self.ring, self.d)
         return [(np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in self.layers]
+
+    def _x_qkv1(self, strip: np.ndarray, attrs: np.ndarray) -> tuple:
+        """The embedding ``x`` (d,) of a strip with its controls and the first layer's scaled ``q, k, v``
+        (3d,), remembered per (strip, controls): they depend on nothing else, and levels repeat strips."""
+        key = strip.tobytes() + attrs.tobytes()
+        got = self._x1.get(key)
+        if got is None:
+            if len(self._x1) > 50_000:
+                self._x1.clear()
+            x = self.embed(strip[None], attrs[None])[0].astype(np.float32)
+            got = self._x1[key] = (x, self._ln_mm(x[None], self.layers[0]["Mq"], self.nq)[0]
+                                   + self.layers[0]["bq"])
+        return got
+
+    @staticmethod
+    def _ln_mm(x: np.ndarray, M: np.ndarray, n: int) -> np.ndarray:
+        """``norm(x) @ W`` for rows ``x`` (m, d) with ``M = [C W | C]``: the variance in float64 from the
+        centred rows the same matmul gives (the one-row step does the same float operations)."""
+        z = x @ M
+        xc = z[:, n:]
+        v = np.add.reduce(xc * xc, -1).astype(np.float64)
+        s = (1.0 / np.sqrt(v * (1.0 / xc.shape[1]) + 1e-5)).astype(np.float32)
+        out = z[:, :n]
+        out *= s[:, None]
+        return out
+
+    def step_fused(self, strips, attrs, cache, rows, pos):
+        """:meth:`step` (ring cache, any batch) with the fused weights: the same float operations per row
+        as :meth:`step1`."""
+        n = len(rows)
+        d, nh, hd, ring, ctx = self.d, self.nh, self.hd, self.ring, self.ctx
+        x = np.empty((n, d), np.float32)
+        qkv = np.empty((n, 3 * d), np.float32)
+        for i in range(n):
+            x[i], qkv[i] = self._x_qkv1(strips[i], attrs[i])
+        base = rows * ring
+        slot = base + pos % ring
+        back = pos[:, None] - self._dist[:, ::-1]  # oldest first, as the one-row step's slice
+        short = int(pos.min()) < ctx - 1
+        win = base[:, None] + back % ring
+        for li, (L, (ck, cv)) in enumerate(zip(self.layers, cache)):
+            if li:
+                qkv = self._ln_mm(x, L["Mq"], self.nq)
+                qkv += L["bq"]
+            ck[slot] = qkv[:, d:2 * d]
+            cv[slot] = qkv[:, 2 * d:]
+            q = qkv[:, :d].reshape(n, nh, 1, hd)
+            keys = np.take(ck, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 3, 1)
+            vals = np.take(cv, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 1, 3)
+            a = q @ keys
+            a += L["relrev"]
+            if short:
+                a[np.broadcast_to((back < 0)[:, None, None, :], a.shape)] = -np.inf
+            a -= np.maximum.reduce(a, -1, keepdims=True)
+            np.exp(a, out=a)
+            y = (a @ vals) / np.add.reduce(a, -1, keepdims=True)
+            x = x + y.reshape(n, d) @ L["proj"]
+            x += L["projb"]
+            h = self._ln_mm(x, L["Mfc"], self.nfc)
+            h += L["fcb_f"]
+            x += _gelu2(h) @ L["out_h"]
+            x += L["outb"]
+        out = self._ln_mm(x, self.Mh, self.nhd)
+        out += self.headb_f
+        return out.reshape(n, self.h, self.V)
+
+    def step1(self, strip: np.ndarray, attrs: np.ndarray, cache: "LineCache", p: int) -> np.ndarray:
+        """One level's step on a :class:`LineCache`: head logits ``(h, V)`` of the strip at position ``p``
+        given the strip before it. The window is a slice of the cache (no gather)."""
+        d, nh, hd, ctx = self.d, self.nh, self.hd, self.ctx
+        cache.reserve(p)
+        x, qkv = self._x_qkv1(strip, attrs)
+        lo = max(0, p - ctx + 1)
+        T = p + 1 - lo
+        invd = 1.0 / d
+        for li, L in enumerate(self.layers):
+            if li:
+                z = x @ L["Mq"]
+                xc = z[self.nq:]
+                qkv = z[:self.nq]
+                qkv *= np.float32(1.0 / math.sqrt(float(np.add.reduce(xc * xc)) * invd + 1e-5))
+                qkv += L["bq"]
+            Kt, Va = cache.K[li], cache.V[li]
+            Kt[:, :, p] = qkv[d:2 * d].reshape(nh, hd)
+            Va[:, p, :] = qkv[2 * d:].reshape(nh, hd)
+            a = qkv[:d].reshape(nh, 1, hd) @ Kt[:, :, lo:p + 1]
+            a += L["relrev"][:, :, ctx - T:]
+            a -= np.maximum.reduce(a, -1, keepdims=True)
+            np.exp(a, out=a)
+            y = (a @ Va[:, lo:p + 1]) / np.add.reduce(a, -1, keepdims=True)
+            x = x + y.reshape(d) @ L["proj"]
+            x += L["projb"]
+            z = x @ L["Mfc"]
+            xc = z[self.nfc:]
+            h = z[:self.nfc]
+            h *= np.float32(1.0 / math.sqrt(float(np.add.reduce(xc * xc)) * invd + 1e-5))
+            h += L["fcb_f"]
+            x += _gelu2(h) @ L["out_h"]
+            x += L["outb"]
+        z = x @ self.Mh
+        xc = z[self.nhd:]
+        out = z[:self.nhd]
+        out *= np.float32(1.0 / math.sqrt(float(np.add.reduce(xc * xc)) * invd + 1e-5))
+        out += self.headb_f
+        return out.reshape(self.h, self.V)
 
     def embed(self, strips: np.ndarray, attrs: np.ndarray) -> np.ndarray:
         return self.emb[strips + self.row_off].sum(-2) + self.attr[attrs + self.attr_off].sum(-2)
@@ -104,6 +252,12 @@ class Net:
     def step(self, strips: np.ndarray, attrs: np.ndarray, cache, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Head logits ``(n, h, V)`` for the strips at positions ``pos`` (n,) of cache rows ``rows`` (n,),
         given the strips before them ``strips`` (n, h) and the control buckets ``attrs`` (n, n_attr)."""
+        if isinstance(cache, LineCache):
+            return self.step1(strips[0], attrs[0], cache, int(pos[0]))[None]
+        return self.step_fused(strips, attrs, cache, rows, pos)
+
+    def step_v2(self, strips: np.ndarray, attrs: np.ndarray, cache, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The step of version 2 (unfused weights; kept as a reference for tests and the bench)."""
         n = len(rows)
         d, nh, hd, ring = self.d, self.nh, self.hd, self.ring
         x = self.cached_embed(strips, attrs)
@@ -171,6 +325,32 @@ class Net:
             x = x + (_gelu(_ln(x, L["ln2w"], L["ln2b"]) @ L["fc"] + L["fcb"]) @ L["out"] + L["outb"])
         last = x[:, -1]
         return (_ln(last, self.lnw, self.lnb) @ self.head + self.headb).reshape(n, self.h, self.V)
+
+
+class LineCache:
+    """One level's keys and values by position (a batch of one): per layer keys ``(heads, hd, size)`` and
+    values ``(heads, size, hd)``, grown as positions arrive; a step's window is a slice."""
+
+    def __init__(self, net: Net, size: int = 256):
+        self.net = net
+        self.size = 0
+        self.K: list[np.ndarray] = []
+        self.V: list[np.ndarray] = []
+        self._grow(size)
+
+    def _grow(self, size: int) -> None:
+        nh, hd = self.net.nh, self.net.hd
+        K = [np.zeros((nh, hd, size), np.float32) for _ in self.net.layers]
+        V = [np.zeros((nh, size, hd), np.float32) for _ in self.net.layers]
+        for a, b in zip(K, self.K):
+            a[:, :, :self.size] = b
+        for a, b in zip(V, self.V):
+            a[:, :self.size] = b
+        self.K, self.V, self.size = K, V, size
+
+    def reserve(self, p: int) -> None:
+        if p >= self.size:
+            self._grow(max(2 * self.size, p + 1))
 
 
 _BLAS_LOCK = threading.Lock()

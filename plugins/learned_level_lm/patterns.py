@@ -50,12 +50,26 @@ class Column:
     """The masks for sampling one strip: ``masks[y - 1][p, q]`` (``y`` = 1..h, padded rows) is the bool vector
     over the K symbols allowed at row ``y`` after tiles ``p`` (row ``y - 2``) and ``q`` (row ``y - 1``)."""
 
-    __slots__ = ("masks", "feasible", "_arr")
+    __slots__ = ("masks", "feasible", "_arr", "_allowed")
 
     def __init__(self, masks: list[np.ndarray], feasible: bool):
         self.masks = masks
         self.feasible = feasible
         self._arr = None
+        self._allowed: list[dict] | None = None
+
+    def allowed(self, y: int, p: int, q: int) -> list[int]:
+        """The tile ids allowed at row ``y`` (0-based) after tiles ``p`` and ``q``, in increasing order (the
+        nonzero entries of ``masks[y][p, q]`` without the border symbol), remembered per (row, p, q)."""
+        if self._allowed is None:
+            self._allowed = [{} for _ in self.masks]
+        d = self._allowed[y]
+        key = p * 4096 + q
+        got = d.get(key)
+        if got is None:
+            m = self.masks[y][p, q]
+            got = d[key] = np.flatnonzero(m[:len(m) - 1]).tolist()
+        return got
 
     @property
     def arr(self) -> np.ndarray:

@@ -194,3 +194,172 @@ def room_ok(room: np.ndarray, masks: dict, required: list[str]) -> bool:
     lab = _label(walk)
     ids = np.unique(lab[need])
     return len(ids) == 1 and ids[0] != 0
+
+
+_BIT_COLUMNS: dict[bytes, dict] = {}  # per solid table: strip bytes -> (air bits, standing bits)
+
+
+class BitReach:
+    """:class:`SideReach`'s interface and results (the same reachable standing cells under the same jump model,
+    start, goal, *dead* test, snapshots and rewinds) on bitmasks: a column is a Python int per set of rows
+    (bit ``y`` = row ``y``), so one move of the jump model is a few integer operations for all the rows at once.
+
+    Per column ``x``: ``air[x]`` (non-solid rows), ``stand[x]`` (non-solid with a solid row below, not the
+    bottom row) and ``R[x]`` (reachable standing cells). From new reachable cells ``N`` of column ``x``:
+
+    - *rise*: ``A = N | up(N) | up²(N) …`` (``jump_height`` times, ``up(g) = (g >> 1) & air[x]``: a rise stops
+      at a solid cell);
+    - *move* one column at that height: ``g = A & air[x ± 1]``, then ``& air[x ± 2]`` … up to ``jump_distance``
+      columns (a move stops at a solid cell);
+    - *fall* from every cell of ``g`` in column ``nx`` to the end of its run of air: the runs ``g`` touches end
+      where ``air + g`` carries past them, so the landing cells are ``(((air + g) & ~air) >> 1) & stand[nx]``
+      (a run reaching the bottom row lands nowhere: falling out of the level).
+
+    New landing cells are propagated the same way until nothing changes (a worklist of (column, new cells)).
+    Columns arriving later resume the moves of the last ``jump_distance`` columns into them."""
+
+    def __init__(self, solid_table: np.ndarray, h: int, jump_height: int, jump_distance: int):
+        self.solid_table = np.asarray(solid_table, dtype=bool)
+        tkey = self.solid_table.tobytes() + b"|%d" % h
+        self._cols = _BIT_COLUMNS.get(tkey)
+        if self._cols is None:
+            if len(_BIT_COLUMNS) > 16:
+                _BIT_COLUMNS.clear()
+            self._cols = _BIT_COLUMNS[tkey] = {}
+        self.h = h
+        self.jh, self.jd = jump_height, jump_distance
+        self.air: list[int] = []
+        self.stand: list[int] = []
+        self.R: list[int] = []
+        self.start = None
+        self.w = 0
+        self.maxx = -1
+        self.searched = 0
+        self.snaps: dict[int, tuple] = {0: ((), None, -1)}
+
+    def _column(self, strip: np.ndarray) -> tuple[int, int]:
+        key = strip.tobytes()
+        got = self._cols.get(key)
+        if got is None:
+            solid = self.solid_table[strip].tolist()
+            air = stand = 0
+            for y in range(self.h):
+                if not solid[y]:
+                    air |= 1 << y
+                    if y + 1 < self.h and solid[y + 1]:
+                        stand |= 1 << y
+            if len(self._cols) > 4096:
+                self._cols.clear()
+            got = self._cols[key] = (air, stand)
+        return got
+
+    def add(self, strip: np.ndarray) -> None:
+        """Append one column (tile ids, top to bottom); the search runs lazily (:meth:`update`)."""
+        air, stand = self._column(strip)
+        self.air.append(air)
+        self.stand.append(stand)
+        self.R.append(0)
+        self.w += 1
+
+    def _propagate(self, todo: list) -> None:
+        air, stand, R = self.air, self.stand, self.R
+        jh, jd, w = self.jh, self.jd, self.w
+        maxx = self.maxx
+        while todo:
+            x, new = todo.pop()
+            a = air[x]
+            A = g = new
+            for _ in range(jh):  # rise
+                g = (g >> 1) & a
+                if not g:
+                    break
+                A |= g
+            g = A
+            for nx in range(x + 1, min(w, x + 1 + jd)):  # rightwards
+                an = air[nx]
+                g &= an
+                if not g:
+                    break
+                got = (((an + g) & ~an) >> 1) & stand[nx] & ~R[nx]
+                if got:
+                    R[nx] |= got
+                    todo.append((nx, got))
+                    if nx > maxx:
+                        maxx = nx
+            g = A
+            for nx in range(x - 1, max(-1, x - 1 - jd), -1):  # leftwards
+                an = air[nx]
+                g &= an
+                if not g:
+                    break
+                got = (((an + g) & ~an) >> 1) & stand[nx] & ~R[nx]
+                if got:
+                    R[nx] |= got
+                    todo.append((nx, got))
+        self.maxx = maxx
+
+    def update(self) -> None:
+        """Extend the reachable set to the columns added since the last update."""
+        old, w = self.searched, self.w
+        if old == w:
+            return
+        self.searched = w
+        todo = []
+        if self.start is None:
+            for x in range(old, min(w, EDGE_COLS)):
+                s = self.stand[x]
+                if s:
+                    y = s.bit_length() - 1  # the lowest standing cell
+                    self.start = (x, y)
+                    self.R[x] |= 1 << y
+                    self.maxx = max(self.maxx, x)
+                    todo.append((x, 1 << y))
+                    break
+        # moves of the columns before the old edge resume into the new columns (old cells: no change)
+        todo += [(x, self.R[x]) for x in range(max(0, old - self.jd), old) if self.R[x]]
+        if todo:
+            self._propagate(todo)
+
+    def dead(self) -> bool:
+        """No later column can be reached (or no start in the first columns)."""
+        self.update()
+        if self.start is None:
+            return self.w >= EDGE_COLS
+        return self.maxx < self.w - self.jd
+
+    def goal(self) -> tuple[int, int] | None:
+        """The rules' goal of the columns so far: the lowest standing cell of the rightmost of the last
+        ``EDGE_COLS`` columns that has one."""
+        w = self.w
+        for x in range(w - 1, max(-1, w - 1 - EDGE_COLS), -1):
+            s = self.stand[x]
+            if s:
+                return (x, s.bit_length() - 1)
+        return None
+
+    def goal_reached(self) -> bool:
+        """The finished level's goal (the rules' definition) is reachable."""
+        self.update()
+        g = self.goal()
+        return g is not None and bool(self.R[g[0]] >> g[1] & 1)
+
+    def cells(self) -> set:
+        """The reachable standing cells ``(x, y)`` (as :attr:`SideReach.seen`)."""
+        self.update()
+        return {(x, y) for x, r in enumerate(self.R) for y in range(self.h) if r >> y & 1}
+
+    def snapshot(self) -> None:
+        self.update()
+        self.snaps[self.w] = (tuple(self.R), self.start, self.maxx)
+
+    def rewind(self, w: int) -> int:
+        """Back to the latest snapshot at or before width ``w``; returns its width."""
+        k = max(s for s in self.snaps if s <= w)
+        R, self.start, self.maxx = self.snaps[k]
+        self.R = list(R)
+        del self.air[k:]
+        del self.stand[k:]
+        self.w = self.searched = k
+        for s in [s for s in self.snaps if s > k]:
+            del self.snaps[s]
+        return k

@@ -184,6 +184,8 @@ class Job:
         (plain Python floats: a strip is ~15 tiles of ~15 kinds, where numpy's per-call cost dominates).
         A counted tile kind whose ``caps`` room is used up is masked for the rest of the strip (unless nothing
         else would be allowed)."""
+        if not caps and hasattr(col, "allowed"):
+            return self._sample_allowed(col, P, expB)
         V = self.V
         cur = [self.B, self.B]
         u = self.rng.random(self.h).tolist()
@@ -216,6 +218,46 @@ class Job:
             for cap in caps:
                 if cap[0][j]:
                     cap[1] -= 1
+        return np.array(cur[2:], dtype=np.int64)
+
+    def _sample_allowed(self, col, P: np.ndarray, expB: list) -> np.ndarray:
+        """:meth:`_sample` without caps, over the allowed tiles only (:meth:`patterns.Column.allowed`): a
+        disallowed tile's weight is 0.0, and adding 0.0 leaves a running sum as it is, so the running sums at
+        the allowed tiles, the tile chosen and the near-tie test are exactly those of the full-length sums
+        (and of :func:`sample_many`). A row with one allowed tile takes it (any draw chooses it)."""
+        cur = [self.B, self.B]
+        u = self.rng.random(self.h).tolist()
+        rows = P.tolist()
+        allowed = col.allowed
+        tie = TIE
+        for y in range(self.h):
+            al = allowed(y, cur[y], cur[y + 1])
+            if len(al) == 1:
+                cur.append(al[0])
+                continue
+            eb = expB[cur[y + 1]]
+            pr = rows[y]
+            c = 0.0
+            cum = []
+            for k in al:
+                c += pr[k] * eb[k]
+                cum.append(c)
+            tot = c
+            if not tot > 0:  # the network gives the allowed tiles no mass: uniform over them
+                cum = [float(i + 1) for i in range(len(al))]
+                tot = cum[-1]
+            x = u[y] * tot
+            i = bisect_right(cum, x)
+            if i < len(al):
+                lo = cum[i - 1] if i else 0.0
+                if min(cum[i] - x, x - lo) < tie * tot:
+                    self.flagged = True
+                cur.append(al[i])
+            else:  # rounding: the last allowed tile with weight
+                i = len(al) - 1
+                while i > 0 and cum[i] == cum[i - 1]:
+                    i -= 1
+                cur.append(al[i])
         return np.array(cur[2:], dtype=np.int64)
 
     def _free_strip(self, logits, unary, expB) -> np.ndarray:
