@@ -128,6 +128,11 @@ class Net:
                                             .astype(np.float32))
             L["out_h"] = (0.5 * L["out"].astype(np.float64)).astype(np.float32)
             L["relrev"] = np.ascontiguousarray(L["rel"][:, ::-1]).reshape(self.nh, 1, self.ctx)
+            L["relT"] = np.ascontiguousarray(L["rel"].T)  # (ctx, nh): bias by distance
+        self._hm = np.zeros((self.nh, d), np.float32)  # head h's block of the model dimension
+        for h in range(self.nh):
+            self._hm[h, h * self.hd:(h + 1) * self.hd] = 1.0
+        self._slots = np.arange(self.ring)
         self.Mh = np.ascontiguousarray(np.concatenate([C @ self.head_f.astype(np.float64), C], 1).astype(np.float32))
         self.nq, self.nfc, self.nhd = 3 * d, L["Mfc"].shape[1] - d, self.head_f.shape[1]
         self._x1: dict[bytes, tuple] = {}
@@ -139,7 +144,7 @@ class Net:
         if batch == 1:
             return LineCache(self)
         shape = (batch * self.ring, self.d)
-        return [(np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in self.layers]
+        return RingCache([(np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in self.layers], batch)
 
     def _x_qkv1(self, strip: np.ndarray, attrs: np.ndarray) -> tuple:
         """The embedding ``x`` (d,) of a strip with its controls and the first layer's scaled ``q, k, v``
@@ -177,25 +182,60 @@ class Net:
             x[i], qkv[i] = self._x_qkv1(strips[i], attrs[i])
         base = rows * ring
         slot = base + pos % ring
-        back = pos[:, None] - self._dist[:, ::-1]  # oldest first, as the one-row step's slice
-        short = int(pos.min()) < ctx - 1
-        win = base[:, None] + back % ring
+        ringed = isinstance(cache, RingCache)
+        if ringed:  # attend over each row's whole ring in place (no gather): invalid slots masked
+            N = cache.batch
+            every = n == N or 2 * n > N  # all rows (inactive ones with a zero query): no copy of the cache
+            if every and n < N:
+                P = np.zeros(N, np.int64)
+                P[rows] = pos
+            else:
+                P = pos
+            dist = (P[:, None] - self._slots) % ring  # (m, ring): how far back each slot's strip is
+            maskadd = np.where((dist < ctx) & (dist <= P[:, None]), np.float32(0.0),
+                               np.float32(-np.inf))[:, None, :]
+            distc = np.minimum(dist, ctx - 1)
+        else:
+            back = pos[:, None] - self._dist[:, ::-1]  # oldest first, as the one-row step's slice
+            short = int(pos.min()) < ctx - 1
+            win = base[:, None] + back % ring
         for li, (L, (ck, cv)) in enumerate(zip(self.layers, cache)):
             if li:
                 qkv = self._ln_mm(x, L["Mq"], self.nq)
                 qkv += L["bq"]
             ck[slot] = qkv[:, d:2 * d]
             cv[slot] = qkv[:, 2 * d:]
-            q = qkv[:, :d].reshape(n, nh, 1, hd)
-            keys = np.take(ck, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 3, 1)
-            vals = np.take(cv, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 1, 3)
-            a = q @ keys
-            a += L["relrev"]
-            if short:
-                a[np.broadcast_to((back < 0)[:, None, None, :], a.shape)] = -np.inf
-            a -= np.maximum.reduce(a, -1, keepdims=True)
-            np.exp(a, out=a)
-            y = (a @ vals) / np.add.reduce(a, -1, keepdims=True)
+            if ringed:
+                Q = qkv[:, None, :d] * self._hm  # (n, nh, d): each head's query in its own block
+                Kr, Vr = ck.reshape(N, ring, d), cv.reshape(N, ring, d)
+                if every and n < N:
+                    Qm = np.zeros((N, nh, d), np.float32)
+                    Qm[rows] = Q
+                    Q = Qm
+                elif not every:
+                    Kr, Vr = Kr[rows], Vr[rows]
+                a = Q @ Kr.transpose(0, 2, 1)  # (m, nh, ring)
+                a += L["relT"][distc].transpose(0, 2, 1)
+                a += maskadd
+                a -= np.maximum.reduce(a, -1, keepdims=True)
+                np.exp(a, out=a)
+                yf = a @ Vr  # (m, nh, d); head h's output is its own block
+                yf *= self._hm
+                y = np.add.reduce(yf, 1)
+                y /= np.repeat(np.add.reduce(a, -1), hd, 1)
+                if every and n < N:
+                    y = y[rows]
+            else:
+                q = qkv[:, :d].reshape(n, nh, 1, hd)
+                keys = np.take(ck, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 3, 1)
+                vals = np.take(cv, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 1, 3)
+                a = q @ keys
+                a += L["relrev"]
+                if short:
+                    a[np.broadcast_to((back < 0)[:, None, None, :], a.shape)] = -np.inf
+                a -= np.maximum.reduce(a, -1, keepdims=True)
+                np.exp(a, out=a)
+                y = (a @ vals) / np.add.reduce(a, -1, keepdims=True)
             x = x + y.reshape(n, d) @ L["proj"]
             x += L["projb"]
             h = self._ln_mm(x, L["Mfc"], self.nfc)
@@ -325,6 +365,16 @@ class Net:
             x = x + (_gelu(_ln(x, L["ln2w"], L["ln2b"]) @ L["fc"] + L["fcb"]) @ L["out"] + L["outb"])
         last = x[:, -1]
         return (_ln(last, self.lnw, self.lnb) @ self.head + self.headb).reshape(n, self.h, self.V)
+
+
+class RingCache(list):
+    """The batched step's cache: per layer (keys, values) (a list, as before) of ``batch`` rows of ``ring``
+    slots. The step attends over a row's whole ring in place, masking the slots outside its window, rather
+    than gathering each window (a copy of the cache every step, slow once other work evicts it)."""
+
+    def __init__(self, layers: list, batch: int):
+        super().__init__(layers)
+        self.batch = batch
 
 
 class LineCache:
