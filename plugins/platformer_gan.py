@@ -17,14 +17,23 @@ longer be reached. The network's probabilities are first scaled per tile kind so
 ?-blocks, coins, enemies) are drawn about as often as the corpus has them
 (:meth:`~plugins.learned_levels.model.LevelModel.tile_weights`).
 
+**Controls** (``pipes``, ``enemies``, ``gaps``, ``elevation``: ``any``/``none``/``few``/``some``/``many``) use
+``level-lm``'s definitions (:mod:`plugins.learned_level_lm.controls`: what is counted, per 100 columns, buckets
+at the tertiles of the corpus's non-zero 100-column windows), fitted at training and stored with the weights
+(``__controls__``). ``none`` bans the attribute's tiles while sampling (exact); another bucket draws a target
+count inside it and steers the sampler towards it (``sampler.Steer``); ``any`` draws the target from the
+corpus's own 100-column windows, so pipes, enemies, gaps and elevation come at the corpus's rates.
+
 **Latent search**: the request's own latents are tried first; if the level is not playable under the
-corpus's rules or misses the ``enemies``/``gaps`` targets, a (μ,λ) evolution strategy (numpy, with
-elitism) searches the latents for up to ``search`` generations, all candidates of all requests of a batch
-decoded in one forward pass per generation (each candidate sampled from its own random stream). A level
-still unplayable after the search is repaired (columns levelled where the jump model gets stuck), and
+corpus's rules or misses an asked bucket, a (μ,λ) evolution strategy (numpy, with elitism) searches the
+latents for up to ``search`` generations, all candidates of all requests of a batch decoded in one forward
+pass per generation and sampled together (each candidate from its own random stream). A level still
+unplayable after the search is repaired (columns levelled where the jump model gets stuck), and
 ``metadata`` records ``raw_valid`` (first latents, no search, no repair), ``search_valid``, ``repaired``,
-``decoding`` and the sampler's ``pattern_backtracks`` and ``pattern_fallbacks``. Entity tiles of the corpus (Conjure legends' ``E``/``o``,
-Tiled objects) come back as entities; VGLC's enemies and coins stay tiles, as in the corpus.
+``asked``/``measured`` buckets, ``decoding`` and the sampler's ``pattern_backtracks`` and
+``pattern_fallbacks``; ``validate`` checks playability and the asked buckets (the engine resamples a miss).
+Entity tiles of the corpus (Conjure legends' ``E``/``o``, Tiled objects) come back as entities; VGLC's
+enemies and coins stay tiles, as in the corpus.
 """
 from __future__ import annotations
 
@@ -39,9 +48,14 @@ from . import learned_common as lc
 from .learned_levels.corpus import mirror_ids
 from .learned_levels.model import CorpusWeights, LevelModel, card_extras, common_ids, extra_tensors, prepare
 from .learned_levels.rules import fast_reach
+from .learned_level_lm.controls import ATTRS, CHOICES, Buckets, density, ground_heights, side_counts
+from .learned_level_lm.spec import role_masks
 
 GEN_ID = "platformer-gan"
 WIN = 32
+CONTROL_WINDOW = 100  # control densities are fitted on windows of this many columns (stride 25), as level-lm's
+SIDE = ATTRS["side"]
+ATTR_ROLE = {"pipes": "pipe", "enemies": "enemy"}
 DEFAULT_CONFIG = {"w": WIN, "nz": 32, "ngf": 32, "ndf": 32, "batch": 64, "lr": 2e-4, "stride": 2,
                   "augment": "none", "noise": 0.1, "holdout": 0.15}
 CONFIG_BOUNDS = {"classes": (1, 255), "h": (4, 128), "hp": (4, 128), "w": (8, 256), "nz": (1, 512),
@@ -77,6 +91,158 @@ class _Model(LevelModel):
         self.air, self.ground, self.enemy = cfg["air"], cfg["ground"], cfg.get("enemy", -1)
         self.solid = np.zeros(256, dtype=bool)
         self.solid[:self.classes] = self.mask("solid")
+        self.masks = role_masks(self.rules.to_dict()["roles"])
+        self._controls_doc = lc.tensor_json(tensors, "__controls__", source, None)
+        self._controls = None
+        self._problems: dict[bytes, tuple] = {}
+        self._counts: dict[bytes, dict] = {}
+        vb = tensors.get("__vbigram__")
+        self._vbig = None
+        if vb is not None:
+            vb = vb.numpy().astype(np.float64)
+            if vb.shape != (self.classes + 1, self.classes) or not np.all(np.isfinite(vb)) or vb.min() < 0:
+                raise InputError(f"{source}: __vbigram__: expected ({self.classes + 1}, {self.classes}) factors")
+            self._vbig = vb
+        tw = tensors.get("__tile_weights__")
+        if tw is not None:
+            tw = tw.numpy().astype(np.float64)
+            if tw.shape != (self.classes,) or not np.all(np.isfinite(tw)) or tw.min() <= 0 or tw.max() > 1e3:
+                raise InputError(f"{source}: __tile_weights__: expected {self.classes} positive factors")
+            self._tile_w = tw
+
+    def calibrate(self, refine: int, levels: int) -> np.ndarray:
+        """Tile-kind factors for sampling (see :meth:`LevelModel.tile_weights`): the training strips' share of
+        each kind over the network's mean probability, then ``refine`` corrections (×0.5–2 each, within
+        [1/4, 16], 2 significant digits) on the shares of ``levels`` levels of 128 columns sampled as generation
+        samples (pattern constraint, jump model, ``any`` controls). Run at training and stored with the weights
+        (``__tile_weights__``, 6 corrections on 16 levels); weights without them get the 2 corrections on 8
+        levels of :meth:`LevelModel.tile_weights` once per process."""
+        share = self._shares
+        if share is None:
+            corpus = self.corpus()
+            train, _ = self.split(corpus)
+            from .learned_levels.model import strip_shares
+
+            share = strip_shares(self.pattern_strips([corpus.grids[i] for i in train]), self.classes)
+        w = np.clip(share / np.maximum(self.mean_probs(), 1e-9), 0.25, 8.0)
+        w = np.array([float(f"{x:.2g}") for x in np.where(share > 0, w, 1.0)])
+        for _ in range(refine):
+            got = self.sampled_shares(w, levels)
+            if got is None:
+                break
+            f = np.clip(share / np.maximum(got, 1e-9), 0.5, 2.0)
+            w = np.clip(w * np.where(share > 0, f, 1.0), 0.25, 16.0)
+            w = np.array([float(f"{x:.2g}") for x in w])
+        return w
+
+    # ------------------------------------------------------------------ controls
+    def controls(self) -> dict | None:
+        """``{"base", "buckets" (:class:`Buckets`), "available", "densities"}``: stored with the weights
+        (``__controls__``), else fitted once on the training split of the card's corpus; None when neither."""
+        if self._controls is None:
+            doc = self._controls_doc
+            if doc is None:
+                try:
+                    corpus = self.corpus()
+                except InputError:
+                    self._controls = False
+                    return None
+                train, _ = self.split(corpus)
+                doc = fit_controls([corpus.grids[i] for i in train], self.masks, self.classes)
+            self._controls = check_controls(doc, f"{GEN_ID} weights {self.path}: __controls__")
+        return self._controls or None
+
+    def level_problems(self, g: np.ndarray, p: dict) -> list[str]:
+        """The corpus rules' problems of grid ``g`` (with the request's jump overrides), remembered per grid:
+        the latent search, ``raw_valid`` and ``validate`` all ask, and the rules' reachability search is a
+        level's largest cost after sampling."""
+        key = b"%d,%d,%d,%d|" % (*g.shape, p["jump_height"], p["jump_distance"]) + g.astype(np.uint8).tobytes()
+        got = self._problems.get(key)
+        if got is None:
+            if len(self._problems) >= 1024:
+                self._problems.clear()
+            if p["jump_height"] or p["jump_distance"]:
+                got = tuple(self.rules._side_problems(g, *_jumps(self, p)))
+            else:
+                got = tuple(self.rules.problems(g))
+            self._problems[key] = got
+        return list(got)
+
+    def counts(self, g: np.ndarray) -> dict[str, int]:
+        """``level-lm``'s side-view counts (pipes, enemies, gaps, elevation) of grid ``g``, remembered per grid."""
+        key = b"%d,%d|" % g.shape + g.astype(np.uint8).tobytes()
+        got = self._counts.get(key)
+        if got is None:
+            if len(self._counts) >= 1024:
+                self._counts.clear()
+            c = self.controls()
+            got = self._counts[key] = side_counts(g, self.masks, c["base"] if c else 0)
+        return dict(got)
+
+    def buckets_of(self, g: np.ndarray) -> dict[str, str]:
+        c = self.controls()
+        if not c:
+            return {}
+        n = self.counts(g)
+        return {a: c["buckets"].bucket(a, density(n[a], g.shape[1])) for a in c["available"]}
+
+    def steers(self, asked: dict, width: int, rng: np.random.Generator) -> list:
+        """``sampler.Steer`` per attribute: ``none`` bans its tiles, a bucket steers towards a count drawn in
+        it, ``any`` towards the count of a 100-column window of the training corpus drawn at random (scaled to
+        ``width``), with no ban."""
+        from plugins.learned_level_lm.sampler import Steer
+
+        c = self.controls()
+        if not c:
+            return []
+        V = self.classes
+        m = self.masks
+        out = []
+        for a in SIDE:
+            if a not in c["available"]:
+                continue
+            b = asked.get(a, "any")
+            if b == "any":
+                d = c["densities"].get(a) or [0.0]
+                target = int(round(float(d[int(rng.integers(len(d)))]) * width / 100))
+                lo, hi = 0, 1 << 30
+            else:
+                lo, hi, _ = c["buckets"].count_range(a, b, width)
+                target = int(rng.integers(lo, hi + 1)) if hi > lo else lo
+            if a == "enemies":
+                out.append(Steer(a, "tiles", m["enemy"][:V + 1], None, target, lo, hi))
+            elif a == "pipes":
+                out.append(Steer(a, "start", m["pipe"][:V + 1], None, target, lo, hi))
+            elif a == "gaps":
+                t = ~m["solid"][:V + 1]
+                t[V] = False
+                # counted on the bottom row; steered on the usual ground's rows (sampled top down, a gap
+                # needs air above the bottom row first); "none" bans only the bottom row (level-lm's)
+                rows = [self.h - 1] if b == "none" else [self.h - 1 - i for i in range(max(1, c["base"]))]
+                out.append(Steer(a, "gap", t, np.array(rows), target, lo, hi))
+            else:
+                r = self.h - 1 - c["base"]
+                if r < 0:
+                    continue
+                t = m["solid"][:V + 1] & ~m["pipe"][:V + 1]
+                t[V] = False
+                out.append(Steer(a, "elev", t, np.array([r]), target, lo, hi))
+        return out
+
+    def control_miss(self, g: np.ndarray, asked: dict) -> float:
+        """0 when every asked bucket is met (or cannot be checked at this width), else the distance."""
+        c = self.controls()
+        if not c or not asked:
+            return 0.0
+        n = self.counts(g)
+        w = g.shape[1]
+        f = 0.0
+        for a, b in asked.items():
+            lo, hi, exact = c["buckets"].count_range(a, b, w)
+            if not exact or c["buckets"].bucket(a, density(n[a], w)) == b:
+                continue
+            f += 0.5 + max(lo - n[a], n[a] - hi, 0) / max(1, hi)
+        return f
 
     def probs(self, z: np.ndarray) -> np.ndarray:
         """Per-cell tile distributions ``(n, h, w, C)`` (float64) of latents ``(n, nz)``."""
@@ -93,21 +259,20 @@ class _Model(LevelModel):
         z = torch.randn(64, self.nz, generator=torch.Generator().manual_seed(0)).numpy()
         return self.probs(z).mean((0, 1, 2))
 
-    def sampled_shares(self, w: np.ndarray) -> np.ndarray | None:
+    def sampled_shares(self, w: np.ndarray, levels: int = 8) -> np.ndarray | None:
         import torch
-
-        from .learned_levels import decode
 
         pats = self.patterns()
         if pats is None:
             return None
-        z = torch.randn(8 * 4, self.nz, generator=torch.Generator().manual_seed(1)).numpy()
-        P = self.probs(z) * w
+        z = torch.randn(levels * 4, self.nz, generator=torch.Generator().manual_seed(1)).numpy()
+        P = self.probs(z)
         counts = np.zeros(self.classes)
-        for i in range(8):
-            strips = np.concatenate(list(P[4 * i:4 * i + 4]), axis=1).transpose(1, 0, 2)
-            res = decode.sample(strips, pats, np.random.default_rng([7, i]))
-            counts += np.bincount(res.strips.ravel(), minlength=self.classes)[:self.classes]
+        jobs = [(z[4 * i:4 * i + 4], 4 * self.w, np.random.default_rng([7, i]), {"jump_height": 0, "jump_distance": 0},
+                 P[4 * i:4 * i + 4], self.steers({}, 4 * self.w, np.random.default_rng([8, i])))
+                for i in range(levels)]
+        for g, _ in self.sample_levels(jobs, tw=w):
+            counts += np.bincount(g.ravel(), minlength=self.classes)[:self.classes]
         return counts / counts.sum()
 
     def pattern_strips(self, grids):
@@ -115,42 +280,125 @@ class _Model(LevelModel):
 
         return [strips_side(g) for g in grids]
 
-    def sample(self, z: np.ndarray, width: int, rng: np.random.Generator, p: dict, probs=None):
-        """One level ``(h, width)`` sampled from latents ``z`` (its windows, ``(k, nz)``) under the corpus
-        pattern constraint and the jump model (:mod:`plugins.learned_levels.decode`); returns (grid, stats).
-        ``probs``: the windows' distributions as computed in a batch; a level with a near-tied draw is decoded
-        again from its windows computed one by one (the reference), so batches equal single requests."""
+    def vbig(self) -> np.ndarray | None:
+        """The corpus's vertical bigram as sampling factors ``(V + 1, V)``: for the tile above (or the top
+        border, id V), each tile's probability below it in the training strips over its overall share
+        (``P(tile | above) / P(tile)``, counts + 0.5). It multiplies the network's probabilities as the sampler
+        goes down a column (``level-lm``'s vertical-bigram slot), so the local vertical structure of the corpus
+        (coins over blocks, enemies on the ground) holds where the network's per-cell distributions are blurred.
+        Stored with the weights (``__vbigram__``), else counted once from the card's corpus; None without either."""
+        if self._vbig is None:
+            try:
+                corpus = self.corpus()
+            except InputError:
+                self._vbig = False
+                return None
+            train, _ = self.split(corpus)
+            self._vbig = vertical_bigram([corpus.grids[i] for i in train], self.classes)
+        return self._vbig if self._vbig is not False else None
+
+    def sample_levels(self, jobs: list, tw: np.ndarray | None = None) -> list:
+        """Levels ``(h, width)`` sampled under the corpus pattern constraint, the jump model and the controls
+        (:mod:`plugins.learned_levels.decode`), all together; returns [(grid, stats)]. ``jobs``: tuples
+        ``(z, width, rng, params, probs, steers)`` — the level's window latents ``(k, nz)``, its width, its
+        generator, its request params, its windows' distributions as computed in a batch (None: computed here)
+        and its ``Steer`` list. A level with a near-tied draw is decoded again from its windows computed one
+        by one (the reference), so batches equal single requests."""
         from plugins.learned_level_lm.reach import SideReach
 
         from .learned_levels import decode
 
         pats = self.patterns()
-        tw = self.tile_weights()
+        vb = self.vbig()
+        tw = self.tile_weights() if tw is None else tw
+        states = [rng.bit_generator.state for _, _, rng, _, _, _ in jobs]
 
-        def run(P):
-            strips = np.concatenate(list(P), axis=1)[:, :width].transpose(1, 0, 2) * tw  # (width, h, C)
-            if pats is None:
-                return decode.sample_free(strips, rng_copy())
-            jh, jd = _jumps(self, p)
-            return decode.sample(strips, pats, rng_copy(), reach=SideReach(self.solid, self.h, jh, jd))
-
-        state = rng.bit_generator.state
-
-        def rng_copy():
+        def rng_of(k):
             r = np.random.default_rng()
-            r.bit_generator.state = state
+            r.bit_generator.state = states[k]
             return r
 
-        res = run(probs if probs is not None else self.probs(z))
-        if res.flagged:
-            res = run(np.concatenate([self.probs(z[i:i + 1]) for i in range(len(z))]))
-        stats = {"backtracks": res.backtracks, "fallbacks": res.fallbacks, "constrained": pats is not None}
-        return res.strips.T.copy(), stats
+        def item(k, P):
+            z, width, _, p, _, steers = jobs[k]
+            strips = np.concatenate(list(P), axis=1)[:, :width].transpose(1, 0, 2) * tw  # (width, h, C)
+            jh, jd = _jumps(self, p)
+            return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers),
+                    "reach": SideReach(self.solid, self.h, jh, jd), "vbig": vb}
+
+        def run(items):
+            if pats is None:
+                return [decode.sample_free(it["probs"], it["rng"]) for it in items]
+            return decode.sample_batch(items, pats)
+
+        res = run([item(k, P if P is not None else self.probs(z)) for k, (z, _, _, _, P, _) in enumerate(jobs)])
+        for k, r in enumerate(res):
+            if r.flagged:
+                z = jobs[k][0]
+                res[k] = run([item(k, np.concatenate([self.probs(z[i:i + 1]) for i in range(len(z))]))])[0]
+        return [(r.strips.T.copy(), {"backtracks": r.backtracks, "fallbacks": r.fallbacks,
+                                     "constrained": pats is not None}) for r in res]
 
 
-def count_gaps(m: _Model, g: np.ndarray) -> int:
-    hole = ~m.solid[g[-1]]
-    return int(np.sum(hole[1:] & ~hole[:-1]) + int(hole[0]))
+def vertical_bigram(grids: list[np.ndarray], classes: int) -> np.ndarray:
+    """``(V + 1, V)``: ``P(tile | tile above) / P(tile)`` over side-view grids (row V: below the top border)."""
+    V = classes
+    C = np.zeros((V + 1, V))
+    for g in grids:
+        s = np.concatenate([np.full((1, g.shape[1]), V), np.asarray(g, dtype=np.int64)])
+        np.add.at(C, (s[:-1].ravel(), s[1:].ravel()), 1)
+    share = C.sum(0) + 0.5
+    share /= share.sum()
+    C = C + 0.5
+    C /= C.sum(-1, keepdims=True)
+    return C / share[None, :]
+
+
+def _fresh(steers: list) -> list:
+    """Copies of ``Steer`` objects (a job keeps no state in them, but each job gets its own)."""
+    from plugins.learned_level_lm.sampler import Steer
+
+    return [Steer(s.attr, s.kind, s.tiles, s.rows, s.target, s.lo, s.hi) for s in steers]
+
+
+def fit_controls(grids: list[np.ndarray], masks: dict, classes: int) -> dict:
+    """The control buckets of a side-view corpus as ``level-lm`` fits them (:func:`plugins.learned_level_lm.spec.build`):
+    the usual ground height ``base`` (most common non-zero height of solid non-pipe stacks), the attributes the
+    tileset has, per attribute the densities (per 100 columns) of every 100-column window (stride 25) of the
+    training levels and their buckets (``Buckets.fit``: tertiles of the non-zero values)."""
+    grids = [np.asarray(g, dtype=np.int64) for g in grids]
+    gh = np.concatenate([ground_heights((masks["solid"] & ~masks["pipe"])[g]) for g in grids])
+    nz = gh[gh > 0]
+    base = int(np.bincount(nz).argmax()) if len(nz) else 0
+    available = [a for a in SIDE if a not in ATTR_ROLE or masks[ATTR_ROLE[a]][:classes].any()]
+    vals: dict[str, list[float]] = {a: [] for a in available}
+    for g in grids:
+        W = g.shape[1]
+        win = min(CONTROL_WINDOW, W)
+        for x in sorted(set(range(0, W - win + 1, 25)) | {W - win}):
+            c = side_counts(g[:, x:x + win], masks, base)
+            for a in available:
+                vals[a].append(density(c[a], win))
+    return {"base": base, "buckets": Buckets.fit(vals).to_dict(), "available": available,
+            "densities": {a: sorted(round(v, 4) for v in vs) for a, vs in vals.items()}}
+
+
+def check_controls(doc, where: str) -> dict:
+    """The controls document (from an untrusted weights file) checked and parsed."""
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: expected a map")
+    base = doc.get("base")
+    if type(base) is not int or not 0 <= base <= 128:
+        raise InputError(f"{where}.base: expected an int in 0..128")
+    av = doc.get("available")
+    if not isinstance(av, list) or any(a not in SIDE for a in av):
+        raise InputError(f"{where}.available: expected names among {', '.join(SIDE)}")
+    dens = doc.get("densities")
+    if not isinstance(dens, dict) or any(not isinstance(v, list) or len(v) > 100_000 or
+                                         not all(isinstance(x, (int, float)) and 0 <= x <= 1e4 for x in v)
+                                         for v in dens.values()):
+        raise InputError(f"{where}.densities: expected lists of densities")
+    return {"base": base, "buckets": Buckets.from_dict(doc.get("buckets"), f"{where}.buckets"), "available": av,
+            "densities": {a: [float(x) for x in dens.get(a, [])] for a in av}}
 
 
 def _jumps(m: _Model, p: dict) -> tuple[int, int]:
@@ -158,28 +406,21 @@ def _jumps(m: _Model, p: dict) -> tuple[int, int]:
     return (p["jump_height"] or jh), (p["jump_distance"] or jd)
 
 
-def _miss(got: int, want: int) -> float:
-    """Distance to a target count, with a tolerance of 15% of the target."""
-    if want < 0:
-        return 0.0
-    return max(0.0, abs(got - want) - round(0.15 * want)) / max(1, want)
-
-
-def score(m: _Model, g: np.ndarray, p: dict) -> tuple[float, bool, int, int]:
-    """(fitness, playable, enemies, gaps): fitness 0 = playable and on target."""
+def score(m: _Model, g: np.ndarray, p: dict, asked: dict) -> tuple[float, bool]:
+    """(fitness, playable): fitness 0 = playable under the corpus rules and every asked bucket met; an
+    unplayable level scores 1 + the share of the level between the farthest reachable cell and the goal."""
     w = g.shape[1]
-    start, goal = m.rules.endpoints(g)
-    jh, jd = _jumps(m, p)
-    if start is None or goal is None:
-        playable, f = False, 2.0
+    playable = not m.level_problems(g, p)
+    if playable:
+        f = 0.0
     else:
-        reach = fast_reach(m.solid[g], start, jh, jd)
-        playable = goal in reach
-        f = 0.0 if playable else 1.0 + (goal[0] - max(x for x, _ in reach)) / w
-    enemies = int((g == m.enemy).sum()) if m.enemy >= 0 else 0
-    gaps = count_gaps(m, g)
-    f += _miss(enemies, p["enemies"]) + _miss(gaps, p["gaps"])
-    return f, playable, enemies, gaps
+        start, goal = m.rules.endpoints(g)
+        if start is None or goal is None:
+            f = 2.0
+        else:
+            reach = fast_reach(m.solid[g], start, *_jumps(m, p))
+            f = 1.0 + max(0, goal[0] - max(x for x, _ in reach)) / w
+    return f + m.control_miss(g, asked), playable
 
 
 def repair(m: _Model, g: np.ndarray, p: dict) -> int:
@@ -208,15 +449,17 @@ def repair(m: _Model, g: np.ndarray, p: dict) -> int:
 class PlatformerGAN(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "4"
-    description = "DCGAN side-view levels in your corpus's tileset, any width, sampled under corpus 3x3 patterns, latent search for targets"
+    version = "5"  # 5: controls (buckets), any width from 16, steered rates, batched sampling
+    description = ("DCGAN side-view levels in your corpus's tileset, any width, sampled under corpus 3x3 patterns, "
+                   "pipes/enemies/gaps/elevation controls, latent search")
     params = (
-        Param("width", "int", 96, min=32, max=2000, help="level length in tiles (the corpus's height)"),
+        Param("width", "int", 96, min=16, max=2000, help="level length in tiles (the corpus's height)"),
         Param("jump_height", "int", 0, min=0, max=12,
               help="highest jump in tiles for the search and repair; 0 = the rules fitted on the corpus"),
         Param("jump_distance", "int", 0, min=0, max=16, help="widest jump in tiles; 0 = the fitted rules"),
-        Param("enemies", "int", -1, min=-1, max=500, help="target number of enemy tiles; -1 = any"),
-        Param("gaps", "int", -1, min=-1, max=200, help="target number of gaps in the ground; -1 = any"),
+        *(Param(a, "choice", "any", choices=CHOICES,
+                help=f"control: {a} bucket (none/few/some/many per 100 columns, fitted on the corpus; level-lm's "
+                     "definitions)") for a in SIDE),
         Param("search", "int", 10, min=0, max=100, help="latent-search generations at most (0 = none)"),
         Param("population", "int", 10, min=4, max=64, help="latent-search offspring per generation"),
         Param("repair", "bool", True, help="level the ground where the search left the level unplayable"),
@@ -251,15 +494,30 @@ class PlatformerGAN(CorpusWeights, Generator):
                 out[i] = lv
         return out
 
+    def asked(self, m: _Model, request: Request) -> dict[str, str]:
+        """The asked bucket per control attribute (``any`` left out); an attribute the corpus lacks is an error."""
+        asked = {a: request.params[a] for a in SIDE if request.params[a] != "any"}
+        if not asked:
+            return asked
+        c = m.controls()
+        if c is None:
+            raise InputError(f"{GEN_ID}: controls need weights trained with control buckets or the corpus their "
+                             "model card lists (retrain them)")
+        for a, b in asked.items():
+            if a not in c["available"] and b != "none":
+                raise InputError(f"{GEN_ID}: {a}={b}: this model's corpus has no {a} (its tiles carry no such tag)")
+        return {a: b for a, b in asked.items() if a in c["available"]}
+
     def _search(self, m: _Model, reqs: list[Request]) -> list:
         import torch
 
         n_w = [-(-r.params["width"] // m.w) for r in reqs]
+        asked = [self.asked(m, r) for r in reqs]
         z0 = [torch.randn(k, m.nz, generator=r.torch_generator("z")).numpy().astype(np.float64)
               for k, r in zip(n_w, reqs)]
+        steers = [m.steers(a, r.params["width"], r.rng("controls")) for a, r in zip(asked, reqs)]
         rngs = [r.rng("search") for r in reqs]
         bases = [int(r.rng("sample").integers(2 ** 62)) for r in reqs]
-        stats: list[dict] = [{} for _ in reqs]
         gen_no = [0]
 
         def evaluate(cands: list[list[np.ndarray]]):
@@ -267,22 +525,25 @@ class PlatformerGAN(CorpusWeights, Generator):
             if not flat:
                 return [[] for _ in cands]
             P = m.probs(np.stack(flat))
-            res, k = [], 0
+            jobs, owner, k = [], [], 0
             for j, cs in enumerate(cands):
-                got = []
                 for ci, c in enumerate(cs):
                     rng = np.random.default_rng([bases[j], gen_no[0], ci])
-                    g, st = m.sample(c, reqs[j].params["width"], rng, reqs[j].params, P[k:k + n_w[j]])
+                    jobs.append((c, reqs[j].params["width"], rng, reqs[j].params, P[k:k + n_w[j]], steers[j]))
+                    owner.append(j)
                     k += n_w[j]
-                    got.append((score(m, g, reqs[j].params), g, st))
-                res.append(got)
+            got = m.sample_levels(jobs)
+            res: list[list] = [[] for _ in cands]
+            for j, (g, st) in zip(owner, got):
+                res[j].append((score(m, g, reqs[j].params, asked[j]), g, st))
             gen_no[0] += 1
             return res
 
         first = evaluate([[z] for z in z0])
         best = [(r[0][0], r[0][1], z) for r, z in zip(first, z0)]
         stats = [r[0][2] for r in first]
-        raw = [r[0][0][1] and not m.rules.problems(r[0][1]) for r in first]
+        raw = [r[0][0][1] and not m.control_miss(r[0][1], a) and not r[0][2].get("fallbacks")
+               for r, a in zip(first, asked)]
         mean = [z.copy() for z in z0]
         sigma = [0.6] * len(reqs)
         gens = [0] * len(reqs)
@@ -311,10 +572,10 @@ class PlatformerGAN(CorpusWeights, Generator):
                     sigma[j] = min(1.0, sigma[j] * 1.1)
                 else:
                     sigma[j] = max(0.1, sigma[j] * 0.85)
-        return [self._finish(m, best[j], raw[j], gens[j], reqs[j], stats[j]) for j in range(len(reqs))]
+        return [self._finish(m, best[j], raw[j], gens[j], reqs[j], stats[j], asked[j]) for j in range(len(reqs))]
 
-    def _finish(self, m: _Model, best, raw_valid: bool, gens: int, request: Request, stats: dict):
-        (fit, playable, enemies, _), g, _ = best
+    def _finish(self, m: _Model, best, raw_valid: bool, gens: int, request: Request, stats: dict, asked: dict):
+        (fit, playable), g, _ = best
         g = g.copy()
         p = request.params
         edits = 0
@@ -322,8 +583,10 @@ class PlatformerGAN(CorpusWeights, Generator):
             edits = repair(m, g, p)
         jh, jd = _jumps(m, p)
         w = g.shape[1]
+        n = m.counts(g)
         meta = {"view": "side", "jump_height": jh, "jump_distance": jd, "rules": m.rules.describe(),
-                "gaps": count_gaps(m, g), "enemies": enemies, "raw_valid": bool(raw_valid),
+                "gaps": n["gaps"], "enemies": n["enemies"], "pipes": n["pipes"], "elevation": n["elevation"],
+                "asked": dict(sorted(asked.items())), "measured": m.buckets_of(g), "raw_valid": bool(raw_valid),
                 "search_valid": bool(playable), "search_generations": gens, "search_fitness": round(float(fit), 4),
                 "repaired": bool(not playable and edits > 0), "repair_edits": max(edits, 0),
                 "decoding": "sampled, corpus 3x3 patterns" if stats.get("constrained") else "sampled",
@@ -338,9 +601,19 @@ class PlatformerGAN(CorpusWeights, Generator):
             g = m.grid_of(level)
         except InputError as e:
             return [str(e)]
-        if request.params["jump_height"] or request.params["jump_distance"]:
-            return m.rules._side_problems(g, *_jumps(m, request.params))
-        return m.rules.problems(g)
+        out = m.level_problems(g, request.params)
+        if g.shape != (m.h, request.params["width"]):
+            out.append(f"size {g.shape[1]}x{g.shape[0]}, asked {request.params['width']}x{m.h}")
+        if level.metadata.get("pattern_fallbacks"):  # the sampler ran out of backtracking: resample
+            out.append(f"{level.metadata['pattern_fallbacks']} strips placed outside the corpus's 3x3 patterns")
+        asked = self.asked(m, request)
+        if asked:
+            got = m.buckets_of(g)
+            c = m.controls()
+            for a, b in sorted(asked.items()):
+                if got.get(a) != b and c["buckets"].count_range(a, b, g.shape[1])[2]:
+                    out.append(f"control {a}={b} missed: measured {got.get(a)}")
+        return out
 
     # ------------------------------------------------------------------ training
     train_options = ("tiny", *DEFAULT_CONFIG)
@@ -441,12 +714,15 @@ def train_platformer_gan(job) -> dict:
         return {"loss": d_loss.item() + g_loss.item(), "d": d_loss.item(), "g": g_loss.item()}
 
     def held_out() -> float:
-        """KL(held-out levels ‖ samples) of 2×2 tile patterns: lower is better."""
+        """KL(held-out levels ‖ samples) of 2×2 tile patterns, tiles *sampled* per cell from the network's
+        distributions with a fixed generator (as generation samples, not the argmax): lower is better."""
         G.eval()
         with torch.no_grad():
-            s = torch.max(G(z_fixed.to(device)), 1).indices.cpu().numpy()[:, cfg["hp"] - h:, :]
+            p = torch.softmax(G(z_fixed.to(device)).float(), 1).cpu()[:, :, cfg["hp"] - h:, :]
         G.train()
-        return kl_divergence(held_counts, pattern_counts(list(s), 2, 256))
+        flat = p.permute(0, 2, 3, 1).reshape(-1, cfg["classes"])
+        s = torch.multinomial(flat, 1, generator=torch.Generator().manual_seed(job.seed)).view(len(p), h, -1)
+        return kl_divergence(held_counts, pattern_counts(list(s.numpy()), 2, 256))
 
     t0 = time.time()
     with job.progress(epochs * steps, f"training {GEN_ID}") as bar:
@@ -458,6 +734,11 @@ def train_platformer_gan(job) -> dict:
     tensors = {f"g.{k}": v.contiguous() for k, v in G.state_dict().items()}
     tensors["__config__"] = lc.json_tensor(cfg)
     tensors.update(extra_tensors(corpus, rules, [corpus.grids[i].T for i in train_idx]))
+    tensors["__controls__"] = lc.json_tensor(fit_controls([corpus.grids[i] for i in train_idx],
+                                                          role_masks(rules.to_dict()["roles"]), corpus.classes))
+    tensors["__vbigram__"] = torch.from_numpy(vertical_bigram([corpus.grids[i] for i in train_idx], corpus.classes))
+    calib = _Model(tensors, {}, job.out / "model.safetensors")  # the trained model as generation loads it
+    tensors["__tile_weights__"] = torch.from_numpy(calib.calibrate(*((1, 2) if job.options.get("tiny") else (6, 16))))
     save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/2"})
     metrics = {"train_windows": n, "levels": len(corpus.grids), "train_levels": len(train_idx),
                "held_out_levels": len(held_idx), "steps": epochs * steps, "best_epoch": hist["best_epoch"],

@@ -58,25 +58,85 @@ class Result:
 
 def sample(probs: np.ndarray, patterns, rng: np.random.Generator, *, reach=None,
            check: Callable[[np.ndarray], bool] | None = None,
-           unary: np.ndarray | Callable[[int], np.ndarray] | None = None, budget: int | None = None) -> Result:
+           unary: np.ndarray | Callable[[int], np.ndarray] | None = None, budget: int | None = None,
+           steers: list | None = None) -> Result:
     """Sample strips ``(L, h)`` from per-strip, per-row probabilities ``probs`` ``(L, h, V)``.
 
     ``reach``: a :class:`~plugins.learned_level_lm.reach.SideReach` (side view: backtrack when the level can
     no longer be finished); ``check(strips) -> bool``: the whole sequence is decoded again while it fails
     (within the budget); ``unary``: ``(h, V + 1)`` bool, tiles allowed per row (or a function of the strip
-    index), default all tiles."""
-    L, h, V = probs.shape
-    if unary is None:
-        unary = np.ones((h, V + 1), dtype=bool)
-        unary[:, V] = False
-    logits = np.log(np.maximum(np.asarray(probs, dtype=np.float64), 1e-300))
-    job = _job_class()(width=L, h=h, V=V, attrs=np.zeros(1, dtype=np.int64), rng=rng, steers=[], unary=unary,
-              reach=reach, room_check=check, budget=budget)
-    expB = [[1.0] * V for _ in range(V + 1)]
-    job.patterns = patterns
-    while not job.done:
-        job.advance(logits[job.t], patterns, expB)
-    return Result(job)
+    index), default all tiles; ``steers``: :class:`~plugins.learned_level_lm.sampler.Steer` controls (``none``
+    bans the attribute's tiles, other buckets steer the count towards a target)."""
+    return sample_batch([dict(probs=probs, rng=rng, reach=reach, check=check, unary=unary, budget=budget,
+                              steers=steers)], patterns)[0]
+
+
+def sample_batch(items: list[dict], patterns) -> list[Result]:
+    """:func:`sample` for many sequences at once (each item: the keyword arguments of :func:`sample`, with
+    ``probs`` and ``rng``). From ``sampler.BATCH_SAMPLE`` sequences sampling a strip together, their strips are
+    drawn by ``level-lm``'s vectorised ``sampler.sample_many`` (the same float64 products, running sums and
+    inverse-CDF choices as one sequence alone), so each result equals :func:`sample` of its item alone."""
+    from plugins.learned_level_lm.sampler import BATCH_SAMPLE, sample_many
+
+    Job = _job_class()
+    jobs, logits, Ps = [], [], []
+    for it in items:
+        probs = np.asarray(it["probs"], dtype=np.float64)
+        L, h, V = probs.shape
+        unary = it.get("unary")
+        if unary is None:
+            unary = np.ones((h, V + 1), dtype=bool)
+            unary[:, V] = False
+        lg = np.log(np.maximum(probs, 1e-300))
+        job = Job(width=L, h=h, V=V, attrs=np.zeros(1, dtype=np.int64), rng=it["rng"],
+                  steers=list(it.get("steers") or []), unary=unary, reach=it.get("reach"),
+                  room_check=it.get("check"), budget=it.get("budget"))
+        job.patterns = patterns
+        jobs.append(job)
+        logits.append(lg)
+        Ps.append(None)
+    if not jobs:
+        return []
+    V = jobs[0].V
+    vb = items[0].get("vbig")
+    expB_arr = np.ones((V + 1, V)) if vb is None else np.asarray(vb, dtype=np.float64)
+    expB = expB_arr.tolist()
+    if len(jobs) < BATCH_SAMPLE or len({(j.h, j.V) for j in jobs}) > 1 or \
+            any(it.get("vbig") is not vb for it in items):
+        for job, lg, it in zip(jobs, logits, items):
+            eb = expB if it.get("vbig") is vb else np.asarray(it["vbig"], dtype=np.float64).tolist()
+            while not job.done:
+                job.advance(lg[job.t], patterns, eb)
+        return [Result(j) for j in jobs]
+    # exp(logits - max) per cell, as Job.prepare computes it for one strip (the same elementwise float64 math)
+    Ps = [np.exp(lg - lg.max(2, keepdims=True)) for lg in logits]
+    while True:
+        act = [k for k, j in enumerate(jobs) if not j.done]
+        if not act:
+            break
+        if len(act) < BATCH_SAMPLE:
+            for k in act:
+                jobs[k].advance(logits[k][jobs[k].t], patterns, expB)
+            continue
+        ready, cols, Pw, caps = [], [], [], []
+        for k in act:
+            j = jobs[k]
+            got = j.prepare(logits[k][j.t], patterns, expB, Ps[k][j.t].copy())
+            if got is not None:
+                ready.append(j)
+                cols.append(got[0])
+                Pw.append(got[1])
+                caps.append(got[2])
+        if not ready:
+            continue
+        if len(ready) < BATCH_SAMPLE:
+            for j, col, P, cp in zip(ready, cols, Pw, caps):
+                j._commit(j._sample(col, P, expB, cp))
+            continue
+        strips = sample_many(ready, cols, Pw, caps, expB_arr)
+        for j, strip in zip(ready, strips):
+            j._commit(strip)
+    return [Result(j) for j in jobs]
 
 
 _JOB = None
@@ -93,6 +153,35 @@ def _job_class():
 
         class GreedyFallbackJob(Job):
             patterns = None
+            _steer_cols = None
+
+            def _weights(self, logits, t, P=None):
+                """``Job._weights`` to the bit (the same bonus, the same ``np.exp`` of it, the same products: the
+                other tiles' factor there is 1.0), scaling only the steered tiles' columns (fewer numpy calls: it
+                runs once per strip of every level)."""
+                if P is None:
+                    P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
+                if not self.steers:
+                    return P
+                if self._steer_cols is None:
+                    self._steer_cols = [np.nonzero(st.tiles[:self.V])[0] for st in self.steers]
+                c = self.counts[t].tolist()
+                for k, st in enumerate(self.steers):
+                    if st.hi == 0 or c[k] >= st.hi:
+                        continue
+                    expected = st.target * (t + 1) / self.W
+                    need = st.lo - c[k]
+                    late = 2.0 if need > 0 and self.W - t <= 6 * need + 4 else 0.0  # running out of room
+                    bonus = float(np.clip(2.0 * (expected - c[k]) + late, -3.0, 4.0))
+                    if abs(bonus) < 0.05:
+                        continue
+                    e = np.exp(bonus)
+                    cols = self._steer_cols[k]
+                    if st.rows is None:
+                        P[:, cols] *= e
+                    else:
+                        P[np.ix_(st.rows, cols)] *= e
+                return P
 
             def _free_strip(self, logits, unary, expB):
                 pats = self.patterns
