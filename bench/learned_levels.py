@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine import Engine  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 
 def _net_stage(gen, batch: int, single: int) -> tuple[float, float]:
     import numpy as np
@@ -58,7 +60,13 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--single", type=int, default=32)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--platformer-gan", action="store_true",
+                    help="only platformer-gan's rows (issue 13): batch 64 vs one at a time, controls, sheet")
+    ap.add_argument("--controls", type=int, default=20, help="with --platformer-gan: levels per attribute and bucket")
+    ap.add_argument("--sheet", default="", help="with --platformer-gan: also write its sample sheet (PNG) here")
     args = ap.parse_args(argv)
+    if args.platformer_gan:
+        return platformer_gan_rows(args)
     eng = Engine(entry_points=False)
     results = {}
     for gid in ("dungeon-vae", "platformer-gan"):
@@ -94,6 +102,96 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------------------------- platformer-gan
+PG = "platformer-gan"
+PG_WIDTH = 150  # one level as the issue's speed rows measure it (14x150)
+
+
+def platformer_gan_speed(eng, batch: int = 64, single: int = 16, width: int = PG_WIDTH, repeat: int = 3) -> dict:
+    """Levels/s end to end (``engine.generate_batch`` of ``batch`` seeds vs ``engine.generate`` one seed at a
+    time: latents, network, sampling, latent search, the engine's validators), wall and CPU time, the best of
+    ``repeat`` alternating runs (the machine is shared)."""
+    p = {"width": width}
+    eng.generate("level", PG, -1, p)  # load weights, import torch, calibrate
+    eng.generate_batch("level", PG, [-2, -3, -4, -5], p)
+    best = {"one": 0.0, "many": 0.0, "one_cpu": 0.0, "many_cpu": 0.0}
+    for r in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        for s in range(single):
+            eng.generate("level", PG, 10_000 + 1000 * r + s, p)
+        best["one"] = max(best["one"], single / (time.perf_counter() - t))
+        best["one_cpu"] = max(best["one_cpu"], single / (time.process_time() - c))
+        t, c = time.perf_counter(), time.process_time()
+        eng.generate_batch("level", PG, list(range(20_000 + 1000 * r, 20_000 + 1000 * r + batch)), p)
+        best["many"] = max(best["many"], batch / (time.perf_counter() - t))
+        best["many_cpu"] = max(best["many_cpu"], batch / (time.process_time() - c))
+    return {"levels_per_s_single": round(best["one"], 1), "levels_per_s_batch": round(best["many"], 1),
+            "speedup": round(best["many"] / best["one"], 2), "speedup_cpu": round(best["many_cpu"] / best["one_cpu"], 2)}
+
+
+def platformer_gan_controls(eng, n: int = 20, width: int = PG_WIDTH) -> dict:
+    """Per attribute and bucket: the share of ``n`` levels whose measured bucket is the one asked, as returned
+    by the engine (after any resampling) and on the first try (raw: no search, no resampling)."""
+    from plugins.learned_level_lm.controls import BUCKETS, density
+
+    gen = eng.generator(PG)
+    m = gen.model()
+    out = {}
+    for a in m.controls()["available"]:
+        for b in BUCKETS:
+            p = {"width": width, a: b}
+            levels = eng.generate_batch("level", PG, list(range(n)), p)
+            got = sum(lv.metadata["measured"][a] == b for lv in levels)
+            first = sum(lv.metadata["measured"][a] == b and lv.metadata["raw_valid"] and lv.metadata.get("tries", 1) == 1
+                        for lv in levels)
+            exact = m.controls()["buckets"].count_range(a, b, width)[2]
+            out[f"{a}={b}"] = {"returned": round(got / n, 3), "first_try": round(first / n, 3), "checked": exact,
+                               "mean_count": round(float(np.mean([lv.metadata[a] for lv in levels])), 2),
+                               "mean_density": round(float(np.mean([density(lv.metadata[a], width) for lv in levels])), 2)}
+    return out
+
+
+def platformer_gan_sheet(eng, path: Path, width: int = PG_WIDTH) -> Path:
+    """Sample sheet: three corpus levels (their first ``width`` columns) above a white bar, then five generated
+    ones (seeds 100-104: no control, many pipes + no enemies, many gaps, many elevation, no pipes + many
+    enemies + no gaps), as ``engine.images.level_sheet`` draws levels."""
+    from PIL import Image
+
+    from engine.images import level_sheet
+
+    m = eng.generator(PG).model()
+    corpus = m.corpus()
+    real = [m.to_level(np.ascontiguousarray(g[:, :width]), {}) for g in corpus.grids[:3]]
+    asks = [{}, {"pipes": "many", "enemies": "none"}, {"gaps": "many"}, {"elevation": "many"},
+            {"pipes": "none", "enemies": "many", "gaps": "none"}]
+    made = [eng.generate("level", PG, 100 + i, {"width": width, **a}) for i, a in enumerate(asks)]
+    a = np.asarray(level_sheet(real, tile_size=4, columns=1))
+    b = np.asarray(level_sheet(made, tile_size=4, columns=1))
+    bar = np.full((6, a.shape[1], 3), 255, dtype=np.uint8)
+    Image.fromarray(np.concatenate([a, bar, b])).save(path)
+    return path
+
+
+def platformer_gan_rows(args) -> int:
+    eng = Engine(entry_points=False)
+    r = {"speed": platformer_gan_speed(eng)}
+    if args.controls:
+        r["controls"] = platformer_gan_controls(eng, args.controls)
+    if args.sheet:
+        r["sheet"] = str(platformer_gan_sheet(eng, Path(args.sheet)))
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        s = r["speed"]
+        print(f"{PG}: batch 64 vs one at a time, 14x{PG_WIDTH} levels end to end: x{s['speedup']} wall "
+              f"({s['levels_per_s_batch']} vs {s['levels_per_s_single']} levels/s), x{s['speedup_cpu']} CPU time "
+              "(goal x8)")
+        for k, v in r.get("controls", {}).items():
+            print(f"  {k}: {v['returned']:.0%} as returned, {v['first_try']:.0%} first try"
+                  f"{'' if v['checked'] else ' (not checkable at this width)'}, mean count {v['mean_count']}")
+    return 0
 
 
 def learned_levels() -> int:
