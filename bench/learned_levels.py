@@ -100,10 +100,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 # --------------------------------------------------------------------------------------------- platformer-gan
 PG = "platformer-gan"
 PG_WIDTH = 150  # one level as the speed rows measure it (14x150)
@@ -192,6 +188,10 @@ def platformer_gan_rows(args) -> int:
             print(f"  {k}: {v['returned']:.0%} as returned, {v['first_try']:.0%} first try"
                   f"{'' if v['checked'] else ' (not checkable at this width)'}, mean count {v['mean_count']}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 def learned_levels() -> int:
