@@ -156,13 +156,35 @@ def _job_class():
             _steer_cols = None
 
             def _weights(self, logits, t, P=None):
-                """``Job._weights`` to the bit (the same bonus, the same ``np.exp`` of it, the same products: the
-                other tiles' factor there is 1.0), scaling only the steered tiles' columns (fewer numpy calls: it
-                runs once per strip of every level)."""
+                """``Job._weights`` to the bit (the same bonus — Python's min/max clip the same doubles as
+                ``np.clip`` —, the same ``np.exp`` of it, the same products: the other tiles' factor there is
+                1.0), scaling only the steered tiles' cells through precomputed indices (it runs once per
+                strip of every level)."""
                 if P is None:
                     P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
                 if not self.steers:
                     return P
+                if self._steer_cols is None:
+                    idx = []
+                    for st in self.steers:
+                        cols = np.nonzero(st.tiles[:self.V])[0]
+                        rows = np.arange(self.h) if st.rows is None else np.asarray(st.rows)
+                        idx.append((rows[:, None], cols[None, :]))
+                    self._steer_cols = idx
+                c = self.counts[t].tolist()
+                W = self.W
+                for k, st in enumerate(self.steers):
+                    ck = c[k]
+                    if st.hi == 0 or ck >= st.hi:
+                        continue
+                    expected = st.target * (t + 1) / W
+                    need = st.lo - ck
+                    late = 2.0 if need > 0 and W - t <= 6 * need + 4 else 0.0  # running out of room
+                    bonus = min(max(2.0 * (expected - ck) + late, -3.0), 4.0)
+                    if abs(bonus) < 0.05:
+                        continue
+                    P[self._steer_cols[k]] *= np.exp(bonus)
+                return P
                 if self._steer_cols is None:
                     self._steer_cols = [np.nonzero(st.tiles[:self.V])[0] for st in self.steers]
                 c = self.counts[t].tolist()
