@@ -288,6 +288,7 @@ class LevelLM(Generator):
             jobs.append(Job(width=W, h=sp.h, V=sp.V, attrs=attrs, rng=rng,
                             steers=self._steers(m, asked, W, rng, "side"), unary=unary,
                             reach=BitReach(sp.masks["solid"], sp.h, jh, jd)))
+            jobs[-1].kind_w = sp.kind_weights
         self._run(m, jobs, reqs)
         out = []
         for r, job, asked in zip(reqs, jobs, asked_all):
@@ -370,6 +371,7 @@ class LevelLM(Generator):
                                 steers=steers, unary=(lambda t, u=unary: u[t]),
                                 room_check=(lambda S: room_ok(S, sp.masks, required)),
                                 budget=ROOM_BUDGET * rh))
+                jobs[-1].kind_w = sp.kind_weights
             plans.append((r, asked, lay, jobs))
             all_jobs += jobs
         self._run(m, all_jobs, [p[0] for p in plans for _ in p[3]])
@@ -458,7 +460,7 @@ class LevelLM(Generator):
         return load_corpus(list(paths), legend=legend)
 
     train_options = ("tiny", "d", "layers", "heads", "ctx", "lr", "batch", "steps", "holdout", "drop", "dropout",
-                     "calibrate")
+                     "calibrate", "kinds")
 
     def train(self, job) -> dict:
         from .learned_level_lm.train import train

@@ -304,7 +304,7 @@ def test_too_tall_side_view_levels_are_refused_before_training(tmp_path):
     (game / "Processed").mkdir(parents=True)
     (game / "tall.json").write_text(json.dumps({"tiles": {"X": ["solid", "ground"], "-": ["passable", "empty"]}}))
     for i in range(3):
-        rows = ["-" * 40] * 129 + ["X" * 40] * (1 + i % 1)
+        rows = ["-" * 300] * 129 + ["X" * 300] * (1 + i % 1)
         (game / "Processed" / f"t{i}.txt").write_text("\n".join(rows) + "\n")
     with pytest.raises(InputError, match=r"levels are 130 rows high; side-view levels of 3..128 rows"):
         train(_engine(), "level-lm", [game / "Processed"], out=tmp_path / "o", show_progress=False, tiny=1,
@@ -399,3 +399,43 @@ def test_one_level_step_matches_batch_step_and_full_window(side_model):
         lo = max(0, t - net.ctx + 1)
         if t % 9 == 0:
             assert np.allclose(net.window(strips[:, lo:t + 1], attrs), one, atol=1e-4)
+
+
+@pytest.mark.skipif(not SHIPPED_TOP.is_file(), reason="no shipped level-lm-top weights")
+def test_kind_weights_checked_calibrated_and_applied(monkeypatch):
+    """Per-kind weights (calibrated after training toward the training levels' tile shares) are checked when
+    read, scale the drawn kinds, and are the same alone or in a batch."""
+    from engine.generator import Request
+    from plugins.learned_level_lm import spec as spec_mod
+    from plugins.learned_level_lm import train as tr
+    from plugins.level_lm import LevelLM, Model, level_grid
+
+    m = Model(SHIPPED_TOP)
+    d = dict(m.spec.d)
+    for bad in ([1.0] * (m.spec.V - 1), [0.0] * m.spec.V, ["x"] * m.spec.V):
+        with pytest.raises(InputError, match="kind_weights"):
+            spec_mod.check({**d, "kind_weights": bad})
+    O = m.spec.d["rules"]["chars"].index("O")
+    base = {p.name: p.default for p in LevelLM.params}
+    base.update(model="top", room_count=6)
+    reqs = [Request("level", "level-lm", s, dict(base)) for s in range(3)]
+
+    def share(w):
+        m.spec.kind_weights = w
+        made = LevelLM()._make(m, reqs)
+        grids = [level_grid(lv, m.spec) for lv, _ in made]
+        return sum(int((g == O).sum()) for g in grids) / sum(g.size for g in grids), made
+
+    w = np.ones(m.spec.V)
+    lo, _ = share(w)
+    w[O] = 4.0
+    hi, batch = share(w)
+    assert hi > lo
+    for r, (lv, _) in zip(reqs, batch):  # batch == alone with the weights
+        assert np.array_equal(LevelLM()._make(m, [r])[0][0].tiles, lv.tiles)
+    monkeypatch.setattr(tr, "KIND_ROUNDS", 2)
+    monkeypatch.setattr(tr, "CALIBRATION_SAMPLES", 2)
+    corpus = m.corpus()
+    got, info = tr.calibrate_kinds(SHIPPED_TOP, corpus.grids[:3], m.spec.d)
+    assert len(got) == m.spec.V and all(0.2 <= x <= 5 for x in got)
+    assert len(info["l1_tile_shares_by_round"]) == 2

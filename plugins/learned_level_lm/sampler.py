@@ -51,6 +51,10 @@ class Steer:
 
 
 class Job:
+    #: per tile kind, a factor on the network's probabilities ((V,) float64; level-lm's calibrated kind
+    #: weights), or None
+    kind_w = None
+
     def __init__(self, *, width: int, h: int, V: int, attrs: np.ndarray, rng: np.random.Generator,
                  steers: list[Steer], unary, reach: SideReach | None = None, room_check=None,
                  budget: int | None = None):
@@ -125,6 +129,8 @@ class Job:
         elementwise float64 values; this level's slice is scaled in place)."""
         if P is None:
             P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
+        if self.kind_w is not None:
+            P *= self.kind_w
         c = self.counts[t]
         for k, st in enumerate(self.steers):
             if st.hi == 0 or c[k] >= st.hi:

@@ -75,6 +75,9 @@ class Spec:
         self.available: list[str] = list(d["available"])
         self.doors: dict[str, list] = d.get("doors", {})
         self.temperature: float = float(d.get("temperature", 1.0))
+        #: per tile kind, a factor on the network's probability (calibrated after training), or None
+        self.kind_weights = (np.array(d["kind_weights"], dtype=np.float64) if d.get("kind_weights") is not None
+                             else None)
         self.patterns = Patterns(self.K, codes3, codes2)
         self._rules = None
         self._tileset = None
@@ -162,6 +165,10 @@ def check(d: Any) -> None:
         raise InputError(f"{w}.tileset: expected a map")
     if not isinstance(d.get("buckets"), dict):
         raise InputError(f"{w}.buckets: expected a map")
+    kw = d.get("kind_weights")
+    if kw is not None and not (isinstance(kw, list) and len(kw) == d["V"] and all(
+            not isinstance(x, bool) and isinstance(x, (int, float)) and 0.01 <= x <= 100 for x in kw)):
+        raise InputError(f"{w}.kind_weights: expected one number in 0.01..100 per tile kind")
 
 
 # --------------------------------------------------------------------------------------------- building

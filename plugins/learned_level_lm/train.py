@@ -49,7 +49,7 @@ def options(opts: dict) -> dict:
     if str(opts.get("tiny", "")).lower() in ("1", "true", "yes"):
         cfg.update(TINY)
     for k, (lo, hi) in {"d": (8, 512), "layers": (1, 8), "heads": (1, 16), "ctx": (4, 256), "batch": (1, 1024),
-                        "steps": (1, 200_000), "calibrate": (0, 1)}.items():
+                        "steps": (1, 200_000), "calibrate": (0, 1), "kinds": (0, 1)}.items():
         if k in opts:
             cfg[k] = _int(opts[k], k, lo, hi)
     for k, (lo, hi) in {"lr": (1e-6, 1.0), "holdout": (0.0, 0.9), "drop": (0.0, 1.0), "dropout": (0.0, 0.9)}.items():
@@ -118,6 +118,9 @@ def train(job, gen_id: str, version: str) -> dict:
     say = getattr(job, "say", None) or (lambda line: None)
     for line in skipped_summary(corpus, verbose):
         say(line)
+    from plugins.learned_levels.model import refuse_vertical  # Kid Icarus: heights differ, read column-wise
+
+    refuse_vertical(corpus, gen_id, list(getattr(job, "paths", None) or job.data))
     rules = fit_rules(corpus)
     train_idx, held_idx = corpus.split(cfg["holdout"], job.seed)
     spec, seqs, info = build(corpus, rules, train_idx)
@@ -126,6 +129,7 @@ def train(job, gen_id: str, version: str) -> dict:
 
     masks = role_masks(spec["rules"]["roles"])
     K = spec["V"] + 1
+    cfg.setdefault("kinds", 1 if spec["view"] == "top" else 0)  # kind weights: by default for top down
     T = cfg["ctx"] if spec["view"] == "side" else int(spec["room"][0])
     cfg["ctx"] = T
     xs, ys, at = crops(spec, seqs, info, T, 4 if spec["view"] == "side" else 1, masks)
@@ -217,6 +221,10 @@ def train(job, gen_id: str, version: str) -> dict:
                                                 spec, seqs)
         spec["calibration"] = shares
         save()
+        if cfg["kinds"]:
+            spec["kind_weights"], spec["calibration"]["kind_weights"] = calibrate_kinds(
+                job.out / "model.safetensors", [corpus.grids[i] for i in train_idx], spec)
+            save()
     metrics = {"best_step": best[2], "best_held_loss" if hx is not None else "best_train_loss": round(best[0], 4),
                "train_crops": int(n), "held_crops": 0 if hx is None else int(len(hx)),
                "patterns_3x3": int(len(codes3)), "seconds": round(time.time() - t0, 1),
@@ -262,6 +270,55 @@ def calibrate(path, train_grids: list, spec: dict, seqs: list) -> tuple[float, d
         scores[t] = round(float(np.abs(got - want).sum()), 4)
     best = min(TEMPERATURES, key=lambda t: (scores[t], t))
     return best, {"l1_tile_shares_by_temperature": {str(k): v for k, v in scores.items()}}
+
+
+KIND_ROUNDS = 5
+
+
+def _shares(m, reqs, V: int) -> np.ndarray:
+    from plugins.level_lm import LevelLM, level_grid
+
+    got = np.zeros(V)
+    for lv, _ in LevelLM()._make(m, reqs):
+        got += np.bincount(level_grid(lv, m.spec).ravel(), minlength=V)[:V]
+    return got / max(1.0, got.sum())
+
+
+def calibrate_kinds(path, train_grids: list, spec: dict) -> tuple[list[float], dict]:
+    """Per tile kind, a factor on the network's probabilities (at the calibrated temperature) that brings the
+    output's tile-kind shares nearer the *training* levels': ``KIND_ROUNDS`` rounds of the same
+    ``CALIBRATION_SAMPLES`` levels (dungeons), each multiplying a kind's factor by ``(want / got) ** 0.8``
+    (the step clipped to 0.5..2, the factor to 0.2..5); the round with the smallest L1 distance is kept (the
+    first round is all ones). Run after :func:`calibrate`; on by default for top-down models (``-O kinds=``)."""
+    from engine.generator import Request
+    from plugins.level_lm import LevelLM, Model
+
+    m = Model(path)
+    V = spec["V"]
+    want = np.zeros(V)
+    for g in train_grids:
+        want += np.bincount(g.ravel(), minlength=V)[:V]
+    want /= max(1.0, want.sum())
+    base = {p.name: p.default for p in LevelLM.params}
+    if spec["view"] == "side":
+        base["width"] = int(np.clip(np.median([g.shape[1] for g in train_grids]), 16, 400))
+    else:
+        base["room_count"] = int(np.clip(round(np.median(Buckets(spec["buckets"]).t["rooms"][:2])), 1, 30))
+    reqs = [Request("level", "level-lm", f"calibrate-{i}", dict(base)) for i in range(CALIBRATION_SAMPLES)]
+    w = np.ones(V)
+    best, scores = None, []
+    for _ in range(KIND_ROUNDS):
+        m.spec.kind_weights = w
+        got = _shares(m, reqs, V)
+        score = round(float(np.abs(got - want).sum()), 4)
+        scores.append(score)
+        if best is None or score < best[0]:
+            best = (score, w.copy())
+        ok = (want > 0) & (got > 0)
+        step = np.ones(V)
+        step[ok] = np.clip(want[ok] / got[ok], 0.5, 2.0) ** 0.8
+        w = np.clip(w * step, 0.2, 5.0).round(4)
+    return [float(x) for x in best[1]], {"l1_tile_shares_by_round": scores}
 
 
 def _card(corpus, rules, train_idx, held_idx, job, history) -> dict:
