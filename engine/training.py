@@ -200,4 +200,19 @@ def _run(engine, gen, gen_id, job, data, epochs, seed, out_dir, options, legend,
     }
     for k, v in (result.get("card") or {}).items():  # more a generator documents (split, rules, history...)
         card.setdefault(k, v)
+    # where the files are from the card's own folder, so the weights' corpus is found wherever the command
+    # that reads them runs (``-p weights=`` from any folder; the card's ``path`` is relative to where training
+    # ran, as its ``command`` is)
+    for d, (p, _) in zip(used, result["data"] if "data" in result else [(f, None) for f in job.data]):
+        d["from_card"] = _from_card(Path(p), out_dir)
+    info = card.get("corpus")
+    if isinstance(info, dict):
+        for k, v in (("legend", legend), ("mapping", mapping)):
+            if v is not None:
+                info[f"{k}_from_card"] = _from_card(Path(v), out_dir)
     return _clean(card)
+
+
+def _from_card(p: Path, out_dir: Path) -> str:
+    """``p`` relative to the folder ``model.json`` is written into (POSIX separators)."""
+    return Path(os.path.relpath(p.resolve(), out_dir.resolve())).as_posix()

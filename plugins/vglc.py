@@ -232,6 +232,8 @@ def _read_grid(path: Path, chars: dict[str, int], lp: Path) -> tuple[list[str], 
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if " " not in chars and "\t" not in chars:  # trailing blanks an editor left: not tiles of this legend
+        lines = [line.rstrip(" \t") for line in lines]
     while lines and lines[-1] == "":
         lines.pop()
     if not lines:

@@ -63,9 +63,10 @@ LEGEND_SEARCH_DEPTH = 3
 #: one of its words does: ``"top-left pipe"`` is a pipe). ``passable`` in the tags always wins over solid.
 ROLE_WORDS: dict[str, frozenset[str]] = {
     "solid": frozenset({"solid", "impassable", "wall", "unwalkable"}),
-    "void": frozenset({"void", "outside", "nothing"}),
+    "void": frozenset({"void", "outside", "nothing", "null"}),
     "enemy": frozenset({"enemy", "monster", "enemies"}),
-    "collectable": frozenset({"collectable", "collectible", "coin", "treasure", "pickup", "powerup"}),
+    "collectable": frozenset({"collectable", "collectible", "coin", "treasure", "pickup", "pickupable", "powerup",
+                              "gold"}),
     "hazard": frozenset({"hazard", "damaging", "spike", "spikes", "lava", "deadly"}),
     "door": frozenset({"door", "doorway"}),
     "locked": frozenset({"locked", "lock"}),
@@ -75,7 +76,9 @@ ROLE_WORDS: dict[str, frozenset[str]] = {
     "stairs": frozenset({"stair", "stairs", "staircase"}),
     "pipe": frozenset({"pipe"}),
     "block": frozenset({"block", "brick", "breakable", "question"}),
-    "climbable": frozenset({"climbable", "ladder", "vine"}),
+    "climbable": frozenset({"climbable", "ladder", "vine", "rope", "chain"}),
+    "rope": frozenset({"rope", "bar", "monkeybars"}),
+    "platform": frozenset({"solidtop", "semisolid", "jumpthrough", "oneway", "platform"}),
     "entity": frozenset({"entity"}),
 }
 ROLES = tuple(ROLE_WORDS)
@@ -143,6 +146,9 @@ class Corpus:
     entity_under: dict[int, int] = field(default_factory=dict)
     entity_kind: dict[int, str] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    #: side view: ``"horizontal"`` (levels run left to right, one height) or ``"vertical"`` (Kid Icarus: levels
+    #: more than twice as high as wide, one width, any height; the player climbs from the bottom to the top)
+    orientation: str = "horizontal"
 
     # ------------------------------------------------------------------ views of the tileset
     @property
@@ -184,7 +190,8 @@ class Corpus:
     def describe(self) -> dict:
         """A JSON summary (for model cards and reports)."""
         sizes = sorted({(int(g.shape[0]), int(g.shape[1])) for g in self.grids})
-        return {"levels": len(self.grids), "view": self.view, "room": list(self.room) if self.room else None,
+        return {"levels": len(self.grids), "view": self.view, "orientation": self.orientation,
+                "room": list(self.room) if self.room else None,
                 "heights": sorted({h for h, _ in sizes}),
                 "widths": [min(w for _, w in sizes), max(w for _, w in sizes)] if sizes else [],
                 "tiles": {t.char: tile_tags(t) for t in self.tileset.tiles},
@@ -602,7 +609,7 @@ def _reason(e: Exception, f: Path) -> str:
 
 #: Tag words only side-view games use (things that need gravity: climbing, standing on, jumping through);
 #: ``ground`` is left out: top-down overworlds have ground too.
-SIDE_WORDS = frozenset({"pipe", "ladder", "climbable", "rope", "vine", "platform", "cannon", "spring",
+SIDE_WORDS = frozenset({"pipe", "ladder", "climbable", "rope", "vine", "platform", "solidtop", "cannon", "spring",
                         "flagpole", "jumpthrough"})
 #: Tag words only top-down games use (a floor you walk *on*, seen from above).
 TOP_WORDS = frozenset({"floor", "stair", "stairs"})
@@ -643,7 +650,8 @@ def detect_view(grids: list[np.ndarray], solid: np.ndarray, tags: list[list[str]
 
 def detect_room(grids: list[np.ndarray], border: np.ndarray) -> tuple[int, int] | None:
     """The room size of top-down maps made of equal rooms (the smallest ``h×w``, both ≥ 5, dividing every
-    map, whose room edges are ≥ 85% wall/void/door), else None."""
+    map, whose room edges are ≥ 85% wall/void/door, over the rooms that hold anything but wall/void: VGLC's
+    Zelda dungeons are mostly void rooms, which would fit any room size), else None."""
     gh = gw = 0
     for g in grids:
         gh, gw = math.gcd(gh, g.shape[0]), math.gcd(gw, g.shape[1])
@@ -654,19 +662,19 @@ def detect_room(grids: list[np.ndarray], border: np.ndarray) -> tuple[int, int] 
         for rw in ws:
             if all(g.shape == (rh, rw) for g in grids) and len(grids) > 0:
                 continue  # every map is one room of this size: no grid of rooms to find
-            b = [border[g] for g in grids]
             edge = []
-            for m in b:
+            for g in grids:  # per room that holds anything but walls/void (empty rooms fit any size)
+                m = border[g]
                 H, W = m.shape
-                rows = np.zeros(H, bool)
-                rows[0::rh] = True
-                rows[rh - 1::rh] = True
-                cols = np.zeros(W, bool)
-                cols[0::rw] = True
-                cols[rw - 1::rw] = True
-                sel = rows[:, None] | cols[None, :]
-                edge.append(m[sel].mean())
-            score = float(np.mean(edge))
+                rooms = m.reshape(H // rh, rh, W // rw, rw).transpose(0, 2, 1, 3)
+                used = ~rooms.all(axis=(2, 3))
+                if not used.any():
+                    continue
+                sel = np.zeros((rh, rw), bool)
+                sel[[0, -1], :] = True
+                sel[:, [0, -1]] = True
+                edge.append(rooms[used][:, sel].mean())
+            score = float(np.mean(edge)) if edge else 0.0
             if score >= 0.85 and (best is None or rh * rw < best[0]):
                 best = (rh * rw, (rh, rw))
     return best[1] if best else None
@@ -778,7 +786,27 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
     tileset = Tileset(_tileset_name(keep), list(uni.tiles))
     solid = np.array([bool(roles_of(tile_tags(t)) & {"solid", "void"}) for t in tileset.tiles] + [False], dtype=bool)
     view = mp.get("view") or detect_view(grids, solid, [tile_tags(t) for t in tileset.tiles])
-    if view == "side" and grids:  # one height: a model of 14-row levels cannot learn 16-row ones
+    orientation = "horizontal"
+    if view == "side" and grids and 2 * sum(is_vertical(g) for g in grids) > len(grids):
+        orientation = "vertical"  # Kid Icarus: one width (the screen's), the heights differ: keep that width
+        widths: dict[int, int] = {}
+        for g in grids:
+            widths[g.shape[1]] = widths.get(g.shape[1], 0) + 1
+        w0 = max(widths, key=lambda w: (widths[w], -w))
+        kept_g, kept = [], []
+        for g, k in zip(grids, keep):
+            if not is_vertical(g):
+                skipped.append((str(k[0]), f"{g.shape[0]}x{g.shape[1]} is not a vertical level, but most of the "
+                                           "corpus's levels are (more than twice as high as wide); split them "
+                                           "into separate corpora"))
+            elif g.shape[1] != w0:
+                skipped.append((str(k[0]), f"{g.shape[1]} columns wide, but the corpus's vertical levels are {w0} "
+                                           f"columns (found {widths[w0]} of them); split them into separate corpora"))
+            else:
+                kept_g.append(g)
+                kept.append(k)
+        grids, keep = kept_g, kept
+    elif view == "side" and grids:  # one height: a model of 14-row levels cannot learn 16-row ones
         heights: dict[int, int] = {}
         for g in grids:
             heights[g.shape[0]] = heights.get(g.shape[0], 0) + 1
@@ -788,11 +816,8 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
             first = {h: next(str(k[0]) for g, k in zip(grids, keep) if g.shape[0] == h) for h in tied}
             each = " and ".join(f"{h} rows ({shown_path(first[h])})" for h in tied[:2])
             more = f" (and {len(tied) - 2} more heights)" if len(tied) > 2 else ""
-            vertical = all(g.shape[0] > 2 * g.shape[1] for g in grids)
-            hint = (" (vertical levels of varying height cannot be trained as one side-view corpus)"
-                    if vertical else "")
             reason = (f"side-view levels of mixed heights: {each}{more}, {top} level(s) each, none the most "
-                      f"common{hint}; split them into separate corpora")
+                      f"common; split them into separate corpora")
             for g, k in zip(grids, keep):
                 skipped.append((str(k[0]), f"{g.shape[0]} rows high: {reason}"))
             if verbose:
@@ -840,7 +865,12 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
         nth[k] = nth.get(k, 0) + 1
         sources.append(k if count[k] == 1 else f"{k}#{nth[k]}")
     return Corpus([lv for _, lv, _ in keep], grids, tileset, view, file_hashes, skipped, used, used_legends, room,
-                  uni.under(), dict(uni.entity_kind), sources)
+                  uni.under(), dict(uni.entity_kind), sources, orientation)
+
+
+def is_vertical(grid: np.ndarray) -> bool:
+    """A side-view level more than twice as high as wide is vertical (Kid Icarus: the player climbs up)."""
+    return grid.shape[0] > 2 * grid.shape[1]
 
 
 class CorpusError(InputError):

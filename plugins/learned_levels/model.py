@@ -174,13 +174,17 @@ class CorpusWeights:
         return load_corpus(list(paths), legend=legend)
 
 
-def find_card_file(weights: Path, p: str, sha256: str | None = None) -> str:
-    """A training file a model card lists, as written (relative to where training ran), in the repository or
-    beside the weights; with the card's SHA-256, only the very file trained on (never a namesake)."""
+def find_card_file(weights: Path, p: str, sha256: str | None = None, from_card: str | None = None) -> str:
+    """A training file a model card lists: relative to the card's folder (``from_card``, written by training
+    since 2026-12: found from any working directory), else as written (relative to where training ran), in
+    the repository or beside the weights; with the card's SHA-256, only the very file trained on (never a
+    namesake)."""
     from engine.weights import file_digest
 
     changed = []
-    for cand in (Path(p), REPO / p, Path(weights).parent / p):
+    card_dir = Path(weights) if Path(weights).is_dir() else Path(weights).parent
+    first = [card_dir / from_card] if from_card else []
+    for cand in (*first, Path(p), REPO / p, Path(weights).parent / p):
         if cand.is_file():
             if not sha256 or file_digest(cand) == sha256:
                 return str(cand)
@@ -200,9 +204,9 @@ def card_corpus(card: dict, weights: Path) -> tuple[Corpus, dict[str, str]]:
     if not data:
         raise InputError(f"{weights}: the model card lists no training files to evaluate against (give --data)")
     digests = {d["path"]: d.get("sha256") for d in data}
-    paths = [find_card_file(weights, d["path"], d.get("sha256")) for d in data]
-    extra = {k: find_card_file(weights, info[k], digests.get(info[k])) if info.get(k) else None
-             for k in ("legend", "mapping")}
+    paths = [find_card_file(weights, d["path"], d.get("sha256"), d.get("from_card")) for d in data]
+    extra = {k: find_card_file(weights, info[k], digests.get(info[k]), info.get(f"{k}_from_card"))
+             if info.get(k) else None for k in ("legend", "mapping")}
     corpus = load_corpus(paths, legend=extra["legend"], mapping=extra["mapping"])
     return corpus, {str(Path(f)): d["path"] for f, d in zip(paths, data)}
 
@@ -240,8 +244,10 @@ def card_split(card: dict, corpus: Corpus, card_path: dict[str, str] | None = No
     return (train, held) if held and train else corpus.split()
 
 
-def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15):
-    """Read ``job``'s corpus (its paths, legend, mapping), check its view, fit its rules, split it.
+def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15, vertical: bool = False):
+    """Read ``job``'s corpus (its paths, legend, mapping), check its view (and, side view, that a vertical
+    corpus is refused unless ``vertical``: a generator that decodes column by column at one height cannot
+    learn levels whose height varies), fit its rules, split it.
     Returns ``(corpus, rules, train_idx, held_idx)``; reports skipped files and the fitted rules."""
     import sys
 
@@ -265,6 +271,7 @@ def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15):
         raise InputError(f"{gen_id} learns {other[view]} levels, but this corpus reads as {other[corpus.view]} "
                          f"({len(corpus.grids)} levels); train the other learned generator on it, or set "
                          f"\"view\": \"{view}\" in a --mapping file")
+    refuse_vertical(corpus, gen_id, paths, vertical)
     rules = fit_rules(corpus)
     job.say(f"{gen_id}: {len(corpus.grids)} levels, {len(corpus.tileset.tiles)} tile kinds; rules: "
             f"{rules.describe()}; corpus levels passing: {rules.report['corpus_pass']:.0%}")
@@ -272,6 +279,17 @@ def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15):
         job.say(f"{gen_id}: corpus level failing its own rules: {f}: {why}")
     train, held = corpus.split(holdout, job.seed)
     return corpus, rules, train, held
+
+
+def refuse_vertical(corpus: Corpus, gen_id: str, paths, supported: bool = False) -> None:
+    """One clear line when a generator that learns horizontal side-view levels is given a vertical corpus
+    (Kid Icarus: levels more than twice as high as wide, climbed from the bottom up, heights differing)."""
+    if corpus.view == "side" and corpus.orientation == "vertical" and not supported:
+        hs = sorted({int(g.shape[0]) for g in corpus.grids})
+        where = ", ".join(map(str, paths))
+        raise InputError(f"{gen_id} cannot learn {where}: its {len(corpus.grids)} levels are vertical "
+                         f"({corpus.grids[0].shape[1]} columns wide, {hs[0]}-{hs[-1]} rows high, climbed from the "
+                         f"bottom up) and {gen_id} learns side-view levels that run left to right at one height")
 
 
 def _rel(p: str) -> str:
