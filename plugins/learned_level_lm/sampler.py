@@ -401,6 +401,14 @@ def run(net, patterns, jobs: list[Job]) -> None:
     expB = expB_arr.tolist()
     cache = net.new_cache(len(jobs))
     n_attr = max(1, net.cfg["n_attr"])
+    if len(jobs) == 1:  # one level: no stacking, the same step and sampling
+        job = jobs[0]
+        rows = np.zeros(1, dtype=np.int64)
+        attrs = job.attrs.reshape(1, n_attr)
+        while not job.done:
+            logits = net.step(job.prev_strip()[None], attrs, cache, rows, np.array([job.t], dtype=np.int64))
+            job.advance(logits[0], patterns, expB)
+        return
     while True:
         act = [i for i, j in enumerate(jobs) if not j.done]
         if not act:
