@@ -33,7 +33,7 @@ def _net_stage(gen, batch: int, single: int) -> tuple[float, float]:
     torch.set_num_threads(1)
     z = torch.randn(batch, m.net.zdim if hasattr(m.net, "zdim") else m.nz)
     if gen.id == "dungeon-vae":
-        c = torch.zeros(batch, 2)
+        c = torch.zeros(batch, m.cdim)
         f = lambda a, b: m.net.decode(a, b)  # noqa: E731
     else:
         c = None
@@ -64,7 +64,11 @@ def main(argv=None) -> int:
                     help="only platformer-gan's rows (issue 13): batch 64 vs one at a time, controls, sheet")
     ap.add_argument("--controls", type=int, default=20, help="with --platformer-gan: levels per attribute and bucket")
     ap.add_argument("--sheet", default="", help="with --platformer-gan: also write its sample sheet (PNG) here")
+    ap.add_argument("--dungeon-vae", action="store_true",
+                    help="only dungeon-vae's rows (issue 13): batch 64 vs one at a time, controls, sheet (--sheet)")
     args = ap.parse_args(argv)
+    if args.dungeon_vae:
+        return dungeon_vae_rows(args)
     if args.platformer_gan:
         return platformer_gan_rows(args)
     eng = Engine(entry_points=False)
@@ -187,6 +191,92 @@ def platformer_gan_rows(args) -> int:
         for k, v in r.get("controls", {}).items():
             print(f"  {k}: {v['returned']:.0%} as returned, {v['first_try']:.0%} first try"
                   f"{'' if v['checked'] else ' (not checkable at this width)'}, mean count {v['mean_count']}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- dungeon-vae
+DV = "dungeon-vae"
+
+
+def dungeon_vae_speed(eng, batch: int = 64, single: int = 16, repeat: int = 3, params: dict | None = None) -> dict:
+    """Levels/s end to end (``engine.generate_batch`` of ``batch`` seeds vs ``engine.generate`` one seed at a
+    time: layout, latents, network, constrained sampling, placement, the engine's validators), wall and CPU
+    time, the best of ``repeat`` alternating runs (the machine is shared). Default params: dungeons of the
+    corpus's usual size."""
+    p = dict(params or {})
+    eng.generate("level", DV, -1, p)  # load weights, import torch, calibrate the tile weights
+    eng.generate_batch("level", DV, [-2, -3, -4, -5], p)
+    best = {"one": 0.0, "many": 0.0, "one_cpu": 0.0, "many_cpu": 0.0}
+    for r in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        for s in range(single):
+            eng.generate("level", DV, 10_000 + 1000 * r + s, p)
+        best["one"] = max(best["one"], single / (time.perf_counter() - t))
+        best["one_cpu"] = max(best["one_cpu"], single / (time.process_time() - c))
+        t, c = time.perf_counter(), time.process_time()
+        eng.generate_batch("level", DV, list(range(20_000 + 1000 * r, 20_000 + 1000 * r + batch)), p)
+        best["many"] = max(best["many"], batch / (time.perf_counter() - t))
+        best["many_cpu"] = max(best["many_cpu"], batch / (time.process_time() - c))
+    return {"levels_per_s_single": round(best["one"], 1), "levels_per_s_batch": round(best["many"], 1),
+            "speedup": round(best["many"] / best["one"], 2), "speedup_cpu": round(best["many_cpu"] / best["one_cpu"], 2)}
+
+
+def dungeon_vae_controls(eng, n: int = 20) -> dict:
+    """Per control and bucket: the share of ``n`` levels whose measured bucket is the one asked, as returned by
+    the engine and on the first try (raw valid: no resampling, no repair)."""
+    gen = eng.generator(DV)
+    out = {}
+    for a, buckets in gen.level_controls({}).items():
+        for b in buckets:
+            levels = eng.generate_batch("level", DV, list(range(n)), {a: b})
+            got = sum(lv.metadata["measured"][a] == b for lv in levels)
+            first = sum(lv.metadata["measured"][a] == b and lv.metadata["raw_valid"] for lv in levels)
+            out[f"{a}={b}"] = {"returned": round(got / n, 3), "first_try": round(first / n, 3)}
+    return out
+
+
+def dungeon_vae_sheet(eng, path: Path, params: dict | None = None, asks: list | None = None) -> Path:
+    """Sample sheet: three corpus maps above a white bar, then generated dungeons (seeds 100…), as
+    ``engine.images.level_sheet`` draws levels."""
+    from PIL import Image
+
+    from engine.images import level_sheet
+
+    p = dict(params or {})
+    m = eng.generator(DV).model(p.get("weights", ""))
+    corpus = m.corpus()
+    real = [m.to_level(g, {}) for g in corpus.grids[:3]]
+    asks = asks if asks is not None else [{}, {"rooms": "many", "enemies": "many"}, {"rooms": "few", "enemies": "none"}]
+    made = [eng.generate("level", DV, 100 + i, {**p, **a}) for i, a in enumerate(asks)]
+    a = np.asarray(level_sheet(real, tile_size=4, columns=3))
+    b = np.asarray(level_sheet(made, tile_size=4, columns=3))
+    w = max(a.shape[1], b.shape[1])
+    a = np.pad(a, ((0, 0), (0, w - a.shape[1]), (0, 0)), constant_values=255)
+    b = np.pad(b, ((0, 0), (0, w - b.shape[1]), (0, 0)), constant_values=255)
+    bar = np.full((6, w, 3), 255, dtype=np.uint8)
+    Image.fromarray(np.concatenate([a, bar, b])).save(path)
+    return path
+
+
+def dungeon_vae_rows(args) -> int:
+    eng = Engine(entry_points=False)
+    r = {"speed": dungeon_vae_speed(eng)}
+    if args.controls:
+        r["controls"] = dungeon_vae_controls(eng, args.controls)
+    if args.sheet:
+        r["sheet"] = str(dungeon_vae_sheet(eng, Path(args.sheet)))
+        free = Path(args.sheet).with_name(Path(args.sheet).stem + "-free.png")
+        r["sheet_free"] = str(dungeon_vae_sheet(eng, free, {"weights": "plugins/data/models/dungeon-vae/dungeon"},
+                                                [{}, {"enemies": "many"}, {"enemies": "none"}]))
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        s = r["speed"]
+        print(f"{DV}: batch 64 vs one at a time, dungeons end to end: x{s['speedup']} wall "
+              f"({s['levels_per_s_batch']} vs {s['levels_per_s_single']} levels/s), x{s['speedup_cpu']} CPU time "
+              "(goal x8)")
+        for k, v in r.get("controls", {}).items():
+            print(f"  {k}: {v['returned']:.0%} as returned, {v['first_try']:.0%} first try")
     return 0
 
 

@@ -1,33 +1,41 @@
 """``dungeon-vae``: a conditional VAE that draws top-down levels like *your* corpus, in its tileset, checked by
-rules fitted on it.
+rules fitted on it (``docs/dungeon-vae.md``).
 
 Train it on any top-down corpus ``conjure train`` reads (VGLC game folders such as Zelda's with your legend,
 Tiled maps, packs; ``docs/learned-levels.md``). The weights then carry the corpus tileset (glyphs, names,
-tags), its room size and the reachability rules fitted on it (:mod:`plugins.learned_levels.rules`). The
-shipped weights are this very path trained on ``plugins/data/levels/dungeon``.
+tags), its room size, the reachability rules fitted on it (:mod:`plugins.learned_levels.rules`), the corpus's
+3×3 pattern table, its usual door cells and the control buckets. The shipped weights are trained on
+``plugins/data/corpora/zelda-like`` (VGLC Zelda's layout: 16×11 rooms).
 
-**What it draws.** When the corpus's maps are grids of equal rooms (VGLC Zelda: 16×11), the model learns
-rooms, and a level is ``rooms_y × rooms_x`` decoded rooms side by side (default one room); otherwise it
-learns ``size×size`` windows of the maps (default 32) and a level is one window. Windows are padded to
-multiples of 8 (with the corpus's void or wall tile) for the network and cropped back.
+**Rooms composed into dungeons.** When the corpus's maps are grids of equal rooms, the network is a *room
+model*: it decodes a latent ``z`` and a condition vector (openness, enemy density, and which of the four
+sides have a door) into a distribution over the corpus's tile ids for every cell of one room. A level is a
+layout graph of rooms (``level-lm``'s :mod:`plugins.learned_level_lm.layout`, used read-only: a spanning tree
+grown from the start room plus loop doors, the goal in the room farthest from the start; or a full
+``rooms_y × rooms_x`` grid), every room decoded by the VAE for its door sides, its door cells fixed to the
+corpus's usual door cells and door tiles banned from its walls elsewhere, rooms meeting wall to wall. Tiles
+are **sampled** row by row under the corpus's 3×3 patterns (``level-lm``'s sampler, through
+:mod:`plugins.learned_levels.decode`), with per-kind weights that keep rare kinds at their corpus share; a
+room whose doors and required cells (stairs, keys…) are not in one walkable area is drawn again
+(:func:`plugins.learned_level_lm.reach.room_ok`). All rooms of all levels of a batch are decoded together.
+So a level is playable under the corpus's rules by construction, without repair.
 
-The network (``plugins.learned_levels.nets.DungeonVAENet``, imported with torch on first use) decodes a latent
-``z`` and two designer conditions — **openness** (share of walkable tiles) and **enemy density** (enemy tiles
-per walkable tile), both measured through the tags — into a distribution over the corpus's tile ids per
-cell, entity tiles (enemies, treasure) included. Tiles are **sampled** from those distributions row by row,
-under the corpus's 3×3 patterns (:mod:`plugins.learned_levels.decode`: every 3×3 window of a room, its
-edges included, occurs in the corpus's rooms, or in its training windows for maps without rooms), with the
-probabilities scaled per tile kind so that rare kinds keep their corpus share
-(:meth:`~plugins.learned_levels.model.LevelModel.tile_weights`); a one-room level that fails the corpus's
-rules is decoded again (within the sampler's budget). When the corpus marks a start and a goal with entity tiles (Conjure's
-legends: ``@`` spawn, ``!`` exit, ``k`` key; Tiled objects), those are *placed*
-(:mod:`plugins.learned_levels.dungeon_post`): behind a locked door the network drew, if the corpus has
-locked doors and keys, else at the two far ends of the largest walkable area. When the level does not pass
-the corpus's rules it is *repaired* (stray areas joined by corridors, and a 5×5 vault when the corpus has
-locked doors); ``metadata`` says which (``raw_valid``, ``repaired``, ``repair_edits``, ``raw_problem``).
+**Controls** ``rooms`` (rooms per dungeon), ``enemies`` (enemy tiles per room), ``keys`` (keys per dungeon, on
+corpora whose tiles carry ``key``/``locked`` tags): ``none``/``few``/``some``/``many`` buckets fitted on the
+corpus at training (``none`` exactly zero, the others the tertiles of the non-zero values), stored with the
+weights; ``none`` bans the tiles, a bucket draws a count inside it and steers the sampler to it.
+
+**Maps without rooms** (free-form corpora such as ``plugins/data/levels/dungeon``): the network learns
+``size×size`` windows (default 32) and a level is one window, decoded under the patterns of the training
+windows and decoded again (new draws, then new latents) while it fails the corpus's rules. When the corpus
+marks a start and a goal with entity tiles (Conjure's legends: ``@`` spawn, ``!`` exit, ``k`` key; Tiled
+objects) those are *placed* (:mod:`plugins.learned_levels.dungeon_post`): behind a locked door the network
+drew, if the corpus has locked doors and keys, else at the two far ends of the largest walkable area. A level
+that still fails is *repaired* (``repair``, default on) or refused (the engine resamples); ``metadata`` says
+which (``raw_valid``, ``repaired``, ``repair_edits``, ``raw_problem``, ``latent_tries``).
 
 Latent blending: ``-p blend_seed=S -p blend=0.5`` decodes the spherical interpolation between this seed's
-latent and seed ``S``'s; :meth:`DungeonVAEGenerator.interpolate` returns the whole sequence, and
+latents and seed ``S``'s; :meth:`DungeonVAEGenerator.interpolate` returns the whole sequence, and
 :meth:`DungeonVAEGenerator.interpolate_levels` blends two existing levels through the encoder.
 """
 from __future__ import annotations
@@ -38,27 +46,130 @@ import numpy as np
 
 from engine import Generator, Param, Region, Request, hookimpl
 from engine.errors import InputError
+from engine.quality import _label
 
 from . import learned_common as lc
+from .learned_level_lm.controls import CHOICES, Buckets
 from .learned_levels import dungeon_post as post
 from .learned_levels.model import CorpusWeights, LevelModel, card_extras, common_ids, extra_tensors, prepare
 
 GEN_ID = "dungeon-vae"
 DEFAULT_CONFIG = {"size": 32, "zdim": 32, "ch": 32, "batch": 64, "lr": 3e-3, "beta": 0.5, "stride": 4,
-                  "augment": "auto", "holdout": 0.15}
+                  "augment": "auto", "holdout": 0.15, "calibrate": 1}
 CONFIG_BOUNDS = {"classes": (1, 255), "size": (4, 128), "rh": (3, 128), "rw": (3, 128), "hp": (8, 128),
                  "wp": (8, 128), "zdim": (1, 512), "ch": (1, 256), "batch": (1, 4096), "lr": (0.0, 1.0),
                  "beta": (0.0, 100.0), "stride": (1, 128), "holdout": (0.0, 0.9), "pad": (0, 254),
                  "floor": (0, 254), "wall": (0, 254), "void": (0, 254), "door": (-1, 254), "locked": (-1, 254),
-                 "start": (-1, 254), "goal": (-1, 254), "key": (-1, 254), "rooms": (0, 1)}
+                 "start": (-1, 254), "goal": (-1, 254), "key": (-1, 254), "rooms": (0, 1), "cdim": (2, 6),
+                 "calibrate": (0, 1)}
+SIDES = ("n", "e", "s", "w")
+ROOM_BUDGET = 12  # re-decoded rows per room (× room height) before a room is taken as it is
+LATENT_TRIES = 2  # maps without rooms: rounds of new latents (each with its own draws) before repair
+WINDOW_BUDGET = 3  # maps without rooms: re-decoded rows (× window height) per latent
+ROOM_LATENTS = 8  # new latents for a room that ran out of its budget
+EXTRA_REFINE = 4  # tile-weight corrections on sampled rooms beyond LevelModel's
+LAYOUT_CANDIDATES = 4  # layouts drawn per dungeon; the one whose room share of its box is nearest the corpus's
+CONTROL_ATTRS = ("rooms", "enemies", "keys")
+
+
+class _RoomSpec:
+    """The parts of a corpus that ``level-lm``'s layout functions (``room_unary``, ``assemble``,
+    ``door_sides_available``) read: room size, tile count, role masks, wall thickness, usual door cells."""
+
+    def __init__(self, room, classes: int, roles: list, wall: int, doors: dict):
+        from .learned_level_lm.spec import role_masks
+
+        self.room = (int(room[0]), int(room[1]))
+        self.V, self.K, self.B = classes, classes + 1, classes
+        self.d = {"wall": int(wall)}
+        self.masks = role_masks(roles)
+        self.doors = doors
+
+
+def layout_doc(grids: list[np.ndarray], cfg: dict, masks: dict, classes: int) -> dict:
+    """What the weights store for composing and controlling levels, measured on the training levels: wall
+    thickness and the most common door cells per side of a room (room corpora), and the control buckets
+    (rooms per map, enemy tiles per room, keys per map; maps without rooms: enemy tiles per window)."""
+    from .learned_level_lm.spec import rooms_of
+
+    rh, rw = cfg["rh"], cfg["rw"]
+    has = {a: bool(masks[r][:classes].any()) for a, r in (("enemies", "enemy"), ("keys", "key"))}
+    doc: dict[str, Any] = {}
+    if cfg.get("rooms"):
+        wall = 2 if min(rh, rw) >= 7 else 1
+        counts: dict[str, list[float]] = {"rooms": [], "enemies": [], "keys": []}
+        cells: dict[str, dict] = {s: {} for s in SIDES}
+        bands = {"n": (slice(0, wall), slice(None)), "s": (slice(rh - wall, rh), slice(None)),
+                 "w": (slice(None), slice(0, wall)), "e": (slice(None), slice(rw - wall, rw))}
+        for g in grids:
+            rooms = rooms_of(g, (rh, rw), masks["void"])
+            counts["rooms"].append(float(len(rooms)))
+            counts["keys"].append(float(masks["key"][g].sum()))
+            for _, _, t in rooms:
+                counts["enemies"].append(float(masks["enemy"][t].sum()))
+                door = masks["door"][t] | masks["locked"][t]
+                for side, sl in bands.items():
+                    band = np.zeros_like(door)
+                    band[sl] = True
+                    at = np.argwhere(door & band)
+                    if len(at):
+                        key = tuple((int(y), int(x), int(t[y, x])) for y, x in at)
+                        cells[side][key] = cells[side].get(key, 0) + 1
+        doc["wall"] = wall
+        doc["doors"] = {s: [list(c) for c in max(cells[s], key=lambda k: (cells[s][k], k))] if cells[s] else []
+                        for s in SIDES}
+        doc["available"] = ["rooms"] + [a for a in ("enemies", "keys") if has[a]
+                                        and (a != "keys" or masks["locked"][:classes].any())]
+        # goal kinds (stairs, goal) that every map holds in one room only: the layout's goal room gets them
+        goal_kinds = {}
+        for kind in ("stairs", "goal"):
+            if not masks[kind][:classes].any():
+                continue
+            per_map = []
+            for g in grids:
+                rooms = [int(masks[kind][t].sum()) for _, _, t in rooms_of(g, (rh, rw), masks["void"])]
+                hold = [c for c in rooms if c]
+                per_map.append(hold[0] if len(hold) == 1 else -1)
+            if per_map and min(per_map) >= 1:
+                goal_kinds[kind] = int(np.median(per_map))
+        doc["goal_kinds"] = goal_kinds
+        doc["fills"] = [round(len(rooms_of(g, (rh, rw), masks["void"])) / max(1, (g.shape[0] // rh) * (g.shape[1] // rw)), 4)
+                        for g in grids]
+        # per cell of a room, the tiles the corpus's rooms (and their mirror images) hold there: keeps walls
+        # as thick as the corpus's and rooms as tall, which the row-by-row sampler cannot see coming
+        seen = np.zeros((rh, rw, classes), dtype=bool)
+        for g in grids:
+            for _, _, t in rooms_of(g, (rh, rw), masks["void"]):
+                for f in (t, t[:, ::-1], t[::-1], t[::-1, ::-1]):
+                    seen[np.arange(rh)[:, None], np.arange(rw)[None, :], f] = True
+        doc["cells"] = [[int(sum(1 << k for k in np.nonzero(seen[y, x])[0])) for x in range(rw)] for y in range(rh)]
+        # the entrance: the side of the start room's outer wall that holds a door to outside the map
+        ent: dict[str, int] = {}
+        for g in grids:
+            H, W = g.shape
+            for s, band in (("n", g[0]), ("s", g[H - 1]), ("w", g[:, 0]), ("e", g[:, W - 1])):
+                if (masks["door"][band] | masks["locked"][band]).any():
+                    ent[s] = ent.get(s, 0) + 1
+        doc["entrance"] = max(SIDES, key=lambda s: (ent.get(s, 0), -SIDES.index(s))) if ent else ""
+    else:
+        from .learned_levels.corpus import windows
+
+        counts = {"enemies": []}
+        for g in grids:
+            for w in windows(g.astype(np.int64), rh, rw, cfg["stride"], cfg["stride"]):
+                counts["enemies"].append(float(masks["enemy"][w].sum()))
+        doc["available"] = ["enemies"] if has["enemies"] else []
+    doc["buckets"] = Buckets.fit(counts).to_dict()
+    return doc
 
 
 class _Model(LevelModel):
-    """A loaded network with its tileset, rules, ids and condition statistics."""
+    """A loaded network with its tileset, rules, ids, condition statistics and layout/control data."""
 
     def __init__(self, tensors: dict, card: dict, path, device: str = "cpu"):
         import torch
 
+        from .learned_level_lm.spec import role_masks
         from .learned_levels.nets import DungeonVAENet as Net
 
         source = f"{GEN_ID} weights {path}"
@@ -72,7 +183,10 @@ class _Model(LevelModel):
                 or cfg["rh"] > cfg["hp"] or cfg["rw"] > cfg["wp"] or max(ids) >= self.classes:
             raise InputError(f"{source}: config does not fit its tileset (classes {cfg['classes']}, view {self.view})")
         self.cfg = cfg
-        net = Net(cfg["classes"], cfg["zdim"], 2, cfg["ch"], cfg["hp"], cfg["wp"])
+        self.cdim = int(cfg.get("cdim", 2))
+        if self.cdim not in (2, 6) or (self.cdim == 6 and not cfg.get("rooms")):
+            raise InputError(f"{source}: config.cdim: {self.cdim} (2, or 6 for a room model)")
+        net = Net(cfg["classes"], cfg["zdim"], self.cdim, cfg["ch"], cfg["hp"], cfg["wp"])
         try:
             net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         except RuntimeError as e:
@@ -81,8 +195,8 @@ class _Model(LevelModel):
         self.device = device
         self.net = net.to(device)
         for k in ("cond_mean", "cond_std", "cond_table"):
-            if k not in tensors or tensors[k].shape[-1] != 2:
-                raise InputError(f"{source}: tensor {k} missing or not of 2 conditions")
+            if k not in tensors or tensors[k].shape[-1] != self.cdim:
+                raise InputError(f"{source}: tensor {k} missing or not of {self.cdim} conditions")
         self.cond_mean = tensors["cond_mean"].to(torch.float32)
         self.cond_std = tensors["cond_std"].to(torch.float32)
         self.cond_table = tensors["cond_table"].numpy().astype(np.float64)
@@ -93,9 +207,117 @@ class _Model(LevelModel):
                                     _stand(self))
         self.enemy_mask = np.zeros(256, dtype=bool)
         self.enemy_mask[:self.classes] = self.mask("enemy")
+        self.masks = role_masks(self.rules.to_dict()["roles"])
+        self.required = [k for k in self.rules.params.get("required", []) if k != "door"]
+        doc = lc.tensor_json(tensors, "__layout__", source, None)
+        if doc is None:  # weights from before version 4: measured once from the card's corpus, if at hand
+            doc = self._layout_from_corpus()
+        self._check_layout(doc, source)
+        self.buckets = Buckets.from_dict(doc["buckets"], f"{source}: __layout__.buckets") if doc.get("buckets") \
+            else None
+        self.available = list(doc.get("available", [])) if self.buckets else []
+        tw = tensors.get("__tile_weights__")
+        if tw is not None:
+            if tw.numel() != self.classes or not bool(((tw >= 0.25) & (tw <= 16.0)).all()):
+                raise InputError(f"{source}: __tile_weights__: expected {self.classes} factors in 0.25..16")
+            self._tile_w = tw.numpy().astype(np.float64)
+        self.goal_kinds = dict(doc.get("goal_kinds", {}))
+        self.fills = [float(f) for f in doc.get("fills", [])]
+        self.cells = None
+        if doc.get("cells"):
+            bits = np.array(doc["cells"], dtype=object)
+            self.cells = np.array([[[(int(v) >> k) & 1 for k in range(self.classes)] for v in row]
+                                   for row in bits], dtype=bool)
+        self.entrance = doc.get("entrance", "")
+        self.rspec = _RoomSpec((cfg["rh"], cfg["rw"]), self.classes, self.rules.to_dict()["roles"],
+                               doc.get("wall", 2), doc.get("doors", {})) if cfg.get("rooms") else None
+
+    def _layout_from_corpus(self) -> dict:
+        try:
+            corpus = self.corpus()
+        except InputError:
+            return {}
+        train, _ = self.split(corpus)
+        return layout_doc([corpus.grids[i].astype(np.int64) for i in train], self.cfg, self.masks, self.classes)
+
+    def _check_layout(self, doc: Any, source: str) -> None:
+        where = f"{source}: __layout__"
+        if not isinstance(doc, dict):
+            raise InputError(f"{where}: expected a map")
+        w = doc.get("wall", 2)
+        if type(w) is not int or not 1 <= w <= 16:
+            raise InputError(f"{where}.wall: expected an int in 1..16")
+        doors = doc.get("doors", {})
+        if not isinstance(doors, dict) or any(
+                s not in SIDES or not isinstance(v, list) or
+                not all(isinstance(c, list) and len(c) == 3 and all(type(x) is int for x in c) for c in v)
+                for s, v in doors.items()):
+            raise InputError(f"{where}.doors: expected per side a list of [row, column, tile]")
+        gk = doc.get("goal_kinds", {})
+        if not isinstance(gk, dict) or any(k not in ("stairs", "goal") or type(v) is not int or not 1 <= v <= 64
+                                           for k, v in gk.items()):
+            raise InputError(f"{where}.goal_kinds: expected stairs/goal counts in 1..64")
+        if doc.get("entrance", "") not in ("",) + SIDES:
+            raise InputError(f"{where}.entrance: expected one of n, e, s, w or empty")
+        fills = doc.get("fills", [])
+        if not isinstance(fills, list) or len(fills) > 100000 or any(
+                isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1 for f in fills):
+            raise InputError(f"{where}.fills: expected shares in (0, 1]")
+        cells = doc.get("cells")
+        if cells is not None and not (isinstance(cells, list) and len(cells) == self.cfg["rh"] and all(
+                isinstance(r, list) and len(r) == self.cfg["rw"] and
+                all(type(v) is int and 0 <= v < (1 << self.classes) for v in r) for r in cells)):
+            raise InputError(f"{where}.cells: expected {self.cfg['rh']} rows of {self.cfg['rw']} tile bitmasks")
+        av = doc.get("available", [])
+        if not isinstance(av, list) or any(a not in CONTROL_ATTRS for a in av):
+            raise InputError(f"{where}.available: expected names among {', '.join(CONTROL_ATTRS)}")
 
     def pattern_strips(self, grids):
         return pattern_strips(grids, self.cfg, self.mask("void"))
+
+    def tile_weights(self) -> np.ndarray:
+        """The weights stored at training (``__tile_weights__``), else :meth:`LevelModel.tile_weights`, then
+        (room models) ``EXTRA_REFINE`` more corrections on rooms sampled under the constraint, as it does
+        (×0.5–2 a step, within [1/4, 16], 2 digits): the 3×3 and per-cell constraints of a room corpus reject
+        much of the mass given to structured kinds (rings of element floor), so two steps leave them short of
+        their share."""
+        if getattr(self, "_tile_w", None) is None:
+            w = super().tile_weights()
+            share = self._shares
+            if share is not None and self.cfg.get("rooms") and not self.no_refine:
+                for _ in range(EXTRA_REFINE):
+                    got = self.sampled_shares(w)
+                    f = np.clip(share / np.maximum(got, 1e-9), 0.5, 2.0)
+                    w = np.clip(w * np.where(share > 0, f, 1.0), 0.25, 16.0)
+                    w = np.array([float(f"{x:.2g}") for x in w])
+                self._tile_w = w
+        return self._tile_w
+
+    no_refine = False  # training with -O calibrate=0 (tests): the first estimate only
+
+    def sampled_shares(self, w: np.ndarray) -> np.ndarray | None:
+        """Room models: tile-kind shares of the rooms of 6 dungeons (fixed seeds, default params) sampled under
+        the constraint with tile weights ``w`` (for :meth:`LevelModel.tile_weights`'s correction: the
+        constraint rejects part of the mass the network gives some kinds, such as rings of element floor)."""
+        if not self.cfg.get("rooms") or self.no_refine:
+            return None
+        import torch
+
+        from engine.params import resolve
+
+        gen = DungeonVAEGenerator()
+        params = resolve(gen.params, {}, GEN_ID)
+        reqs = [Request("level", GEN_ID, 7919 + i, params) for i in range(6)]
+        plans = [gen._plan(self, r) for r in reqs]
+        for r, pl in zip(reqs, plans):
+            pl["request"], pl["base"] = r, int(r.rng("sample", 0).integers(2 ** 62))
+        z = torch.cat([gen._latents(r, self, pl["n"]) for r, pl in zip(reqs, plans)])
+        rngs = [np.random.default_rng([pl["base"], k]) for pl in plans for k in range(pl["n"])]
+        jobs = gen._decode(self, z, plans, rngs, tw=w)
+        counts = np.zeros(self.classes)
+        for j in jobs:
+            counts += np.bincount(np.asarray(j.S).ravel(), minlength=self.classes)[:self.classes]
+        return counts / max(1.0, counts.sum())
 
     def mean_probs(self) -> np.ndarray:
         import torch
@@ -148,19 +370,105 @@ def conditions(grid: np.ndarray, walk: np.ndarray, enemy: np.ndarray) -> tuple[f
     return float(n_walk) / grid.size, float(enemy[grid].sum()) / max(1.0, float(n_walk))
 
 
+def door_conditions(room: np.ndarray, masks: dict, wall: int) -> tuple[float, ...]:
+    """1.0 per side (n, e, s, w) whose wall band holds a door tile, else 0.0."""
+    from .learned_level_lm.spec import door_sides
+
+    d = door_sides(room, masks, wall)
+    return tuple(1.0 if d[s] else 0.0 for s in SIDES)
+
+
+class _Probs:
+    """The VAE's per-room distributions as the "network" of ``level-lm``'s sampler loop
+    (:func:`plugins.learned_level_lm.sampler.run`): step ``t`` of job ``i`` is row ``t`` of room ``i``."""
+
+    def __init__(self, logp: np.ndarray):
+        self.L = logp
+        V = logp.shape[-1]
+        self.vbig = np.zeros((V + 1, V), dtype=np.float64)  # no vertical bigram: expB is all ones
+        self.cfg = {"n_attr": 1}
+
+    def new_cache(self, n: int):
+        return None
+
+    def step(self, strips, attrs, cache, act, pos):
+        return self.L[act, pos]
+
+
+def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: float = 0.5) -> dict:
+    """A full ``ry × rx`` grid of rooms in ``level-lm``'s layout format: a random spanning tree over the grid
+    (randomised depth-first from the top-left start room) plus loop doors between about ``loops`` of the
+    other neighbours; the goal is the room farthest from the start."""
+    from collections import deque
+
+    step = {"n": (-1, 0), "s": (1, 0), "w": (0, -1), "e": (0, 1)}
+    opp = {"n": "s", "s": "n", "w": "e", "e": "w"}
+    ok = [s for s in SIDES if s in sides and opp[s] in sides]
+    n = ry * rx
+    idx = {(r, c): r * rx + c for r in range(ry) for c in range(rx)}
+    rooms = [{"pos": (r, c), "doors": {s: False for s in SIDES}} for r in range(ry) for c in range(rx)]
+    edges = []
+    seen = {0}
+    stack = [0]
+    while stack:
+        i = stack[-1]
+        r, c = rooms[i]["pos"]
+        free = [(s, idx[(r + step[s][0], c + step[s][1])]) for s in ok
+                if (r + step[s][0], c + step[s][1]) in idx and idx[(r + step[s][0], c + step[s][1])] not in seen]
+        if not free:
+            stack.pop()
+            continue
+        s, j = free[int(rng.integers(len(free)))]
+        edges.append((i, j, s))
+        seen.add(j)
+        stack.append(j)
+    linked = {(a, b) for a, b, _ in edges} | {(b, a) for a, b, _ in edges}
+    for i in range(n):
+        r, c = rooms[i]["pos"]
+        for s in ("e", "s"):
+            j = idx.get((r + step[s][0], c + step[s][1]))
+            if s in ok and j is not None and (i, j) not in linked and rng.random() < loops:
+                edges.append((i, j, s))
+                linked |= {(i, j), (j, i)}
+    nbr: list[list[int]] = [[] for _ in range(n)]
+    for a, b, s in edges:
+        rooms[a]["doors"][s] = True
+        rooms[b]["doors"][opp[s]] = True
+        nbr[a].append(b)
+        nbr[b].append(a)
+    dist = [-1] * n
+    dist[0] = 0
+    q = deque([0])
+    while q:
+        i = q.popleft()
+        for j in nbr[i]:
+            if dist[j] < 0:
+                dist[j] = dist[i] + 1
+                q.append(j)
+    goal = max(range(n), key=lambda i: (dist[i], -i))
+    return {"rooms": rooms, "edges": [(a, b) for a, b, _ in edges], "start": 0, "goal": int(goal)}
+
+
 class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "3"
-    description = "Conditional VAE top-down levels in your corpus's tileset and room size; blend seeds in latent space"
+    version = "4"  # 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
+    description = ("Conditional VAE top-down levels in your corpus's tileset: rooms decoded under the corpus's "
+                   "patterns and composed into dungeons by a layout graph; controls; blend seeds in latent space")
     params = (
         Param("openness", "float", -1.0, min=-1.0, max=1.0,
               help="target share of walkable tiles; -1 draws one from the training data"),
         Param("enemy_density", "float", -1.0, min=-1.0, max=0.5,
               help="target enemy tiles per walkable tile; -1 draws one from the training data"),
         Param("temperature", "float", 1.0, min=0.0, max=3.0, help="scale of the latent sample (0 = the mean)"),
-        Param("rooms_x", "int", 1, min=1, max=16, help="rooms across (corpora made of rooms)"),
-        Param("rooms_y", "int", 1, min=1, max=16, help="rooms down (corpora made of rooms)"),
+        Param("room_count", "int", 0, min=0, max=64,
+              help="rooms in the dungeon (room corpora; 0 = from the rooms control, else the corpus's usual)"),
+        Param("rooms_x", "int", 0, min=0, max=16,
+              help="rooms across of a full grid of rooms (with rooms_y; 0 = a layout of room_count rooms)"),
+        Param("rooms_y", "int", 0, min=0, max=16, help="rooms down of a full grid of rooms (see rooms_x)"),
+        *(Param(a, "choice", "any", choices=CHOICES, help=f"control: {a} ({h}), bucket fitted on the corpus")
+          for a, h in (("rooms", "rooms per dungeon"), ("enemies", "enemy tiles per room"),
+                       ("keys", "keys per dungeon"))),
         Param("blend_seed", "str", "", help="another seed whose latent to blend with (see blend)"),
         Param("blend", "float", 0.0, min=0.0, max=1.0, help="0 = this seed's latent, 1 = blend_seed's"),
         Param("repair", "bool", True, help="repair levels that do not pass the corpus's rules"),
@@ -174,24 +482,62 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
     # ------------------------------------------------------------------ declared for conjure evaluate
     model_class = _Model  # model(), corpus(), corpus_split(), rules(), read_corpus(): CorpusWeights
 
+    # ------------------------------------------------------------------ controls
+    def asked(self, m: _Model, request: Request) -> dict[str, str]:
+        """The control buckets asked (``any`` left out); one the model cannot honour is an error naming it."""
+        out = {}
+        for a in CONTROL_ATTRS:
+            b = request.params[a]
+            if b == "any":
+                continue
+            if a == "rooms" and not m.cfg.get("rooms"):
+                raise InputError(f"{GEN_ID}: rooms={b}: these weights draw maps without rooms (one window)")
+            if a == "rooms" and b == "none":
+                raise InputError(f"{GEN_ID}: rooms=none: a dungeon has at least one room")
+            if a not in m.available and b != "none":
+                why = "its tiles carry no such tag" if m.buckets else "weights from before version 4: retrain them"
+                raise InputError(f"{GEN_ID}: {a}={b}: this model has no {a} control ({why})")
+            out[a] = b
+        return out
+
+    def measure(self, m: _Model, grid: np.ndarray, rooms: int) -> dict[str, str]:
+        """The bucket each control attribute of a level lands in (rooms; enemy tiles per room; keys)."""
+        if m.buckets is None:
+            return {}
+        out = {}
+        n = max(1, rooms)
+        if "rooms" in m.available:
+            out["rooms"] = m.buckets.bucket("rooms", float(n))
+        if "enemies" in m.available:
+            out["enemies"] = m.buckets.bucket("enemies", float(m.masks["enemy"][grid].sum()) / n)
+        if "keys" in m.available:
+            out["keys"] = m.buckets.bucket("keys", float(m.masks["key"][grid].sum()))
+        return out
+
+    # LevelControls protocol (conjure evaluate --controls N)
+    def level_controls(self, params: dict) -> dict[str, tuple[str, ...]]:
+        from .learned_level_lm.controls import BUCKETS
+
+        m = self.model(params.get("weights", ""))
+        return {a: tuple(b for b in BUCKETS if not (a == "rooms" and b == "none")) for a in m.available}
+
+    def measure_controls(self, level, params: dict) -> dict[str, str]:
+        m = self.model(params.get("weights", ""))
+        return self.measure(m, m.grid_of(level), int(level.metadata.get("rooms") or 1))
+
     # ------------------------------------------------------------------ latents
-    def _latents(self, request: Request, m: _Model, n: int):
-        """This request's ``n`` latents (and blend) and its condition vector (raw, not standardised)."""
+    def _latents(self, request: Request, m: _Model, n: int, stream: str = "z"):
+        """This request's ``n`` latents (blended towards ``blend_seed``'s, scaled by temperature)."""
         import torch
 
         p = request.params
-        z = torch.randn(n, m.zdim, generator=request.torch_generator("z"))
+        z = torch.randn(n, m.zdim, generator=request.torch_generator(stream))
         if p["blend_seed"] and p["blend"] > 0:
             other = Request(request.kind, request.generator, _seed_param(p["blend_seed"]), p, request.context,
                             request.attempt)
-            zb = torch.randn(n, m.zdim, generator=other.torch_generator("z"))
+            zb = torch.randn(n, m.zdim, generator=other.torch_generator(stream))
             z = torch.cat([_slerp(z[i:i + 1], zb[i:i + 1], p["blend"]) for i in range(n)])
-        z = z * p["temperature"]
-        rng = request.rng("cond")
-        row = m.cond_table[int(rng.integers(len(m.cond_table)))]
-        o = p["openness"] if p["openness"] >= 0 else float(row[0])
-        e = p["enemy_density"] if p["enemy_density"] >= 0 else float(row[1])
-        return z, (o, e)
+        return z * p["temperature"]
 
     @staticmethod
     def _probs(m: _Model, z, conds) -> np.ndarray:
@@ -203,108 +549,315 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
             p = torch.softmax(m.net.decode(z.to(m.device), c).float(), 1).cpu().numpy().astype(np.float64)
         return p[:, :, :m.cfg["rh"], :m.cfg["rw"]].transpose(0, 2, 3, 1)
 
-    def _decode(self, m: _Model, z, conds, rngs: list, checks: list | None = None) -> tuple[list, list]:
-        """Windows sampled under the corpus pattern constraint (:mod:`plugins.learned_levels.decode`; strips
-        are rows), each from its own generator in ``rngs``, decoded again while its ``checks[i](grid)`` fails
-        (within the sampler's budget). A window with a near-tied draw in the batch is decoded again from its
-        distributions computed alone, so batches equal single requests. Returns (grids, stats)."""
+    # ------------------------------------------------------------------ planning one level
+    def _plan(self, m: _Model, r: Request, tries: int = 0) -> dict:
+        """Layout, per-room conditions, allowed tiles, steered counts and checks of one level (``tries``: the
+        latent search's candidate number, maps without rooms)."""
+        from .learned_level_lm.sampler import Steer
+
+        p = r.params
+        asked = self.asked(m, r)
+        rh, rw = m.cfg["rh"], m.cfg["rw"]
+        rng = r.rng("layout")
+        if m.cfg.get("rooms"):
+            from .learned_level_lm.layout import door_sides_available, dungeon_layout
+
+            sides = door_sides_available(m.rspec)
+            if p["rooms_x"] or p["rooms_y"]:
+                lay = grid_layout(max(1, p["rooms_y"]), max(1, p["rooms_x"]), rng, sides)
+            else:
+                n = p["room_count"]
+                if not n:
+                    n = self._room_count(m, asked.get("rooms", "any"), rng)
+                lay = self._compact_layout(m, n, rng, sides)
+            self._entrance(m, lay, sides)
+        else:
+            lay = None
+        n = len(lay["rooms"]) if lay else 1
+        crng = r.rng("cond", tries)
+        rows = m.cond_table[crng.integers(len(m.cond_table), size=n)]
+        eb = asked.get("enemies", "any")
+        per_room = None
+        if eb not in ("any", "none"):
+            lo, hi, _ = m.buckets.count_range("enemies", eb, 100 * n)
+            total = int(crng.integers(lo, hi + 1)) if hi > lo else lo
+            per_room = crng.multinomial(total, [1.0 / n] * n)
+        V = m.classes
+        enemy = m.masks["enemy"][:V + 1].copy()
+        enemy[V] = False
+        key = m.masks["key"][:V + 1].copy()
+        key[V] = False
+        conds, unaries, steers, checks = [], [], [], []
+        for i in range(n):
+            o = p["openness"] if p["openness"] >= 0 else float(rows[i][0])
+            e = p["enemy_density"] if p["enemy_density"] >= 0 else float(rows[i][1])
+            if eb == "none" or (per_room is not None and per_room[i] == 0):
+                e = 0.0
+            if lay is not None:
+                from .learned_level_lm.layout import room_unary
+
+                doors = lay["rooms"][i]["doors"]
+                u = room_unary(m.rspec, doors)
+                if m.cells is not None:
+                    u[:, :, :V] &= m.cells
+                c = (o, e) + ((tuple(1.0 if doors[s] else 0.0 for s in SIDES)) if m.cdim == 6 else ())
+            else:
+                u = np.ones((rh, rw, V + 1), dtype=bool)
+                u[:, :, V] = False
+                c = (o, e)
+            st = []
+            if e <= 0 and (eb == "none" or p["enemy_density"] == 0 or per_room is not None):
+                u[:, :, enemy] = False
+            elif per_room is not None:
+                k = int(per_room[i])
+                st.append(Steer("enemies", "tiles", enemy, None, k, k, k))
+            if asked.get("keys") == "none":
+                u[:, :, key] = False
+            need = {}
+            if lay is not None:  # the goal kinds (stairs) only in the goal room, as many as the corpus's maps hold
+                for kind, cnt in m.goal_kinds.items():
+                    gm = m.masks[kind][:V + 1].copy()
+                    gm[V] = False
+                    if i == lay["goal"]:
+                        st.append(Steer(kind, "tiles", gm, None, cnt, cnt, cnt))
+                        need[kind] = (gm, cnt)
+                    else:
+                        u[:, :, gm] = False
+            conds.append(c)
+            unaries.append(u)
+            steers.append(st)
+            checks.append(self._room_check(m, need) if lay is not None else self._window_check(m, r))
+        return {"asked": asked, "layout": lay, "n": n, "conds": conds, "unaries": unaries, "steers": steers,
+                "checks": checks, "tries": tries}
+
+    @staticmethod
+    def _room_count(m: _Model, bucket: str, rng: np.random.Generator) -> int:
+        if m.buckets is None or "rooms" not in m.buckets.t:
+            return 1
+        if bucket == "any":
+            t1, _, top = m.buckets.t["rooms"]
+            return int(rng.integers(max(1, int(round(t1))), max(2, int(round(top))) + 1))
+        lo, hi, _ = m.buckets.count_range("rooms", bucket, 100)
+        return int(rng.integers(lo, hi + 1)) if hi > lo else lo
+
+    @staticmethod
+    def _compact_layout(m: _Model, n: int, rng: np.random.Generator, sides) -> dict:
+        """``level-lm``'s ``dungeon_layout`` of ``n`` rooms; with the corpus's fill (rooms over the slots of
+        their bounding grid) known, the nearest to a fill drawn from the corpus's maps of
+        ``LAYOUT_CANDIDATES`` layouts (the corpus's maps are more compact than a grown tree)."""
+        from .learned_level_lm.layout import dungeon_layout
+
+        fills = m.fills
+        if not fills or n <= 2:
+            return dungeon_layout(n, rng, sides)
+        target = float(fills[int(rng.integers(len(fills)))])
+        best = None
+        for _ in range(LAYOUT_CANDIDATES):
+            lay = dungeon_layout(n, rng, sides)
+            R = 1 + max(r["pos"][0] for r in lay["rooms"])
+            C = 1 + max(r["pos"][1] for r in lay["rooms"])
+            d = abs(len(lay["rooms"]) / (R * C) - target)
+            if best is None or d < best[0]:
+                best = (d, lay)
+        return best[1]
+
+    @staticmethod
+    def _entrance(m: _Model, lay: dict, sides) -> None:
+        """A door in the start room's outer wall, on the map's edge (the corpus's entrance side if the start
+        room lies on that edge, else another edge it lies on), as the corpus's dungeons have."""
+        if not m.entrance:
+            return
+        pos = [r["pos"] for r in lay["rooms"]]
+        R, C = max(p[0] for p in pos), max(p[1] for p in pos)
+        r, c = lay["rooms"][lay["start"]]["pos"]
+        edge = {"n": r == 0, "s": r == R, "w": c == 0, "e": c == C}
+        order = [m.entrance] + [s for s in ("s", "w", "e", "n") if s != m.entrance]
+        for s in order:
+            if s in sides and edge[s] and not lay["rooms"][lay["start"]]["doors"][s]:
+                lay["rooms"][lay["start"]]["doors"][s] = True
+                lay["entrance"] = s
+                return
+
+    @staticmethod
+    def _room_check(m: _Model, need: dict | None = None):
+        """A room passes when its doors and required cells are in one walkable area
+        (:func:`~plugins.learned_level_lm.reach.room_ok`) and it holds the goal kinds asked of it."""
+        from .learned_level_lm.reach import room_ok
+
+        masks, required = m.masks, m.required
+        need = need or {}
+
+        def ok(S):
+            return room_ok(S, masks, required) and all(int(gm[S].sum()) == c for gm, c in need.values())
+
+        return ok
+
+    @staticmethod
+    def _window_check(m: _Model, r: Request):
+        """Maps without rooms: the window's doors and required cells (doors, treasure, stairs: the kinds the
+        rules require, but the start/key/goal entities, which are placed afterwards) lie in one walkable area
+        (a fast stand-in for the rules, which are checked on the placed level)."""
+        from .learned_level_lm.reach import room_ok
+
+        masks = m.masks
+        required = [k for k in m.required if k not in ("start", "goal", "key")]
+        return lambda S: room_ok(S, masks, required)
+
+    # ------------------------------------------------------------------ decoding
+    def _decode(self, m: _Model, z, plans: list[dict], rngs: list, tw: np.ndarray | None = None) -> list:
+        """Decode every room (or window) of ``plans`` together (``level-lm``'s sampler loop over the VAE's
+        distributions, :func:`plugins.learned_level_lm.sampler.run`): returns the finished jobs, one per room,
+        in order. A room that ran out of its budget of re-decoded rows (so it would hold a strip outside the
+        corpus's patterns, or fail its check) is decoded again from a new latent of its own, up to
+        ``ROOM_LATENTS`` times; plans with a ``request`` name the latents' streams."""
+        from .learned_level_lm.sampler import run
         from .learned_levels import decode
 
         pats = m.patterns()
-        tw = m.tile_weights()
+        tw = m.tile_weights() if tw is None else tw
+        conds = [c for pl in plans for c in pl["conds"]]
         P = self._probs(m, z, conds) * tw
-        grids, stats = [], []
-        for i in range(len(z)):
-            state = rngs[i].bit_generator.state
-            chk = checks[i] if checks else None
+        where = [(pl, i) for pl in plans for i in range(pl["n"])]
+        Job = decode._job_class()
+        rh, rw = m.cfg["rh"], m.cfg["rw"]
 
-            unary = np.ones((P.shape[2], m.classes + 1), dtype=bool)
-            unary[:, m.classes] = False
-            if conds[i][1] <= 0:  # no enemies asked (or drawn): none sampled
-                unary[:, :m.classes] &= ~m.enemy_mask[:m.classes]
+        def job(k, probs, rng):
+            pl, i = where[k]
+            u = pl["unaries"][i]
+            if pats is None:
+                return _FreeJob(decode.sample_free(probs * u[:, :, :m.classes], rng))
+            j = Job(width=rh, h=rw, V=m.classes, attrs=np.zeros(1, dtype=np.int64), rng=rng,
+                    steers=[_copy_steer(st) for st in pl["steers"][i]], unary=(lambda t, u=u: u[t]),
+                    room_check=pl["checks"][i], budget=(ROOM_BUDGET if pl["layout"] is not None else WINDOW_BUDGET) * rh)
+            j.patterns = pats
+            return j
 
-            def run(p, state=state, chk=chk, unary=unary):
-                r = np.random.default_rng()
-                r.bit_generator.state = state
-                p = p * unary[:, :m.classes]
-                if pats is None:
-                    return decode.sample_free(p, r)
-                return decode.sample(p, pats, r, check=chk, unary=unary)
+        jobs = [job(k, P[k], rngs[k]) for k in range(len(where))]
+        if pats is None:
+            return jobs
+        run(_Probs(np.log(np.maximum(P, 1e-300))), pats, jobs)
+        for rnd in range(1, ROOM_LATENTS + 1):
+            bad = [k for k, j in enumerate(jobs) if (j.giveup or j.pattern_fallbacks) and where[k][0].get("request")]
+            if not bad:
+                break
+            zs = [self._latents(where[k][0]["request"], m, 1, f"z-room-{where[k][1]}-{rnd}") for k in bad]
+            import torch
 
-            res = run(P[i])
-            if res.flagged and len(z) > 1:
-                res = run(self._probs(m, z[i:i + 1], [conds[i]])[0] * tw)
-            grids.append(res.strips)
-            stats.append({"backtracks": res.backtracks, "fallbacks": res.fallbacks, "constrained": pats is not None})
-        return grids, stats
+            Pb = self._probs(m, torch.cat(zs), [where[k][0]["conds"][where[k][1]] for k in bad]) * tw
+            redo = []
+            for q, k in enumerate(bad):
+                pl, i = where[k]
+                redo.append(job(k, Pb[q], np.random.default_rng([pl["base"], i, rnd])))
+            run(_Probs(np.log(np.maximum(Pb, 1e-300))), pats, redo)
+            for k, j in zip(bad, redo):
+                j.backtracks += jobs[k].backtracks
+                j.flagged = j.flagged or jobs[k].flagged
+                j.latents = getattr(jobs[k], "latents", 1) + 1
+                jobs[k] = j
+        return jobs
 
     # ------------------------------------------------------------------ generation
     def generate(self, request: Request):
         return self.generate_batch([request])[0]
 
     def generate_batch(self, requests: list[Request]) -> list:
-        import torch
-
         out: list[Any] = [None] * len(requests)
-        groups: dict[str, list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.params["weights"], r.params["device"]), []).append(i)
         for (weights, device), idx in groups.items():
             m = self.model(weights, device)
-            counts = [self._rooms(m, requests[i].params) for i in idx]
-            lat = [self._latents(requests[i], m, ry * rx) for i, (ry, rx) in zip(idx, counts)]
-            z = torch.cat([a for a, _ in lat])
-            conds = [c for (a, c) in lat for _ in range(a.shape[0])]
-            rngs, checks = [], []
-            for j, i in enumerate(idx):
-                base = int(requests[i].rng("sample").integers(2 ** 62))
-                n = counts[j][0] * counts[j][1]
-                rngs += [np.random.default_rng([base, k]) for k in range(n)]
-                checks += [self._check(m, requests[i])] * n
-            wins, stats = self._decode(m, z, conds, rngs, checks)
-            k = 0
-            for j, i in enumerate(idx):
-                ry, rx = counts[j]
-                rh, rw = m.cfg["rh"], m.cfg["rw"]
-                grid = np.zeros((ry * rh, rx * rw), dtype=np.int64)
-                st = {"backtracks": 0, "fallbacks": 0, "constrained": True}
-                for a in range(ry):
-                    for b in range(rx):
-                        grid[a * rh:(a + 1) * rh, b * rw:(b + 1) * rw] = wins[k]
-                        st["backtracks"] += stats[k]["backtracks"]
-                        st["fallbacks"] += stats[k]["fallbacks"]
-                        st["constrained"] &= stats[k]["constrained"]
-                        k += 1
-                out[i] = self._finish(m, grid, requests[i], lat[j][1], counts[j], st)
+            reqs = [requests[i] for i in idx]
+            made = self._make(m, reqs)
+            if len(reqs) > 1:  # near-ties in batched float math: those levels alone (the reference)
+                for k, (lv, flagged) in enumerate(made):
+                    if flagged:
+                        made[k] = self._make(m, [reqs[k]])[0]
+            for i, (lv, _) in zip(idx, made):
+                out[i] = lv
         return out
 
-    def _check(self, m: _Model, request: Request):
-        """The test a decoded room must pass (else it is decoded again, within the sampler's budget): a
-        one-room level passes the corpus's rules once start, key and goal are placed; a room of a larger
-        level has its doors and required cells in one walkable area. Windows of maps without rooms: none."""
-        one = not m.cfg.get("rooms") or (request.params["rooms_x"] == 1 and request.params["rooms_y"] == 1)
+    def _make(self, m: _Model, reqs: list[Request]) -> list[tuple[Any, bool]]:
+        import torch
 
-        def whole(g):
-            g2, placed = self._place(m, g, request.rng("place"))
-            return placed and not m.rules.problems(g2)
+        todo = list(range(len(reqs)))
+        result: list[Any] = [None] * len(reqs)
+        tries = 0
+        while todo:
+            plans = [self._plan(m, reqs[i], tries) for i in todo]
+            z = torch.cat([self._latents(reqs[i], m, pl["n"], "z" if tries == 0 else f"z{tries}")
+                           for i, pl in zip(todo, plans)])
+            rngs = []
+            for i, pl in zip(todo, plans):
+                base = int(reqs[i].rng("sample", tries).integers(2 ** 62))
+                pl["request"], pl["base"] = reqs[i], base
+                rngs += [np.random.default_rng([base, k]) for k in range(pl["n"])]
+            jobs = self._decode(m, z, plans, rngs)
+            k = 0
+            again = []
+            for i, pl in zip(todo, plans):
+                mine = jobs[k:k + pl["n"]]
+                k += pl["n"]
+                flagged = any(j.flagged for j in mine)
+                prev = result[i]
+                res = self._finish(m, reqs[i], pl, mine, final=(pl["layout"] is not None or tries + 1 >= LATENT_TRIES))
+                result[i] = (res, flagged or bool(prev and prev[1]))
+                if res is None:
+                    again.append(i)
+            todo = again
+            tries += 1
+        return result
 
-        def room(g):
-            from engine.quality import _label
+    def _finish(self, m: _Model, request: Request, plan: dict, jobs: list, final: bool):
+        """The level of decoded rooms (or window); None when a window failed the rules and another latent is
+        to be tried."""
+        lay = plan["layout"]
+        if lay is not None:
+            from .learned_level_lm.layout import assemble
 
-            walk = m.walk[g]
-            need = (m.mask("door") | m.mask("stairs") | m.mask("goal") | m.mask("key"))[g] & walk
-            if not need.any():
-                return bool(walk.any())
-            lab = _label(walk)
-            return len(np.unique(lab[need])) == 1
-
-        if not m.cfg.get("rooms"):
-            return None  # a window of a map: the vault is rarely drawn; decoding again only spends the budget
-        return whole if one else room
-
-    @staticmethod
-    def _rooms(m: _Model, p: dict) -> tuple[int, int]:
-        return (p["rooms_y"], p["rooms_x"]) if m.cfg.get("rooms") else (1, 1)
+            grid, regions = assemble(m.rspec, lay, [j.S for j in jobs])
+            grid = grid.astype(np.int64)
+        else:
+            grid = np.asarray(jobs[0].S, dtype=np.int64)
+            regions = [Region("dungeon", "area", "the drawn halls", 0, 0, grid.shape[1], grid.shape[0], {})]
+        fallbacks = int(sum(j.pattern_fallbacks for j in jobs))
+        rng = request.rng("place")
+        raw_open, raw_enemy = conditions(grid, m.walk, m.enemy_mask)
+        g, placed = self._place(m, grid, rng)
+        rule_probs = m.rules.problems(g) if placed else ["no locked vault to put the goal behind"]
+        probs = rule_probs + ([f"{fallbacks} strips sampled outside the corpus's 3x3 patterns"] if fallbacks else [])
+        if probs and not final:
+            return None
+        raw_valid = not probs and request.attempt == 0
+        edits = 0
+        if rule_probs and request.params["repair"]:
+            fixed = g.astype(np.uint8)
+            for e in (m.cfg.get("start", -1), m.cfg.get("goal", -1), m.cfg.get("key", -1)):
+                if e >= 0:
+                    fixed[fixed == e] = m.cfg["floor"]
+            edits = post.repair(fixed, rng, m.palette, vault=m.palette.locked is not None and m.cfg.get("key", -1) >= 0)
+            if edits >= 0:
+                g2, ok = self._place(m, fixed.astype(np.int64), rng)
+                if ok:
+                    g = g2
+        n_rooms = plan["n"]
+        meta = {"view": "top", "rules": m.rules.describe(), "raw_valid": raw_valid,
+                "playable": not m.rules.problems(g),
+                "repaired": bool(rule_probs and edits > 0), "repair_edits": max(edits, 0),
+                "raw_problem": probs[0] if probs else "",
+                "decoding": "sampled, corpus 3x3 patterns" if m.patterns() is not None else "sampled",
+                "pattern_backtracks": int(sum(j.backtracks for j in jobs)), "pattern_fallbacks": fallbacks,
+                "latent_tries": plan["tries"] + 1,
+                "room_latents": int(sum(getattr(j, "latents", 1) for j in jobs)),
+                "asked": dict(sorted(plan["asked"].items())), "measured": {}}
+        meta["measured"] = {"openness": round(raw_open, 4), "enemy_density": round(raw_enemy, 4),
+                            **self.measure(m, g, n_rooms)}
+        if lay is not None:
+            meta.update({"rooms": n_rooms, "start_room": lay["start"], "goal_room": lay["goal"],
+                         "entrance": lay.get("entrance", "")})
+        elif m.palette.locked is not None and m.cfg.get("key", -1) >= 0 and m.cfg.get("goal", -1) >= 0:
+            meta["goal_behind_lock"] = bool(placed and _behind_lock(g, m))
+        return m.to_level(g.astype(np.uint8), meta, regions)
 
     def _place(self, m: _Model, grid: np.ndarray, rng) -> tuple[np.ndarray, bool]:
         """Strip drawn start/key/goal entity tiles and place one of each (see the module docstring);
@@ -321,9 +874,19 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
         tiles = g.astype(np.uint8)
         if P.locked is not None and c.get("key", -1) >= 0:
             spots = post.place(tiles, rng, P)
-            if spots is None:
-                return g, False
-            (sy, sx), (ky, kx), (ey, ex) = spots
+            if spots is None:  # no vault drawn: start and goal at the far ends, the key between (no lock to open)
+                spots = post.place_simple(tiles, P)
+                if spots is None:
+                    return g, False
+                (sy, sx), (ey, ex) = spots
+                lab = _label(P.walkable[tiles])
+                cells = [tuple(int(v) for v in q) for q in np.argwhere(lab == lab[sy, sx])]
+                cells = [q for q in cells if q not in ((sy, sx), (ey, ex))]
+                if not cells:
+                    return g, False
+                ky, kx = cells[int(rng.integers(len(cells)))]
+            else:
+                (sy, sx), (ky, kx), (ey, ex) = spots
             g[ky, kx] = c["key"]
         else:
             spots = post.place_simple(tiles, P)
@@ -334,50 +897,25 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
         g[ey, ex] = c["goal"]
         return g, True
 
-    def _finish(self, m: _Model, grid: np.ndarray, request: Request, cond, rooms, stats: dict) -> Any:
-        rng = request.rng("place")
-        raw_open, raw_enemy = conditions(grid, m.walk, m.enemy_mask)
-        g, placed = self._place(m, grid, rng)
-        probs = m.rules.problems(g) if placed else ["no locked vault to put the goal behind"]
-        raw_valid = not probs
-        edits = 0
-        if not raw_valid and request.params["repair"]:
-            fixed = g.astype(np.uint8)
-            for e in (m.cfg.get("start", -1), m.cfg.get("goal", -1), m.cfg.get("key", -1)):
-                if e >= 0:
-                    fixed[fixed == e] = m.cfg["floor"]
-            edits = post.repair(fixed, rng, m.palette, vault=m.palette.locked is not None and m.cfg.get("key", -1) >= 0)
-            if edits >= 0:
-                g2, ok = self._place(m, fixed.astype(np.int64), rng)
-                if ok:
-                    g = g2
-        ry, rx = rooms
-        rh, rw = m.cfg["rh"], m.cfg["rw"]
-        meta = {"view": "top", "rules": m.rules.describe(), "raw_valid": raw_valid,
-                "repaired": bool(not raw_valid and edits > 0), "repair_edits": max(edits, 0),
-                "raw_problem": probs[0] if probs else "",
-                "decoding": "sampled, corpus 3x3 patterns" if stats["constrained"] else "sampled",
-                "pattern_backtracks": stats["backtracks"], "pattern_fallbacks": stats["fallbacks"],
-                "conditions": {"openness": round(cond[0], 4), "enemy_density": round(cond[1], 4)},
-                "measured": {"openness": round(raw_open, 4), "enemy_density": round(raw_enemy, 4)}}
-        if m.cfg.get("rooms"):
-            regions = [Region(f"room-{a}-{b}", "room", f"room {a + 1},{b + 1}", b * rw, a * rh, rw, rh, {})
-                       for a in range(ry) for b in range(rx)]
-        else:
-            regions = [Region("dungeon", "area", "the drawn halls", 0, 0, g.shape[1], g.shape[0], {})]
-        return m.to_level(g.astype(np.uint8), meta, regions)
-
     def validate(self, level, request: Request) -> list[str]:
         m = self.model(request.params["weights"], request.params["device"])
         try:
             g = m.grid_of(level)
         except InputError as e:
             return [str(e)]
-        return m.rules.problems(g)
+        out = m.rules.problems(g)
+        if level.metadata.get("pattern_fallbacks"):
+            out.append(f"{level.metadata['pattern_fallbacks']} strips sampled outside the corpus's 3x3 patterns")
+        asked = self.asked(m, request)
+        got = self.measure(m, g, int(level.metadata.get("rooms") or 1))
+        for a, b in sorted(asked.items()):
+            if a in got and got[a] != b:
+                out.append(f"control {a}={b} missed: measured {got[a]}")
+        return out
 
     # ------------------------------------------------------------------ latent space
     def interpolate(self, seed_a, seed_b, steps: int = 5, params: dict | None = None) -> list:
-        """Levels decoded along the latent path from ``seed_a``'s latent to ``seed_b``'s (``steps`` ≥ 2) in
+        """Levels decoded along the latent path from ``seed_a``'s latents to ``seed_b``'s (``steps`` ≥ 2) in
         one batch, each exactly what ``engine.generate("level", "dungeon-vae", seed_a, {"blend_seed": seed_b,
         "blend": i/(steps-1)})`` returns on its first attempt (check them with :meth:`validate`)."""
         if steps < 2:
@@ -394,14 +932,14 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
 
     def interpolate_levels(self, a, b, steps: int = 5, weights: str = "") -> list[np.ndarray]:
         """Grids (corpus ids) along the latent path between two existing levels of the model's tileset (their
-        top-left windows, encoded to their latent means); conditions are interpolated too."""
+        top-left room or window, encoded to their latent means); conditions are interpolated too."""
         import torch
 
         from .learned_levels.nets import one_hot
 
         m = self.model(weights)
         rh, rw, hp, wp = m.cfg["rh"], m.cfg["rw"], m.cfg["hp"], m.cfg["wp"]
-        grids = []
+        grids, conds = [], []
         for lv in (a, b):
             g = m.grid_of(lv).astype(np.int64)
             if g.shape[0] < rh or g.shape[1] < rw:
@@ -409,17 +947,25 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
             pad = np.full((hp, wp), m.cfg["pad"], dtype=np.int64)
             pad[:rh, :rw] = g[:rh, :rw]
             grids.append(pad)
-        conds = torch.tensor([conditions(g[:rh, :rw], m.walk, m.enemy_mask) for g in grids], dtype=torch.float32)
-        c = (conds - m.cond_mean) / m.cond_std
+            c = conditions(g[:rh, :rw], m.walk, m.enemy_mask)
+            if m.cdim == 6:
+                c = c + door_conditions(g[:rh, :rw], m.masks, m.rspec.d["wall"])
+            conds.append(c)
+        ct = torch.tensor(conds, dtype=torch.float32)
         with torch.inference_mode():
-            mu, _ = m.net.encode(one_hot(np.stack(grids), m.classes).to(m.device), c.to(m.device))
+            mu, _ = m.net.encode(one_hot(np.stack(grids), m.classes).to(m.device),
+                                 ((ct - m.cond_mean) / m.cond_std).to(m.device))
         out = []
+        V = m.classes
         for i in range(steps):
             t = i / max(1, steps - 1)
-            z = mu[:1] * (1 - t) + mu[1:] * t
-            cc = conds[:1] * (1 - t) + conds[1:] * t
-            g, _ = self._decode(m, z, cc.tolist(), [np.random.default_rng([len(out), steps])])
-            out.append(g[0])
+            z = (mu[:1] * (1 - t) + mu[1:] * t).cpu()
+            cc = (ct[:1] * (1 - t) + ct[1:] * t).tolist()
+            u = np.ones((rh, rw, V + 1), dtype=bool)
+            u[:, :, V] = False
+            plan = {"n": 1, "conds": [tuple(cc[0])], "unaries": [u], "steers": [[]], "checks": [None], "layout": None}
+            jobs = self._decode(m, z, [plan], [np.random.default_rng([len(out), steps])])
+            out.append(np.asarray(jobs[0].S, dtype=np.int64).copy())
         return out
 
     # ------------------------------------------------------------------ training
@@ -427,6 +973,33 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
 
     def train(self, job) -> dict:
         return train_dungeon_vae(job)
+
+
+def _behind_lock(g: np.ndarray, m: _Model) -> bool:
+    """The placed goal is not reachable from the start without opening a locked door."""
+    walk = m.palette.walkable[g.astype(np.uint8)] | (g == m.cfg["start"]) | (g == m.cfg["goal"]) | \
+        (g == m.cfg["key"])
+    lab = _label(walk)
+    s = np.argwhere(g == m.cfg["start"])
+    e = np.argwhere(g == m.cfg["goal"])
+    return bool(len(s) and len(e) and lab[tuple(s[0])] != lab[tuple(e[0])])
+
+
+def _copy_steer(st):
+    from .learned_level_lm.sampler import Steer
+
+    return Steer(st.attr, st.kind, st.tiles, st.rows, st.target, st.lo, st.hi)
+
+
+class _FreeJob:
+    """A window sampled without a pattern table (:func:`plugins.learned_levels.decode.sample_free`), shaped
+    like a finished sampler job."""
+
+    def __init__(self, res):
+        self.S = res.strips
+        self.flagged = res.flagged
+        self.backtracks = 0
+        self.pattern_fallbacks = 0
 
 
 def _seed_param(text: str):
@@ -495,8 +1068,10 @@ def train_dungeon_vae(job) -> dict:
 
     cfg = dict(DEFAULT_CONFIG)
     if job.options.get("tiny"):
-        cfg.update(ch=8, zdim=8)
+        cfg.update(ch=8, zdim=8, calibrate=0)
     cfg.update({k: v for k, v in job.options.items() if k in DEFAULT_CONFIG})
+    if cfg["calibrate"] not in (0, 1):
+        raise InputError(f"{GEN_ID}: -O calibrate: expected 0 or 1, got {cfg['calibrate']!r}")
     if cfg["augment"] not in ("auto", "none", "hflip", "flip4", "d4"):
         raise InputError(f"{GEN_ID}: -O augment: expected auto, none, hflip, flip4 or d4, got {cfg['augment']!r}")
     epochs = job.epochs or 20
@@ -537,12 +1112,22 @@ def train_dungeon_vae(job) -> dict:
     walk[:corpus.classes] = ~corpus.role_mask("solid") & ~corpus.role_mask("void")
     enemy = np.zeros(256, dtype=bool)
     enemy[:corpus.classes] = corpus.role_mask("enemy")
-    conds = np.array([conditions(g[:rh, :rw], walk, enemy) for g in data], dtype=np.float32)
-    hconds = np.array([conditions(g[:rh, :rw], walk, enemy) for g in held], dtype=np.float32)
+    from .learned_level_lm.spec import role_masks
+
+    masks = role_masks(rules.to_dict()["roles"])
+    doc = layout_doc([corpus.grids[i].astype(np.int64) for i in train_idx], cfg, masks, corpus.classes)
+    cfg["cdim"] = 6 if rooms else 2
+
+    def cond(g):
+        c = conditions(g[:rh, :rw], walk, enemy)
+        return c + door_conditions(g[:rh, :rw], masks, doc["wall"]) if rooms else c
+
+    conds = np.array([cond(g) for g in data], dtype=np.float32)
+    hconds = np.array([cond(g) for g in held], dtype=np.float32)
     cmean, cstd = conds.mean(0), conds.std(0) + 1e-3
     torch.manual_seed(job.seed)
     gen = torch.Generator().manual_seed(job.seed)
-    net = Net(cfg["classes"], cfg["zdim"], 2, cfg["ch"], cfg["hp"], cfg["wp"]).to(device)
+    net = Net(cfg["classes"], cfg["zdim"], cfg["cdim"], cfg["ch"], cfg["hp"], cfg["wp"]).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     x_all = torch.as_tensor(data, dtype=torch.long)
     c_all = (torch.as_tensor(conds) - torch.as_tensor(cmean)) / torch.as_tensor(cstd)
@@ -602,14 +1187,20 @@ def train_dungeon_vae(job) -> dict:
     table = conds[rng.choice(n, size=min(256, n), replace=False)]
     tensors = {f"net.{k}": v.contiguous() for k, v in net.state_dict().items()}
     tensors.update(cond_mean=torch.as_tensor(cmean), cond_std=torch.as_tensor(cstd),
-                   cond_table=torch.as_tensor(table), __config__=lc.json_tensor(cfg))
+                   cond_table=torch.as_tensor(table), __config__=lc.json_tensor(cfg), __layout__=lc.json_tensor(doc))
     tensors.update(extra_tensors(corpus, rules, pattern_strips([corpus.grids[i] for i in train_idx], cfg,
                                                                void_mask[:corpus.classes])))
+    # the tile weights of constrained sampling, calibrated once here (stored: no calibration at load time)
+    cal = _Model(tensors, {}, job.out / "model.safetensors")
+    cal.no_refine = not int(cfg["calibrate"])
+    tile_w = cal.tile_weights()
+    tensors["__tile_weights__"] = torch.as_tensor(tile_w, dtype=torch.float64)
     save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/2"})
     metrics = {"train_windows": n, "held_out_windows": len(held), "levels": len(corpus.grids),
                "train_levels": len(train_idx), "held_out_levels": len(held_idx), "steps": epochs * steps,
                "best_epoch": hist["best_epoch"], "held_out_loss_best": hist["best_held_out"],
                "held_out_recon_accuracy": round(acc, 4), "corpus_pass": rules.report["corpus_pass"],
+               "tile_weights": {corpus.tileset.tiles[i].char: float(tile_w[i]) for i in range(corpus.classes)},
                "train_seconds": round(time.time() - t0, 1)}
     return {"weights": ["model.safetensors"], "config": cfg, "metrics": metrics, "epochs": epochs,
             "data": corpus.files, "device": device,

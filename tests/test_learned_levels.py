@@ -1,12 +1,10 @@
-"""dungeon-vae and platformer-gan: registration, lazy torch, determinism, batching, params, validity,
-training and the shipped weights."""
+"""dungeon-vae and platformer-gan: registration, lazy torch, corpora, rules, training errors (each generator's own
+tests: tests/test_dungeon_vae.py, tests/test_platformer_gan.py)."""
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from engine.weights import check_safetensors, load_model_card
 
 from .conftest import ROOT, run_cli, run_py
 
@@ -28,101 +26,6 @@ def test_listed():
     ids = json.dumps(json.loads(r.stdout))
     for g in GENS:
         assert f'"{g}"' in ids
-
-
-@pytest.mark.parametrize("gen", ["dungeon-vae"])  # platformer-gan: tests/test_platformer_gan.py
-def test_cli_byte_identical_across_processes(gen, tmp_path):
-    outs = []
-    for i in range(2):
-        p = tmp_path / f"{i}.msgpack"
-        r = run_cli("generate", "level", "-g", gen, "-s", "1", "-o", p)
-        assert r.returncode == 0, r.stderr
-        outs.append(p.read_bytes())
-    assert outs[0] == outs[1]
-
-
-@pytest.mark.parametrize("gen", ["dungeon-vae"])  # platformer-gan: tests/test_platformer_gan.py
-def test_batch_equals_one_by_one_and_valid(eng, gen):
-    seeds = list(range(32))
-    batch = eng.generate_batch("level", gen, seeds)
-    for s in (0, 5, 17, 31):
-        assert eng.generate("level", gen, s).to_dict() == batch[s].to_dict()
-    for lv in batch:
-        assert eng.problems(lv) == []
-        m = lv.metadata
-        assert isinstance(m["raw_valid"], bool) and isinstance(m["repaired"], bool)
-        if m["raw_valid"]:
-            assert not m["repaired"]
-    assert len({lv.tiles.tobytes() for lv in batch}) == len(batch)
-
-
-def test_dungeon_conditions_move_properties(eng):
-    seeds = range(8)
-
-    def mean(params, f):
-        return np.mean([f(lv) for lv in eng.generate_batch("level", "dungeon-vae", seeds, params)])
-
-    openness = lambda lv: lv.metadata["measured"]["openness"]  # noqa: E731
-    assert mean({"openness": 0.55}, openness) > mean({"openness": 0.2}, openness) + 0.05
-    enemies = lambda lv: len(lv.entities_of("enemy"))  # noqa: E731
-    assert mean({"enemy_density": 0.0}, enemies) == 0  # measured: 0 vs 2.0 per 32x32 level at 0.12
-    assert mean({"enemy_density": 0.12}, enemies) >= 1
-
-
-def test_dungeon_blend_and_interpolate(eng):
-    gen = eng.generator("dungeon-vae")
-    a = eng.generate("level", "dungeon-vae", 3)
-    path = gen.interpolate(3, 9, steps=4)
-    assert len(path) == 4
-    assert path[0].tiles.tobytes() == a.tiles.tobytes()
-    mid = eng.generate("level", "dungeon-vae", 3, {"blend_seed": "9", "blend": 0.5})
-    assert mid.tiles.tobytes() != a.tiles.tobytes()
-    grids = gen.interpolate_levels(a, mid, steps=3)
-    assert len(grids) == 3 and grids[0].shape == (32, 32)
-
-
-@pytest.mark.parametrize("gen", ["dungeon-vae"])  # platformer-gan: tests/test_platformer_gan.py
-def test_shipped_weights_are_safetensors_with_cards(gen):
-    folder = MODELS / gen
-    files = list(folder.glob("*.safetensors"))
-    assert files
-    card = load_model_card(folder / "model.json")
-    assert card["command"].startswith(f"conjure train {gen} --data plugins/data/levels/")
-    assert card["generator"] == gen and card["data"] and card["metrics"]
-    for f in files:
-        assert f.stat().st_size <= 5 * 1024 * 1024
-        check_safetensors(f.read_bytes(), str(f))
-        assert f.name in [w["file"] for w in card["weights"]]
-
-
-def test_train_tiny_loss_goes_down_and_weights_load(eng, tmp_path):
-    from engine.training import train
-
-    data = [ROOT / "plugins/data/levels/dungeon/d000.vglc.txt", ROOT / "plugins/data/levels/dungeon/d001.vglc.txt"]
-    card = train(eng, "dungeon-vae", data, epochs=6, seed=1, out=tmp_path, show_progress=False, tiny=True)
-    hist = card["history"]
-    assert len(hist) == 6 and hist[-1]["train_loss"] < hist[0]["train_loss"]
-    assert all(h["held_out"] is not None for h in hist) and card["best_epoch"] >= 1
-    assert [d["path"].split("/")[-1] for d in card["data"]] == ["d000.vglc.txt", "d001.vglc.txt",
-                                                               "d000.legend.json", "d001.legend.json"]
-    assert card["split"]["held_out"] and card["rules"]["view"] == "top"
-    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "model.json").is_file()
-    lv = eng.generate("level", "dungeon-vae", 0, {"weights": str(tmp_path)})
-    assert eng.problems(lv) == []
-    m = eng.generator("dungeon-vae").model(str(tmp_path))  # the pattern table travels with the weights
-    assert m.patterns() is not None and m.patterns_source == "weights"
-    import shutil  # ... and so do the tile shares: the same bytes where the corpus files are not at hand
-
-    moved = tmp_path / "moved"
-    moved.mkdir()
-    shutil.copy(tmp_path / "model.safetensors", moved)
-    card_doc = json.loads((tmp_path / "model.json").read_text())
-    for d in card_doc["data"]:
-        d["path"] = "nowhere/" + d["path"].split("/")[-1]
-    (moved / "model.json").write_text(json.dumps(card_doc))
-    again = eng.generate("level", "dungeon-vae", 0, {"weights": str(moved)})
-    assert again.tiles.tobytes() == lv.tiles.tobytes()
-
 
 # --------------------------------------------------------------------------------------------- corpora
 CORPORA = ROOT / "plugins" / "data" / "corpora"
@@ -403,22 +306,6 @@ def test_must_show_side_view_train_generate_export_load_back(tmp_path):
     pipe = [t for t in back_tiled.tileset.tiles if t.char == "<"][0]
     assert pipe.properties["pipe"] is True and pipe.properties["tags"] == "solid|top-left pipe|pipe"
 
-
-def test_must_show_top_down_train_generate_export(tmp_path):
-    out = tmp_path / "vae"
-    r = run_cli("train", "dungeon-vae", "--data", ZELDA, "--legend", ZELDA_LEGEND, "--epochs", "2", "-O", "tiny=1",
-                "--out", out)
-    assert r.returncode == 0, r.stderr
-    card = _card(out)
-    assert "--legend plugins/data/corpora/legends/zelda-like.json" in card["command"]
-    assert card["corpus"]["room"] == [11, 16] and card["config"]["rooms"] == 1
-    r = run_cli("generate", "level", "-g", "dungeon-vae", "-p", f"weights={out}", "-p", "rooms_x=2", "-s", "1",
-                "-o", tmp_path / "d.vglc.txt")
-    assert r.returncode == 0, r.stderr
-    text = (tmp_path / "d.vglc.txt").read_text().splitlines()
-    assert len(text) == 11 and all(len(x) == 32 for x in text) and set("".join(text)) <= set("FBMPOIDSW-")
-
-
 def test_failed_training_leaves_nothing_and_names_every_file(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -537,20 +424,6 @@ def test_mapping_file_overrides_tags_view_and_room(tmp_path):
     with pytest.raises(InputError, match="view: expected 'side' or 'top'"):
         load_corpus([MARIO], mapping=m)
 
-
-@pytest.mark.parametrize("gen,cases", [
-    ("dungeon-vae", [{}, {"openness": 0.4}]),
-    ("dungeon-vae", [{"weights": str(MODELS / "dungeon-vae" / "zelda-like"), "rooms_x": 2}]),
-])  # platformer-gan: tests/test_platformer_gan.py
-def test_check_generator_on_shipped_and_corpus_weights(eng, gen, cases):
-    from engine.testing import check_generator
-
-    check_generator(eng, gen, seeds=[0, 5], params_cases=cases)
-    lv = eng.generate("level", gen, 1, cases[0])
-    m = eng.generator(gen).model(cases[0].get("weights", ""))
-    assert lv.tileset.name == m.tileset.name and eng.problems(lv) == []
-
-
 def test_mirror_swaps_left_and_right_tiles_from_their_tags():
     from plugins.learned_levels.corpus import load_corpus, mirror_ids
 
@@ -576,25 +449,6 @@ def test_vertical_side_view_levels_climb_from_bottom_to_top():
     assert r.endpoints(g)[0][1] == 28 and r.endpoints(g)[1][1] == 1
     assert r.problems(g) == []
     assert r._side_problems(g, 3, 3)  # jumps 3 high cannot climb 4-row steps
-
-
-def test_sampled_decoding_keeps_corpus_patterns_and_rare_kinds(eng):
-    """Both generators sample tiles under the corpus's 3×3 patterns: every window of an output (its edges
-    against a border included) occurs in the training corpus, rare kinds appear (pipes with tops, ?-blocks,
-    coins; zelda-like monsters), and batches equal single requests."""
-    from plugins.learned_levels.decode import strips_side
-
-    # platformer-gan's half: tests/test_platformer_gan.py
-    vae = {"weights": str(MODELS / "dungeon-vae" / "zelda-like")}
-    rooms = eng.generate_batch("level", "dungeon-vae", list(range(12)), vae)
-    m = eng.generator("dungeon-vae").model(vae["weights"])
-    chars = set()
-    for lv in rooms:
-        g = m.grid_of(lv)
-        assert m.patterns().fidelity(g) == 1.0 or lv.metadata["pattern_fallbacks"] > 0
-        chars |= {m.tileset.tiles[int(i)].char for i in np.unique(g)}
-    assert "M" in chars, chars
-    assert eng.generate("level", "dungeon-vae", 7, vae).to_dict() == rooms[7].to_dict()
 
 
 def test_evaluate_refuses_a_changed_namesake_of_the_training_corpus(tmp_path):
