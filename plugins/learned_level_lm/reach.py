@@ -315,8 +315,34 @@ class BitReach:
                     self.maxx = max(self.maxx, x)
                     todo.append((x, 1 << y))
                     break
-        # moves of the columns before the old edge resume into the new columns (old cells: no change)
-        todo += [(x, self.R[x]) for x in range(max(0, old - self.jd), old) if self.R[x]]
+        # moves of the columns before the old edge resume into the new columns: only the rightward moves,
+        # landing only in new columns (the old columns are already closed under the old cells' moves)
+        air, stand, R, jh, jd = self.air, self.stand, self.R, self.jh, self.jd
+        maxx = self.maxx
+        for x in range(max(0, old - jd), old):
+            A = g = R[x]
+            if not g:
+                continue
+            a = air[x]
+            for _ in range(jh):
+                g = (g >> 1) & a
+                if not g:
+                    break
+                A |= g
+            g = A
+            for nx in range(x + 1, min(w, x + 1 + jd)):
+                an = air[nx]
+                g &= an
+                if not g:
+                    break
+                if nx >= old:
+                    got = (((an + g) & ~an) >> 1) & stand[nx] & ~R[nx]
+                    if got:
+                        R[nx] |= got
+                        todo.append((nx, got))
+                        if nx > maxx:
+                            maxx = nx
+        self.maxx = maxx
         if todo:
             self._propagate(todo)
 
