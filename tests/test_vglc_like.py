@@ -63,8 +63,12 @@ def test_views_sizes_and_skips(corpora):
     assert (ki.view, ki.orientation, {g.shape[1] for g in ki.grids}) == ("side", "vertical", {16})
     assert len({g.shape[0] for g in ki.grids}) == 4 and len(ki.grids) == 4  # four heights, all kept
     assert (lr.view, {g.shape for g in lr.grids}) == ("side", {(22, 32)})
-    assert mm.view == "side" and len(mm.grids) == 2  # the 17-row level is skipped, with its reason
-    assert any("17 rows high" in r for _, r in mm.skipped)
+    # Mega Man's levels differ in height and mark their outside with "@" (null): the 15-row ones are padded
+    # with "@" above to the 17-row one's height, none skipped
+    assert mm.view == "side" and len(mm.grids) == 3 and {g.shape[0] for g in mm.grids} == {17}
+    assert len(mm.padded) == 2 and mm.describe()["padded_with_void"] == 2
+    at = next(t.id for t in mm.tileset.tiles if t.char == "@")
+    assert all((g[:2] == at).all() for g, p in zip(mm.grids, mm.sources) if p in mm.padded)
     assert (zelda.view, zelda.room) == ("top", (11, 16))  # VGLC Zelda's rooms, though most rooms are void
     for c in corpora.values():
         assert all("README" in p for p, r in c.skipped if "not a level" in r)

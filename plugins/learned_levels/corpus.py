@@ -149,6 +149,9 @@ class Corpus:
     #: side view: ``"horizontal"`` (levels run left to right, one height) or ``"vertical"`` (Kid Icarus: levels
     #: more than twice as high as wide, one width, any height; the player climbs from the bottom to the top)
     orientation: str = "horizontal"
+    #: side view: level files whose grids were padded at the top with the corpus's void tile to the tallest
+    #: level's height (levels that mark their outside with void, as VGLC Mega Man's ``@``, may differ in height)
+    padded: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ views of the tileset
     @property
@@ -195,7 +198,7 @@ class Corpus:
                 "heights": sorted({h for h, _ in sizes}),
                 "widths": [min(w for _, w in sizes), max(w for _, w in sizes)] if sizes else [],
                 "tiles": {t.char: tile_tags(t) for t in self.tileset.tiles},
-                "skipped": len(self.skipped)}
+                "skipped": len(self.skipped), "padded_with_void": len(self.padded)}
 
     # ------------------------------------------------------------------ back to levels
     def level_from_grid(self, grid: np.ndarray, metadata: dict | None = None, regions: list | None = None) -> Level:
@@ -787,6 +790,7 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
     solid = np.array([bool(roles_of(tile_tags(t)) & {"solid", "void"}) for t in tileset.tiles] + [False], dtype=bool)
     view = mp.get("view") or detect_view(grids, solid, [tile_tags(t) for t in tileset.tiles])
     orientation = "horizontal"
+    padded: list[str] = []
     if view == "side" and grids and 2 * sum(is_vertical(g) for g in grids) > len(grids):
         orientation = "vertical"  # Kid Icarus: one width (the screen's), the heights differ: keep that width
         widths: dict[int, int] = {}
@@ -810,6 +814,17 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
         heights: dict[int, int] = {}
         for g in grids:
             heights[g.shape[0]] = heights.get(g.shape[0], 0) + 1
+        voids = [t.id for t in tileset.tiles if "void" in roles_of(tile_tags(t))]
+        fill = max(voids, key=lambda v: (sum(int((g == v).sum()) for g in grids), -v)) if voids else None
+        if len(heights) > 1 and fill is not None and any((g == fill).any() for g in grids):
+            # the levels mark the outside of the level with a void tile (VGLC Mega Man's "@"): shorter ones
+            # are the same game with more outside above them; pad them at the top to the tallest
+            H = max(heights)
+            for i, (g, k) in enumerate(zip(grids, keep)):
+                if g.shape[0] < H:
+                    padded.append(str(k[0]))
+                    grids[i] = np.vstack([np.full((H - g.shape[0], g.shape[1]), fill, dtype=g.dtype), g])
+            heights = {H: len(grids)}
         top = max(heights.values())
         tied = sorted(h for h, n in heights.items() if n == top)
         if len(tied) > 1:  # no majority height: which one is the game's is not ours to guess
@@ -865,7 +880,7 @@ def load_corpus(paths, *, engine=None, legend=None, mapping=None, verbose=False)
         nth[k] = nth.get(k, 0) + 1
         sources.append(k if count[k] == 1 else f"{k}#{nth[k]}")
     return Corpus([lv for _, lv, _ in keep], grids, tileset, view, file_hashes, skipped, used, used_legends, room,
-                  uni.under(), dict(uni.entity_kind), sources, orientation)
+                  uni.under(), dict(uni.entity_kind), sources, orientation, padded)
 
 
 def is_vertical(grid: np.ndarray) -> bool:
