@@ -118,8 +118,7 @@ def layout_doc(grids: list[np.ndarray], cfg: dict, masks: dict, classes: int) ->
         doc["wall"] = wall
         doc["doors"] = {s: [list(c) for c in max(cells[s], key=lambda k: (cells[s][k], k))] if cells[s] else []
                         for s in SIDES}
-        doc["available"] = ["rooms"] + [a for a in ("enemies", "keys") if has[a]
-                                        and (a != "keys" or masks["locked"][:classes].any())]
+        doc["available"] = ["rooms"] + [a for a in ("enemies", "keys") if has[a]]
         # goal kinds (stairs, goal) that every map holds in one room only: the layout's goal room gets them
         goal_kinds = {}
         for kind in ("stairs", "goal"):
@@ -207,6 +206,8 @@ class _Model(LevelModel):
                                     _stand(self))
         self.enemy_mask = np.zeros(256, dtype=bool)
         self.enemy_mask[:self.classes] = self.mask("enemy")
+        nz = self.cond_table[:, 1][self.cond_table[:, 1] > 0]
+        self.enemy_density_nz = float(np.median(nz)) if len(nz) else 0.05  # a typical density of rooms with enemies
         self.masks = role_masks(self.rules.to_dict()["roles"])
         self.required = [k for k in self.rules.params.get("required", []) if k != "door"]
         doc = lc.tensor_json(tensors, "__layout__", source, None)
@@ -452,7 +453,7 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
 class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "4"  # 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
+    version = "5"  # 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
     description = ("Conditional VAE top-down levels in your corpus's tileset: rooms decoded under the corpus's "
                    "patterns and composed into dungeons by a layout graph; controls; blend seeds in latent space")
     params = (
@@ -582,6 +583,15 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
             lo, hi, _ = m.buckets.count_range("enemies", eb, 100 * n)
             total = int(crng.integers(lo, hi + 1)) if hi > lo else lo
             per_room = crng.multinomial(total, [1.0 / n] * n)
+        kb = asked.get("keys", "any")
+        keys_per_room = None
+        if kb not in ("any", "none"):  # a dungeon total in the bucket, spread over the rooms but the goal room
+            lo, hi, _ = m.buckets.count_range("keys", kb, 100)
+            total = int(crng.integers(lo, hi + 1)) if hi > lo else lo
+            rooms_ok = [i for i in range(n) if lay is None or n == 1 or i != lay["goal"]]
+            spread = crng.multinomial(total, [1.0 / len(rooms_ok)] * len(rooms_ok))
+            keys_per_room = np.zeros(n, dtype=np.int64)
+            keys_per_room[rooms_ok] = spread
         V = m.classes
         enemy = m.masks["enemy"][:V + 1].copy()
         enemy[V] = False
@@ -593,6 +603,8 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
             e = p["enemy_density"] if p["enemy_density"] >= 0 else float(rows[i][1])
             if eb == "none" or (per_room is not None and per_room[i] == 0):
                 e = 0.0
+            elif per_room is not None and e <= 0:  # enemies asked of this room: condition on a density that has some
+                e = m.enemy_density_nz
             if lay is not None:
                 from .learned_level_lm.layout import room_unary
 
@@ -606,14 +618,19 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
                 u[:, :, V] = False
                 c = (o, e)
             st = []
+            need = {}
             if e <= 0 and (eb == "none" or p["enemy_density"] == 0 or per_room is not None):
                 u[:, :, enemy] = False
             elif per_room is not None:
                 k = int(per_room[i])
                 st.append(Steer("enemies", "tiles", enemy, None, k, k, k))
-            if asked.get("keys") == "none":
+                need["enemy"] = (enemy, k)
+            if kb == "none" or (keys_per_room is not None and keys_per_room[i] == 0):
                 u[:, :, key] = False
-            need = {}
+            elif keys_per_room is not None:
+                k = int(keys_per_room[i])
+                st.append(Steer("keys", "tiles", key, None, k, k, k))
+                need["key"] = (key, k)
             if lay is not None:  # the goal kinds (stairs) only in the goal room, as many as the corpus's maps hold
                 for kind, cnt in m.goal_kinds.items():
                     gm = m.masks[kind][:V + 1].copy()
@@ -684,8 +701,8 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
         (:func:`~plugins.learned_level_lm.reach.room_ok`) and it holds the goal kinds asked of it."""
         from .learned_level_lm.reach import room_ok
 
-        masks, required = m.masks, m.required
         need = need or {}
+        masks, required = m.masks, list(m.required) + [k for k in need if k not in m.required]
 
         def ok(S):
             return room_ok(S, masks, required) and all(int(gm[S].sum()) == c for gm, c in need.values())

@@ -189,3 +189,31 @@ def test_maps_without_rooms_window_model(eng):
 
     with pytest.raises(InputError, match="maps without rooms"):
         eng.generate("level", GEN, 1, dict(p, rooms="few"))
+
+
+def test_keys_control_on_a_corpus_with_keys(eng, tmp_path):
+    """A room corpus whose tiles include keys (zelda-like maps with 0-3 keys on room floors): the keys control
+    is offered, none is exact, a bucket lands (keys steered into the rooms but the goal room)."""
+    from engine.training import train
+
+    game = tmp_path / "keys" / "Processed"
+    game.mkdir(parents=True)
+    maps = sorted((ZELDA / "Processed").glob("zelda-like-*.txt"))[:6]
+    for n, f in enumerate(maps):
+        rows = [list(r) for r in f.read_text().splitlines()]
+        spots = [(y, x) for y in range(len(rows)) for x in range(len(rows[0]))
+                 if rows[y][x] == "F" and y % 11 == 5 and x % 16 in (3, 12)]
+        for y, x in spots[:n % 4]:
+            rows[y][x] = "K"
+        (game / f.name).write_text("\n".join("".join(r) for r in rows) + "\n")
+    legend = json.loads(ZELDA_LEGEND.read_text())
+    legend["tiles"]["K"] = ["key", "passable"]
+    (tmp_path / "keys" / "keys.json").write_text(json.dumps(legend))
+    out = tmp_path / "w"
+    train(eng, GEN, [game], epochs=12, seed=1, out=out, show_progress=False, tiny=True)
+    gen = eng.generator(GEN)
+    m = gen.model(str(out))
+    assert "keys" in m.available and gen.level_controls({"weights": str(out)})["keys"][0] == "none"
+    for b in ("none", "many"):
+        lv = eng.generate("level", GEN, 2, {"weights": str(out), "room_count": 3, "keys": b})
+        assert lv.metadata["measured"]["keys"] == b and eng.problems(lv) == []
