@@ -94,6 +94,17 @@ def test_fitted_rules_per_kind(corpora, rules):
     # Lode Runner: no jumping; ladders and ropes make the floors reachable
     assert lr.jump == (0, 1) and lr.params["one_start"]
     assert "no jumping" in lr.describe() and "climbs" in lr.describe()
+    # its gold is all stood on in every corpus level: required (Mario's coins float in the air: not)
+    assert lr.params["required"] == ["collectable"] and "required" not in rules["smb"].params
+    c = corpora["lr"]
+    ids = {t.char: t.id for t in c.tileset.tiles}
+    g = c.grids[0].copy()
+    g[0, :] = ids["b"]  # a sealed-off gold on top of the map
+    g[0, 5], g[0, 6] = ids["."], ids["b"]
+    g2 = np.vstack([np.full((2, g.shape[1]), ids["."], np.uint8), g])
+    g2[1, 5] = ids["G"]
+    g2[2, 5] = ids["b"]
+    assert "collectable 'G' at x=5, y=1 cannot be reached" in lr.problems(g2)[0]
     # Mega Man: the ladder shaft is climbed, not jumped (it is 6 rows)
     assert mm.jump[0] <= 2 and mm.params["one_start"]
     # Kid Icarus: one-way platforms are stood on, jumped up through

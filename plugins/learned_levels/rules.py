@@ -24,7 +24,9 @@ Side view (``view == "side"``, gravity)
     jump_distance)`` (by their sum, then height) under which the most corpus levels pass (all, normally);
     ``jump_height`` 0 (no jumping: Lode Runner) only with ``jump_distance`` 1 (walking). ``max_fall``: the
     longest drop any move from a reached cell of a corpus level takes (rows below the cell it started from),
-    kept when under half the lowest level's height, else 0 (any fall). ``one_start``/``one_goal`` (both
+    kept when under half the lowest level's height, else 0 (any fall). ``required`` ``["collectable"]`` when
+    every corpus level that has collectables reaches a standing cell on each of them (Lode Runner's gold; a
+    level then passes only if its start reaches every one). ``one_start``/``one_goal`` (both
     views): every corpus level has exactly one ``start`` (``goal``) tile, so a level must have exactly one
     (no "first wins", no edge standing in for a missing one).
 
@@ -256,7 +258,20 @@ class Rules:
                 far = f"furthest reached x={max(x for x, _ in reach)}"
             return [f"goal at x={goal[0]}, y={goal[1]} unreachable with jumps {jh} high and {jd} wide{falls} "
                     f"({far})"]
-        return []
+        return self._side_required(grid, reach, self.params.get("required", []))
+
+    def _side_required(self, grid: np.ndarray, reach: set, kinds) -> list[str]:
+        """Side view: the cells of the required kinds (fitted: Lode Runner's gold) not among ``reach``."""
+        out = []
+        for k in kinds:
+            cells = [(int(x), int(y)) for y, x in np.argwhere(self._mask[k][grid])]
+            miss = [c for c in cells if c not in reach]
+            if miss:
+                x, y = miss[0]
+                ch = self.chars[int(grid[y, x])] if int(grid[y, x]) < len(self.chars) else "?"
+                out.append(f"{k} {ch!r} at x={x}, y={y} cannot be reached from the start"
+                           + (f" ({len(miss)} such cells)" if len(miss) > 1 else ""))
+        return out
 
     # ------------------------------------------------------------------ top down
     def _top_reach(self, grid: np.ndarray) -> tuple[np.ndarray | None, list[str]]:
@@ -381,7 +396,9 @@ class Rules:
             fall = f"falls of {self.max_fall} rows at most" if self.max_fall else "falls of any height"
             climb = ", climbs ladders/ropes" if self._mask["climbable"].any() else ""
             plat = ", stands on one-way platforms" if self._mask["platform"].any() else ""
-            return f"side view: {jump}, {fall}{climb}{plat}{ends}"
+            req = f"; start reaches every {', '.join(self.params['required'])} tile" if self.params.get("required") \
+                else ""
+            return f"side view: {jump}, {fall}{climb}{plat}{req}{ends}"
         return "top down: start reaches " + (", ".join(self.params.get("required", [])) or "(nothing required)") \
             + ends
 
@@ -447,6 +464,14 @@ def fit_rules(corpus: Corpus) -> Rules:
         params = {"jump_height": jh, "jump_distance": jd, **ones}
         if 0 < longest < low // 2:  # absent (the default, 0) = any fall, as rules fitted before
             params["max_fall"] = longest
+        # collectables are required when every corpus level that has them can stand on every one of them
+        # (Lode Runner's gold: the point of the level); coins in mid-air (Mario) are not stood on: not required
+        fitted = Rules("side", roles, dict(params), chars=chars)
+        has = [g for g in corpus.grids if fitted._mask["collectable"][g].any()]
+        if has and all(not fitted._side_required(g, fitted.reach(g, fitted.endpoints(g)[0]), ["collectable"])
+                       for g in has if fitted.endpoints(g)[0] is not None) \
+                and all(fitted.endpoints(g)[0] is not None for g in has):
+            params["required"] = ["collectable"]
         rules = Rules("side", roles, params, chars=chars)
     else:
         present = [k for k in TOP_KINDS if any(k in r for r in roles)]

@@ -158,9 +158,8 @@ def lr_level(rng: random.Random) -> list[list[str]]:
         a, b = rng.randint(0, 3), rng.randint(W - 4, W)
         for x in range(a, b):
             g[fy][x] = "b"
-        if rng.random() < 0.5:  # a hole to drop through
-            hx = rng.randint(a + 3, b - 4)
-            g[fy][hx] = "."
+        if rng.random() < 0.5:  # a hole to drop through, at a floor's end (the ladders stay within reach)
+            g[fy][a] = "."
     for lower, upper in zip(floors, floors[1:]):  # a ladder from each floor to the next one up
         lx = rng.randint(4, W - 5)
         while g[upper][lx] != "b":
