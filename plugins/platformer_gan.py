@@ -4,7 +4,8 @@ with a latent search for designer targets, generating in your tileset and checke
 Train it on any side-view corpus ``conjure train`` reads (VGLC game folders, Tiled maps, packs; see
 ``docs/learned-levels.md``): the weights then carry the corpus tileset (glyphs, names, tags), its height and
 the playability rules fitted on it (:mod:`plugins.learned_levels.rules`: jump height/width such that the
-corpus passes). The shipped weights are this very path trained on ``plugins/data/levels/platformer``.
+corpus passes). The shipped weights are this very path trained on ``plugins/data/corpora/mario-like`` (VGLC's
+Super Mario Bros layout); ``platformer-gan/platformer/`` is the same trained on ``plugins/data/levels/platformer``.
 
 The generator network (``plugins.learned_levels.nets.PlatformerG``, imported with torch on first use) maps
 a latent to per-cell tile distributions over one window (``H×32``; the corpus height padded at the top with
@@ -13,9 +14,11 @@ air to a multiple of 4, cropped), as MarioGAN did for Super Mario Bros. A level 
 column, top to bottom, under the corpus's 3×3 patterns and the fitted jump model
 (:mod:`plugins.learned_levels.decode`): every 3×3 window of the level, its edges included, occurs in the
 training corpus, the level starts and ends like a corpus level, and the sampler backs up when the goal can no
-longer be reached. The network's probabilities are first scaled per tile kind so that rare kinds (pipes,
-?-blocks, coins, enemies) are drawn about as often as the corpus has them
-(:meth:`~plugins.learned_levels.model.LevelModel.tile_weights`).
+longer be reached. The network's probabilities are multiplied by the corpus's vertical bigram (the tile above:
+coins over blocks, enemies on the ground; :meth:`_Model.vbig`), above the ground by its horizontal bigram when
+training chose one (:func:`choose_hbig`: rows of blocks), and by per-kind factors calibrated after training so
+that rare kinds (pipes, ?-blocks, coins, enemies) are drawn about as often as the corpus has them
+(:meth:`_Model.calibrate`); all three are stored with the weights.
 
 **Controls** (``pipes``, ``enemies``, ``gaps``, ``elevation``: ``any``/``none``/``few``/``some``/``many``) use
 ``level-lm``'s definitions (:mod:`plugins.learned_level_lm.controls`: what is counted, per 100 columns, buckets
@@ -96,6 +99,13 @@ class _Model(LevelModel):
         self._controls = None
         self._problems: dict[bytes, tuple] = {}
         self._counts: dict[bytes, dict] = {}
+        hb = tensors.get("__hbigram__")
+        self._hbig = self._hbig_rows = None
+        if hb is not None:
+            hb = hb.numpy().astype(np.float64)
+            if hb.shape != (self.classes + 1, self.classes) or not np.all(np.isfinite(hb)) or hb.min() < 0:
+                raise InputError(f"{source}: __hbigram__: expected ({self.classes + 1}, {self.classes}) factors")
+            self._hbig = hb
         vb = tensors.get("__vbigram__")
         self._vbig = None
         if vb is not None:
@@ -259,19 +269,26 @@ class _Model(LevelModel):
         z = torch.randn(64, self.nz, generator=torch.Generator().manual_seed(0)).numpy()
         return self.probs(z).mean((0, 1, 2))
 
-    def sampled_shares(self, w: np.ndarray, levels: int = 8) -> np.ndarray | None:
+    def calib_grids(self, w: np.ndarray, levels: int, width: int = 4 * WIN) -> list[np.ndarray] | None:
+        """``levels`` levels of ``width`` columns sampled as generation samples them (pattern constraint, jump
+        model, ``any`` controls) with tile weights ``w``, from fixed latents and streams (calibration)."""
         import torch
 
-        pats = self.patterns()
-        if pats is None:
+        if self.patterns() is None:
             return None
-        z = torch.randn(levels * 4, self.nz, generator=torch.Generator().manual_seed(1)).numpy()
+        k = -(-width // self.w)
+        z = torch.randn(levels * k, self.nz, generator=torch.Generator().manual_seed(1)).numpy()
         P = self.probs(z)
+        jobs = [(z[k * i:k * i + k], width, np.random.default_rng([7, i]), {"jump_height": 0, "jump_distance": 0},
+                 P[k * i:k * i + k], self.steers({}, width, np.random.default_rng([8, i]))) for i in range(levels)]
+        return [g for g, _ in self.sample_levels(jobs, tw=w)]
+
+    def sampled_shares(self, w: np.ndarray, levels: int = 8) -> np.ndarray | None:
+        grids = self.calib_grids(w, levels)
+        if grids is None:
+            return None
         counts = np.zeros(self.classes)
-        jobs = [(z[4 * i:4 * i + 4], 4 * self.w, np.random.default_rng([7, i]), {"jump_height": 0, "jump_distance": 0},
-                 P[4 * i:4 * i + 4], self.steers({}, 4 * self.w, np.random.default_rng([8, i])))
-                for i in range(levels)]
-        for g, _ in self.sample_levels(jobs, tw=w):
+        for g in grids:
             counts += np.bincount(g.ravel(), minlength=self.classes)[:self.classes]
         return counts / counts.sum()
 
@@ -297,6 +314,27 @@ class _Model(LevelModel):
             self._vbig = vertical_bigram([corpus.grids[i] for i in train], self.classes)
         return self._vbig if self._vbig is not False else None
 
+    def hbig(self) -> np.ndarray | None:
+        """The corpus's horizontal bigram as sampling factors ``(V + 1, V)`` raised to the exponent chosen at
+        training (``P(tile | tile left of it in its row) / P(tile)``; row V: beside the left border), applied per
+        strip with the previous column known (rows of bricks and ?-blocks; see :meth:`hbig_rows`). Stored with the
+        weights (``__hbigram__``) when training chose an exponent above 0 (see :func:`choose_hbig`)."""
+        return self._hbig
+
+    def hbig_rows(self) -> np.ndarray | None:
+        """:meth:`hbig` per row ``(h, V + 1, V)``: not on the usual ground's rows (the bottom ``base`` rows),
+        where runs of ground and gaps are the network's and the ``gaps`` control's."""
+        if self._hbig is None:
+            return None
+        if self._hbig_rows is None:
+            c = self.controls()
+            base = c["base"] if c else 0
+            t = np.repeat(self._hbig[None], self.h, 0)
+            if base:
+                t[self.h - base:] = 1.0
+            self._hbig_rows = t
+        return self._hbig_rows
+
     def sample_levels(self, jobs: list, tw: np.ndarray | None = None) -> list:
         """Levels ``(h, width)`` sampled under the corpus pattern constraint, the jump model and the controls
         (:mod:`plugins.learned_levels.decode`), all together; returns [(grid, stats)]. ``jobs``: tuples
@@ -310,6 +348,7 @@ class _Model(LevelModel):
 
         pats = self.patterns()
         vb = self.vbig()
+        hb = self.hbig_rows()
         tw = self.tile_weights() if tw is None else tw
         states = [rng.bit_generator.state for _, _, rng, _, _, _ in jobs]
 
@@ -323,7 +362,7 @@ class _Model(LevelModel):
             strips = np.concatenate(list(P), axis=1)[:, :width].transpose(1, 0, 2) * tw  # (width, h, C)
             jh, jd = _jumps(self, p)
             return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers),
-                    "reach": SideReach(self.solid, self.h, jh, jd), "vbig": vb}
+                    "reach": SideReach(self.solid, self.h, jh, jd), "vbig": vb, "hbig": hb}
 
         def run(items):
             if pats is None:
@@ -645,6 +684,38 @@ def _windows(grids, cfg, mirror: np.ndarray) -> np.ndarray:
     return data
 
 
+HBIG_EXPONENTS = (0.0, 0.5)
+
+
+def choose_hbig(tensors: dict, path, train_grids: list[np.ndarray], classes: int, tiny: bool):
+    """Sampling calibration after training, on the training levels only: for each exponent of the corpus's
+    horizontal bigram (:data:`HBIG_EXPONENTS`; 0 = none) the tile weights are calibrated
+    (:meth:`_Model.calibrate`: 6 corrections on 16 levels), 24 levels of 128 columns are sampled, and the
+    exponent with the lowest KL(training levels ‖ samples) of 2×2 patterns is kept among those whose diversity
+    is at least 0.85× the training levels' (the lowest-KL one when none is). Returns (factors or None, tile
+    weights, the figures per exponent for the model card)."""
+    from engine.eval_levels import grid_diversity, kl_divergence, pattern_counts
+
+    ref = pattern_counts(train_grids, 2, 256)
+    own_div = grid_diversity([np.asarray(g) for g in train_grids], np.random.default_rng(0))
+    hb = vertical_bigram([np.asarray(g).T for g in train_grids], classes)  # left neighbour: the grids transposed
+    tried = []
+    for e in (HBIG_EXPONENTS[:1] if tiny else HBIG_EXPONENTS):
+        m = _Model(tensors, {}, path)  # the trained model as generation loads it
+        m._hbig, m._hbig_rows = (hb ** e if e else None), None
+        tw = m.calibrate(*((1, 2) if tiny else (6, 16)))
+        grids = m.calib_grids(tw, 4 if tiny else 24)
+        kl = kl_divergence(ref, pattern_counts(grids, 2, 256))
+        div = grid_diversity(grids, np.random.default_rng(0))
+        tried.append({"hbig_exponent": e, "kl_2x2_train": round(kl, 4), "diversity": round(div, 4),
+                      "diversity_ratio": round(div / own_div, 3), "tile_weights": tw})
+    ok = [t for t in tried if t["diversity_ratio"] >= 0.85] or tried
+    best = min(ok, key=lambda t: t["kl_2x2_train"])
+    figs = [{k: v for k, v in t.items() if k != "tile_weights"} for t in tried]
+    e = best["hbig_exponent"]
+    return (hb ** e if e else None), best["tile_weights"], {"chosen_hbig_exponent": e, "tried": figs}
+
+
 def train_platformer_gan(job) -> dict:
     import time
 
@@ -737,13 +808,17 @@ def train_platformer_gan(job) -> dict:
     tensors["__controls__"] = lc.json_tensor(fit_controls([corpus.grids[i] for i in train_idx],
                                                           role_masks(rules.to_dict()["roles"]), corpus.classes))
     tensors["__vbigram__"] = torch.from_numpy(vertical_bigram([corpus.grids[i] for i in train_idx], corpus.classes))
-    calib = _Model(tensors, {}, job.out / "model.safetensors")  # the trained model as generation loads it
-    tensors["__tile_weights__"] = torch.from_numpy(calib.calibrate(*((1, 2) if job.options.get("tiny") else (6, 16))))
+    train_grids = [corpus.grids[i] for i in train_idx]
+    hb, tw, calib_fig = choose_hbig(tensors, job.out / "model.safetensors", train_grids, corpus.classes,
+                                    bool(job.options.get("tiny")))
+    if hb is not None:
+        tensors["__hbigram__"] = torch.from_numpy(hb)
+    tensors["__tile_weights__"] = torch.from_numpy(tw)
     save_safetensors(tensors, job.out / "model.safetensors", {"generator": GEN_ID, "format": "conjure/2"})
     metrics = {"train_windows": n, "levels": len(corpus.grids), "train_levels": len(train_idx),
                "held_out_levels": len(held_idx), "steps": epochs * steps, "best_epoch": hist["best_epoch"],
                "held_out_kl_2x2_best": hist["best_held_out"], "corpus_pass": rules.report["corpus_pass"],
-               "train_seconds": round(time.time() - t0, 1)}
+               "train_seconds": round(time.time() - t0, 1), "sampling_calibration": calib_fig}
     return {"weights": ["model.safetensors"], "config": cfg, "metrics": metrics, "epochs": epochs,
             "data": corpus.files, "device": device,
             "card": card_extras(corpus, rules, train_idx, held_idx, job, hist)}

@@ -73,7 +73,8 @@ def sample(probs: np.ndarray, patterns, rng: np.random.Generator, *, reach=None,
 
 def sample_batch(items: list[dict], patterns) -> list[Result]:
     """:func:`sample` for many sequences at once (each item: the keyword arguments of :func:`sample`, with
-    ``probs`` and ``rng``). From ``sampler.BATCH_SAMPLE`` sequences sampling a strip together, their strips are
+    ``probs`` and ``rng``; ``vbig``: ``(V + 1, V)`` factors by the tile above, as level-lm's vertical bigram,
+    the same object for all items; ``hbig``: ``(h, V + 1, V)`` factors per row by the tile to the left). From ``sampler.BATCH_SAMPLE`` sequences sampling a strip together, their strips are
     drawn by ``level-lm``'s vectorised ``sampler.sample_many`` (the same float64 products, running sums and
     inverse-CDF choices as one sequence alone), so each result equals :func:`sample` of its item alone."""
     from plugins.learned_level_lm.sampler import BATCH_SAMPLE, sample_many
@@ -92,6 +93,7 @@ def sample_batch(items: list[dict], patterns) -> list[Result]:
                   steers=list(it.get("steers") or []), unary=unary, reach=it.get("reach"),
                   room_check=it.get("check"), budget=it.get("budget"))
         job.patterns = patterns
+        job.hbig = it.get("hbig")
         jobs.append(job)
         logits.append(lg)
         Ps.append(None)
@@ -140,6 +142,7 @@ def sample_batch(items: list[dict], patterns) -> list[Result]:
 
 
 _JOB = None
+_ROWS = np.arange(256)
 
 
 def _job_class():
@@ -154,6 +157,7 @@ def _job_class():
         class GreedyFallbackJob(Job):
             patterns = None
             _steer_cols = None
+            hbig = None  # (h, V + 1, V): per row, a factor per tile by the tile left of it (or None)
 
             def _weights(self, logits, t, P=None):
                 """``Job._weights`` to the bit (the same bonus — Python's min/max clip the same doubles as
@@ -162,6 +166,8 @@ def _job_class():
                 strip of every level)."""
                 if P is None:
                     P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
+                if self.hbig is not None:
+                    P *= self.hbig[_ROWS[:self.h], (self.border if t == 0 else self._padded(t - 1))[1:-1]]
                 if not self.steers:
                     return P
                 if self._steer_cols is None:
