@@ -242,6 +242,13 @@ def test_bad_corpora_one_line(tmp_path):
     with pytest.raises(CorpusError) as e:
         load_corpus([DATA / "The Legend of Zelda"])
     assert "\n" not in str(e.value) and "no legend" in str(e.value)
+    # VGLC Zelda's room graphs (Graphviz) beside the levels are skipped as what they are
+    z = tmp_path / "Z"
+    shutil.copytree(DATA / "The Legend of Zelda", z)
+    (z / "Graph Processed").mkdir()
+    (z / "Graph Processed" / "tloz1_1.dot").write_text('digraph G {\n  0 [label="e"];\n}\n')
+    c = load_corpus([z], legend=ZELDA_LEGEND)
+    assert len(c.grids) == 4 and any(p.endswith(".dot") and "Graphviz" in r for p, r in c.skipped)
     # vertical levels of another width are skipped with their reason
     d = tmp_path / "KI"
     shutil.copytree(DATA / "Kid Icarus", d)

@@ -90,7 +90,8 @@ SKIP_EXTS = {".png": "an image", ".jpg": "an image", ".jpeg": "an image", ".gif"
              ".tsx": "a Tiled tileset (read through the maps that use it)",
              ".tsj": "a Tiled tileset (read through the maps that use it)",
              ".zip": "an archive (unpack it first)", ".gz": "an archive (unpack it first)",
-             ".safetensors": "model weights", ".csv": "a table"}
+             ".safetensors": "model weights", ".csv": "a table",
+             ".dot": "a Graphviz graph (VGLC's room graphs)", ".gv": "a Graphviz graph"}
 README_RE = re.compile(r"^(readme|license|licence|changelog|copying|notes?)\b", re.I)
 
 
