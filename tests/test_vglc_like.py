@@ -293,3 +293,15 @@ def test_text_as_editors_leave_it(tmp_path):
     c = load_corpus([tmp_path / "G"])
     assert len(c.grids) == 4 and not c.skipped
     assert all(np.array_equal(g, c.grids[0]) for g in c.grids)
+
+
+@pytest.mark.parametrize("gen", ["platformer-gan", "level-lm", "dungeon-vae"])
+def test_cli_train_refuses_a_vertical_corpus_in_one_line(gen, tmp_path):
+    from .conftest import run_cli
+
+    r = run_cli("train", gen, "--data", DATA / "Kid Icarus", "--out", tmp_path / "o", "-O", "tiny=1")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert gen in last and ("vertical" in last or "top-down" in last), last
+    assert not (tmp_path / "o").exists()
