@@ -129,7 +129,7 @@ def train(job, gen_id: str, version: str) -> dict:
 
     masks = role_masks(spec["rules"]["roles"])
     K = spec["V"] + 1
-    cfg.setdefault("kinds", 1 if spec["view"] == "top" else 0)  # kind weights: by default for top down
+    cfg.setdefault("kinds", 1)  # kind weights calibrated after the temperature (with -O calibrate)
     T = cfg["ctx"] if spec["view"] == "side" else int(spec["room"][0])
     cfg["ctx"] = T
     xs, ys, at = crops(spec, seqs, info, T, 4 if spec["view"] == "side" else 1, masks)
@@ -289,7 +289,7 @@ def calibrate_kinds(path, train_grids: list, spec: dict) -> tuple[list[float], d
     output's tile-kind shares nearer the *training* levels': ``KIND_ROUNDS`` rounds of the same
     ``CALIBRATION_SAMPLES`` levels (dungeons), each multiplying a kind's factor by ``(want / got) ** 0.8``
     (the step clipped to 0.5..2, the factor to 0.2..5); the round with the smallest L1 distance is kept (the
-    first round is all ones). Run after :func:`calibrate`; on by default for top-down models (``-O kinds=``)."""
+    first round is all ones). Run after :func:`calibrate` (``-O kinds=0`` turns it off)."""
     from engine.generator import Request
     from plugins.level_lm import LevelLM, Model
 
