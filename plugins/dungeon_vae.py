@@ -453,7 +453,7 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
 class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "5"  # 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
+    version = "6"  # 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
     description = ("Conditional VAE top-down levels in your corpus's tileset: rooms decoded under the corpus's "
                    "patterns and composed into dungeons by a layout graph; controls; blend seeds in latent space")
     params = (
@@ -891,19 +891,9 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
         tiles = g.astype(np.uint8)
         if P.locked is not None and c.get("key", -1) >= 0:
             spots = post.place(tiles, rng, P)
-            if spots is None:  # no vault drawn: start and goal at the far ends, the key between (no lock to open)
-                spots = post.place_simple(tiles, P)
-                if spots is None:
-                    return g, False
-                (sy, sx), (ey, ex) = spots
-                lab = _label(P.walkable[tiles])
-                cells = [tuple(int(v) for v in q) for q in np.argwhere(lab == lab[sy, sx])]
-                cells = [q for q in cells if q not in ((sy, sx), (ey, ex))]
-                if not cells:
-                    return g, False
-                ky, kx = cells[int(rng.integers(len(cells)))]
-            else:
-                (sy, sx), (ky, kx), (ey, ex) = spots
+            if spots is None:  # no vault drawn: start and goal far apart, the key between (no lock to open)
+                return _place_open(m, g, rng)
+            (sy, sx), (ky, kx), (ey, ex) = spots
             g[ky, kx] = c["key"]
         else:
             spots = post.place_simple(tiles, P)
@@ -990,6 +980,59 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
 
     def train(self, job) -> dict:
         return train_dungeon_vae(job)
+
+
+def _fits(pats, padded: np.ndarray, y: int, x: int, tile: int) -> bool:
+    """Tile ``tile`` at (y, x) of a grid (``padded``: the grid with the pattern table's border round it)
+    leaves every 3×3 window round it in the corpus's pattern table ``pats``."""
+    from .learned_level_lm.patterns import window_codes
+
+    Hp, Wp = padded.shape
+    ys, ye, xs, xe = max(0, y - 1), min(Hp, y + 4), max(0, x - 1), min(Wp, x + 4)
+    region = padded[ys:ye, xs:xe].copy()
+    region[y + 1 - ys, x + 1 - xs] = tile
+    codes = window_codes(region, pats.K, 3)
+    i = np.searchsorted(pats.codes, codes).clip(max=len(pats.codes) - 1)
+    return bool((pats.codes[i] == codes).all())
+
+
+def _place_open(m: _Model, g: np.ndarray, rng) -> tuple[np.ndarray, bool]:
+    """Start, goal and key on the largest walkable area when the network drew no locked vault: the start and
+    the goal as far apart as a double sweep finds, the key at random, each only on a cell where it leaves
+    the 3×3 windows round it in the corpus's patterns (else anywhere on the area)."""
+    c, P = m.cfg, m.palette
+    lab = _label(P.walkable[g.astype(np.uint8)])
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    if sizes.max(initial=0) < 3:
+        return g, False
+    area = [tuple(int(v) for v in q) for q in np.argwhere(lab == int(np.argmax(sizes)))]
+
+    pats = m.patterns()
+
+    def ok(cells, tile):
+        if pats is None or not len(pats.codes):
+            return cells
+        from .learned_level_lm.patterns import pad
+
+        padded = pad(g.astype(np.int64), pats.B)
+        fit = [q for q in cells if _fits(pats, padded, q[0], q[1], tile)]
+        return fit or cells
+
+    def far(cells, a):
+        return max(cells, key=lambda q: (abs(q[0] - a[0]) + abs(q[1] - a[1]), -q[0], -q[1]))
+
+    starts = ok(area, c["start"])
+    s0 = far(starts, far(starts, area[0]))
+    g[s0] = c["start"]
+    goals = ok([q for q in area if q != s0], c["goal"])
+    e0 = far(goals, s0)
+    g[e0] = c["goal"]
+    keys = ok([q for q in area if q not in (s0, e0)], c["key"])
+    if not keys:
+        return g, False
+    g[keys[int(rng.integers(len(keys)))]] = c["key"]
+    return g, True
 
 
 def _behind_lock(g: np.ndarray, m: _Model) -> bool:
