@@ -118,6 +118,19 @@ def layout_doc(grids: list[np.ndarray], cfg: dict, masks: dict, classes: int) ->
         doc["wall"] = wall
         doc["doors"] = {s: [list(c) for c in max(cells[s], key=lambda k: (cells[s][k], k))] if cells[s] else []
                         for s in SIDES}
+        # the corpus's usual locked-door cells per side (the cells of a door that hold locked tiles)
+        lockc: dict[str, dict] = {s: {} for s in SIDES}
+        for g in grids:
+            for _, _, t in rooms_of(g, (rh, rw), masks["void"]):
+                for side, sl in bands.items():
+                    band = np.zeros(t.shape, dtype=bool)
+                    band[sl] = True
+                    at = np.argwhere(masks["locked"][t] & band)
+                    if len(at):
+                        key = tuple((int(y), int(x), int(t[y, x])) for y, x in at)
+                        lockc[side][key] = lockc[side].get(key, 0) + 1
+        doc["locks"] = {s: [list(c) for c in max(lockc[s], key=lambda k: (lockc[s][k], k))]
+                        for s in SIDES if lockc[s]}
         doc["available"] = ["rooms"] + [a for a in ("enemies", "keys") if has[a]]
         # goal kinds (stairs, goal) that every map holds in one room only: the layout's goal room gets them
         goal_kinds = {}
@@ -224,6 +237,9 @@ class _Model(LevelModel):
             self._tile_w = tw.numpy().astype(np.float64)
         self.goal_kinds = dict(doc.get("goal_kinds", {}))
         self.fills = [float(f) for f in doc.get("fills", [])]
+        self.locks = {s: [tuple(c) for c in v if 0 <= c[0] < cfg["rh"] and 0 <= c[1] < cfg["rw"]
+                          and 0 <= c[2] < self.classes and self.masks["locked"][c[2]]]
+                      for s, v in doc.get("locks", {}).items()}
         self.cells = None
         if doc.get("cells"):
             bits = np.array(doc["cells"], dtype=object)
@@ -254,6 +270,12 @@ class _Model(LevelModel):
                 not all(isinstance(c, list) and len(c) == 3 and all(type(x) is int for x in c) for c in v)
                 for s, v in doors.items()):
             raise InputError(f"{where}.doors: expected per side a list of [row, column, tile]")
+        locks = doc.get("locks", {})
+        if not isinstance(locks, dict) or any(
+                s not in SIDES or not isinstance(v, list) or
+                not all(isinstance(c, list) and len(c) == 3 and all(type(x) is int for x in c) for c in v)
+                for s, v in locks.items()):
+            raise InputError(f"{where}.locks: expected per side a list of [row, column, tile]")
         gk = doc.get("goal_kinds", {})
         if not isinstance(gk, dict) or any(k not in ("stairs", "goal") or type(v) is not int or not 1 <= v <= 64
                                            for k, v in gk.items()):
@@ -453,7 +475,7 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
 class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "6"  # 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
+    version = "7"  # 7: key/lock progression on corpora with locked doors; 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
     description = ("Conditional VAE top-down levels in your corpus's tileset: rooms decoded under the corpus's "
                    "patterns and composed into dungeons by a layout graph; controls; blend seeds in latent space")
     params = (
@@ -585,10 +607,15 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
             per_room = crng.multinomial(total, [1.0 / n] * n)
         kb = asked.get("keys", "any")
         keys_per_room = None
-        if kb not in ("any", "none"):  # a dungeon total in the bucket, spread over the rooms but the goal room
-            lo, hi, _ = m.buckets.count_range("keys", kb, 100)
-            total = int(crng.integers(lo, hi + 1)) if hi > lo else lo
-            rooms_ok = [i for i in range(n) if lay is None or n == 1 or i != lay["goal"]]
+        lock = self._lock(m, lay) if kb != "none" else {}
+        need_keys = sum(len(v) for v in lock.values())
+        if kb not in ("any", "none") or need_keys:  # a total in the bucket (at least one key per locked cell),
+            total = need_keys                           # spread over the rooms but the goal room
+            if kb not in ("any", "none"):
+                lo, hi, _ = m.buckets.count_range("keys", kb, 100)
+                total = max(need_keys, int(crng.integers(lo, hi + 1)) if hi > lo else lo)
+            rooms_ok = lay.get("before_lock") if lay is not None and lock else \
+                [i for i in range(n) if lay is None or n == 1 or i != lay["goal"]]
             spread = crng.multinomial(total, [1.0 / len(rooms_ok)] * len(rooms_ok))
             keys_per_room = np.zeros(n, dtype=np.int64)
             keys_per_room[rooms_ok] = spread
@@ -612,6 +639,11 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
                 u = room_unary(m.rspec, doors)
                 if m.cells is not None:
                     u[:, :, :V] &= m.cells
+                if i == lay["goal"]:  # the locked doors of the goal room
+                    for cells in lock.values():
+                        for y, x, t in cells:
+                            u[y, x] = False
+                            u[y, x, t] = True
                 c = (o, e) + ((tuple(1.0 if doors[s] else 0.0 for s in SIDES)) if m.cdim == 6 else ())
             else:
                 u = np.ones((rh, rw, V + 1), dtype=bool)
@@ -656,6 +688,58 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
             return int(rng.integers(max(1, int(round(t1))), max(2, int(round(top))) + 1))
         lo, hi, _ = m.buckets.count_range("rooms", bucket, 100)
         return int(rng.integers(lo, hi + 1)) if hi > lo else lo
+
+    @staticmethod
+    def _lock(m: _Model, lay: dict | None) -> dict:
+        """Key/lock progression (corpora whose rooms have locked doors and keys): every door of the goal room
+        becomes the corpus's usual locked-door cells of its side, so the goal is reached only after keys
+        found in the rooms before it (one key per locked cell: the rules open one locked cell per key).
+        ``{side: [(row, col, tile)]}``; {} where the corpus has no such doors or keys, for a single room, or
+        when a door side of the goal room has no locked-door cells in the corpus. Sets ``lay["before_lock"]``:
+        the rooms reachable from the start without the goal room (where keys may go)."""
+        if lay is None or len(lay["rooms"]) < 2 or "keys" not in m.available or not m.locks:
+            return {}
+        g = lay["goal"]
+        goal = lay["rooms"][g]
+        n = len(lay["rooms"])
+
+        def reach(edges, avoid=None):
+            nbr: dict[int, list[int]] = {i: [] for i in range(n)}
+            for a, b in edges:
+                nbr[a].append(b)
+                nbr[b].append(a)
+            seen, todo = {lay["start"]}, [lay["start"]]
+            while todo:
+                i = todo.pop()
+                for j in nbr[i]:
+                    if j != avoid and j not in seen:
+                        seen.add(j)
+                        todo.append(j)
+            return seen
+
+        step = {"n": (-1, 0), "s": (1, 0), "w": (0, -1), "e": (0, 1)}
+        opp = {"n": "s", "s": "n", "w": "e", "e": "w"}
+        at = {r["pos"]: i for i, r in enumerate(lay["rooms"])}
+        edges = list(lay["edges"])
+        drop = []
+        for s in SIDES:  # a goal door on a side the corpus never locks: closed if the dungeon stays connected
+            if goal["doors"][s] and not m.locks.get(s):
+                j = at[(goal["pos"][0] + step[s][0], goal["pos"][1] + step[s][1])]
+                rest = [e for e in edges if set(e) != {g, j}]
+                if len(reach(rest)) < n:
+                    return {}
+                edges = rest
+                drop.append((s, j))
+        sides = [s for s in SIDES if goal["doors"][s] and m.locks.get(s)]
+        if not sides:
+            return {}
+        for s, j in drop:
+            goal["doors"][s] = False
+            lay["rooms"][j]["doors"][opp[s]] = False
+        lay["edges"] = edges
+        lay["before_lock"] = sorted(reach(edges, avoid=g))
+        lay["lock"] = "".join(sides)
+        return {s: list(m.locks[s]) for s in sides}
 
     @staticmethod
     def _compact_layout(m: _Model, n: int, rng: np.random.Generator, sides) -> dict:
@@ -871,7 +955,7 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
                             **self.measure(m, g, n_rooms)}
         if lay is not None:
             meta.update({"rooms": n_rooms, "start_room": lay["start"], "goal_room": lay["goal"],
-                         "entrance": lay.get("entrance", "")})
+                         "entrance": lay.get("entrance", ""), "locked_sides": lay.get("lock", "")})
         elif m.palette.locked is not None and m.cfg.get("key", -1) >= 0 and m.cfg.get("goal", -1) >= 0:
             meta["goal_behind_lock"] = bool(placed and _behind_lock(g, m))
         return m.to_level(g.astype(np.uint8), meta, regions)

@@ -191,29 +191,59 @@ def test_maps_without_rooms_window_model(eng):
         eng.generate("level", GEN, 1, dict(p, rooms="few"))
 
 
-def test_keys_control_on_a_corpus_with_keys(eng, tmp_path):
-    """A room corpus whose tiles include keys (zelda-like maps with 0-3 keys on room floors): the keys control
-    is offered, none is exact, a bucket lands (keys steered into the rooms but the goal room)."""
-    from engine.training import train
-
-    game = tmp_path / "keys" / "Processed"
+def _locked_corpus(tmp_path, maps: int = 6):
+    """zelda-like maps whose stairs room is behind locked doors (its door cells 'L'), with one key 'K' per
+    locked cell on the floors of other rooms."""
+    game = tmp_path / "locks" / "Processed"
     game.mkdir(parents=True)
-    maps = sorted((ZELDA / "Processed").glob("zelda-like-*.txt"))[:6]
-    for n, f in enumerate(maps):
+    for f in sorted((ZELDA / "Processed").glob("zelda-like-*.txt"))[:maps]:
         rows = [list(r) for r in f.read_text().splitlines()]
-        spots = [(y, x) for y in range(len(rows)) for x in range(len(rows[0]))
-                 if rows[y][x] == "F" and y % 11 == 5 and x % 16 in (3, 12)]
-        for y, x in spots[:n % 4]:
+        H, W = len(rows), len(rows[0])
+        rooms = [(y, x) for y in range(0, H, 11) for x in range(0, W, 16)
+                 if any(rows[y + a][x + b] != "-" for a in range(11) for b in range(16))]
+        goal = next((y, x) for y, x in rooms if any(rows[y + a][x + b] == "S" for a in range(11) for b in range(16)))
+        locked = 0
+        for a in range(11):
+            for b in range(16):
+                if (a < 2 or a > 8 or b < 2 or b > 13) and rows[goal[0] + a][goal[1] + b] == "D":
+                    rows[goal[0] + a][goal[1] + b] = "L"
+                    locked += 1
+        spots = [(y + 2, x + b) for y, x in rooms if (y, x) != goal for b in range(3, 13) if rows[y + 2][x + b] == "F"]
+        for y, x in spots[:locked]:
             rows[y][x] = "K"
         (game / f.name).write_text("\n".join("".join(r) for r in rows) + "\n")
     legend = json.loads(ZELDA_LEGEND.read_text())
     legend["tiles"]["K"] = ["key", "passable"]
-    (tmp_path / "keys" / "keys.json").write_text(json.dumps(legend))
+    legend["tiles"]["L"] = ["door", "locked", "passable"]
+    (tmp_path / "locks" / "locks.json").write_text(json.dumps(legend))
+    return game
+
+
+def test_key_lock_progression_and_keys_control_on_a_corpus_with_locked_doors(eng, tmp_path):
+    """Where the corpus's rooms have locked doors and keys: the goal room's doors are the corpus's locked-door
+    cells, keys (one per locked cell) lie in rooms before it, and the goal is out of reach without them; the
+    keys control is offered (none exact, a bucket lands)."""
+    from engine.training import train
+
     out = tmp_path / "w"
-    train(eng, GEN, [game], epochs=12, seed=1, out=out, show_progress=False, tiny=True)
+    train(eng, GEN, [_locked_corpus(tmp_path)], epochs=12, seed=1, out=out, show_progress=False, tiny=True)
     gen = eng.generator(GEN)
     m = gen.model(str(out))
-    assert "keys" in m.available and gen.level_controls({"weights": str(out)})["keys"][0] == "none"
-    for b in ("none", "many"):
+    assert m.locks and "keys" in m.available
+    levels = eng.generate_batch("level", GEN, list(range(6)), {"weights": str(out), "room_count": 4})
+    assert all(eng.problems(lv) == [] for lv in levels)
+    locked_levels = [lv for lv in levels if lv.metadata["locked_sides"]]
+    assert locked_levels  # the others: a goal door on a side the corpus never locks, kept open
+    for lv in locked_levels:
+        g = m.grid_of(lv)
+        goal = next(r for r in lv.regions if r.properties["role"] == "goal")
+        locked = int(m.masks["locked"][g[goal.y:goal.y + goal.h, goal.x:goal.x + goal.w]].sum())
+        assert locked and int(m.masks["key"][g].sum()) >= locked and not m.masks["key"][
+            g[goal.y:goal.y + goal.h, goal.x:goal.x + goal.w]].any()
+        no_keys = g.copy()
+        no_keys[m.masks["key"][g]] = m.cfg["floor"]
+        assert m.rules.problems(no_keys)  # the stairs are behind the locks
+    assert gen.level_controls({"weights": str(out)})["keys"][0] == "none"
+    for b in ("none", "many"):  # the keys control: none exact (no lock then), a bucket lands
         lv = eng.generate("level", GEN, 2, {"weights": str(out), "room_count": 3, "keys": b})
         assert lv.metadata["measured"]["keys"] == b and eng.problems(lv) == []
