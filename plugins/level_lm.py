@@ -166,7 +166,9 @@ def load(weights: str = "", model: str = "side") -> Model:
 class LevelLM(Generator):
     id = GEN_ID
     kind = "level"
-    version = "3"  # 2: a level whose sampler fell back outside the corpus patterns is resampled; 3: fused network step (float math), calibrated kind weights in the shipped models
+    # 2: a level whose sampler fell back outside the corpus patterns is resampled;
+    # 3: fused network step (float math), calibrated kind weights in the shipped models
+    version = "3"
     description = ("tile transformer (KV cache, control tokens) with corpus-pattern-constrained, playability-"
                    "steered decoding; side view any width, top-down dungeons of rooms")
     params = (
