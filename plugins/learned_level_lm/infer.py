@@ -172,8 +172,8 @@ class Net:
         return out
 
     def step_fused(self, strips, attrs, cache, rows, pos):
-        """:meth:`step` (ring cache, any batch) with the fused weights: the same float operations per row
-        as :meth:`step1`."""
+        """:meth:`step` on a ring cache (any batch) with the fused weights: the same network as :meth:`step1`
+        (logits equal to ~1e-5: a draw near a tie is decoded again alone, see :mod:`.sampler`)."""
         n = len(rows)
         d, nh, hd, ring, ctx = self.d, self.nh, self.hd, self.ring, self.ctx
         x = np.empty((n, d), np.float32)
@@ -182,60 +182,44 @@ class Net:
             x[i], qkv[i] = self._x_qkv1(strips[i], attrs[i])
         base = rows * ring
         slot = base + pos % ring
-        ringed = isinstance(cache, RingCache)
-        if ringed:  # attend over each row's whole ring in place (no gather): invalid slots masked
-            N = cache.batch
-            every = n == N or 2 * n > N  # all rows (inactive ones with a zero query): no copy of the cache
-            if every and n < N:
-                P = np.zeros(N, np.int64)
-                P[rows] = pos
-            else:
-                P = pos
-            dist = (P[:, None] - self._slots) % ring  # (m, ring): how far back each slot's strip is
-            maskadd = np.where((dist < ctx) & (dist <= P[:, None]), np.float32(0.0),
-                               np.float32(-np.inf))[:, None, :]
-            distc = np.minimum(dist, ctx - 1)
+        if not isinstance(cache, RingCache):  # a plain list of (keys, values) in the same layout
+            cache = RingCache(list(cache), len(cache[0][0]) // ring)
+        # attend over each row's whole ring in place (no gather): the slots outside its window masked
+        N = cache.batch
+        every = n == N or 2 * n > N  # all rows (inactive ones with a zero query): no copy of the cache
+        if every and n < N:
+            P = np.zeros(N, np.int64)
+            P[rows] = pos
         else:
-            back = pos[:, None] - self._dist[:, ::-1]  # oldest first, as the one-row step's slice
-            short = int(pos.min()) < ctx - 1
-            win = base[:, None] + back % ring
+            P = pos
+        dist = (P[:, None] - self._slots) % ring  # (m, ring): how far back each slot's strip is
+        maskadd = np.where((dist < ctx) & (dist <= P[:, None]), np.float32(0.0), np.float32(-np.inf))[:, None, :]
+        distc = np.minimum(dist, ctx - 1)
         for li, (L, (ck, cv)) in enumerate(zip(self.layers, cache)):
             if li:
                 qkv = self._ln_mm(x, L["Mq"], self.nq)
                 qkv += L["bq"]
             ck[slot] = qkv[:, d:2 * d]
             cv[slot] = qkv[:, 2 * d:]
-            if ringed:
-                Q = qkv[:, None, :d] * self._hm  # (n, nh, d): each head's query in its own block
-                Kr, Vr = ck.reshape(N, ring, d), cv.reshape(N, ring, d)
-                if every and n < N:
-                    Qm = np.zeros((N, nh, d), np.float32)
-                    Qm[rows] = Q
-                    Q = Qm
-                elif not every:
-                    Kr, Vr = Kr[rows], Vr[rows]
-                a = Q @ Kr.transpose(0, 2, 1)  # (m, nh, ring)
-                a += L["relT"][distc].transpose(0, 2, 1)
-                a += maskadd
-                a -= np.maximum.reduce(a, -1, keepdims=True)
-                np.exp(a, out=a)
-                yf = a @ Vr  # (m, nh, d); head h's output is its own block
-                yf *= self._hm
-                y = np.add.reduce(yf, 1)
-                y /= np.repeat(np.add.reduce(a, -1), hd, 1)
-                if every and n < N:
-                    y = y[rows]
-            else:
-                q = qkv[:, :d].reshape(n, nh, 1, hd)
-                keys = np.take(ck, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 3, 1)
-                vals = np.take(cv, win, axis=0).reshape(n, ctx, nh, hd).transpose(0, 2, 1, 3)
-                a = q @ keys
-                a += L["relrev"]
-                if short:
-                    a[np.broadcast_to((back < 0)[:, None, None, :], a.shape)] = -np.inf
-                a -= np.maximum.reduce(a, -1, keepdims=True)
-                np.exp(a, out=a)
-                y = (a @ vals) / np.add.reduce(a, -1, keepdims=True)
+            Q = qkv[:, None, :d] * self._hm  # (n, nh, d): each head's query in its own block
+            Kr, Vr = ck.reshape(N, ring, d), cv.reshape(N, ring, d)
+            if every and n < N:
+                Qm = np.zeros((N, nh, d), np.float32)
+                Qm[rows] = Q
+                Q = Qm
+            elif not every:
+                Kr, Vr = Kr[rows], Vr[rows]
+            a = Q @ Kr.transpose(0, 2, 1)  # (m, nh, ring)
+            a += L["relT"][distc].transpose(0, 2, 1)
+            a += maskadd
+            a -= np.maximum.reduce(a, -1, keepdims=True)
+            np.exp(a, out=a)
+            yf = a @ Vr  # (m, nh, d); head h's output is its own block
+            yf *= self._hm
+            y = np.add.reduce(yf, 1)
+            y /= np.repeat(np.add.reduce(a, -1), hd, 1)
+            if every and n < N:
+                y = y[rows]
             x = x + y.reshape(n, d) @ L["proj"]
             x += L["projb"]
             h = self._ln_mm(x, L["Mfc"], self.nfc)
