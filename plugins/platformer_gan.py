@@ -342,7 +342,7 @@ class _Model(LevelModel):
         generator, its request params, its windows' distributions as computed in a batch (None: computed here)
         and its ``Steer`` list. A level with a near-tied draw is decoded again from its windows computed one
         by one (the reference), so batches equal single requests."""
-        from plugins.learned_level_lm.reach import SideReach
+        from plugins.learned_level_lm.reach import BitReach
 
         from .learned_levels import decode
 
@@ -362,7 +362,7 @@ class _Model(LevelModel):
             strips = np.concatenate(list(P), axis=1)[:, :width].transpose(1, 0, 2) * tw  # (width, h, C)
             jh, jd = _jumps(self, p)
             return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers),
-                    "reach": SideReach(self.solid, self.h, jh, jd), "vbig": vb, "hbig": hb}
+                    "reach": BitReach(self.solid, self.h, jh, jd), "vbig": vb, "hbig": hb}
 
         def run(items):
             if pats is None:
