@@ -109,6 +109,8 @@ def test_fitted_rules_per_kind(corpora, rules):
     assert mm.jump[0] <= 2 and mm.params["one_start"]
     # Kid Icarus: one-way platforms are stood on, jumped up through
     assert "one-way platforms" in ki.describe() and ki.jump[0] <= 6
+    # Zelda: the stairs and every door reached from the entrance
+    assert rules["zelda"].params["required"] == ["stairs", "door"]
     # without climbing a Lode Runner level's upper floors are out of reach
     g = corpora["lr"].grids[0]
     flat = Rules("side", [sorted(set(r) - {"climbable", "rope"}) for r in lr.roles], dict(lr.params), chars=lr.chars)

@@ -267,7 +267,11 @@ def zelda_room(rng: random.Random, doors: set[str]) -> list[list[str]]:
 def zelda_dungeon(rng: random.Random, rows: int, cols: int) -> list[list[str]]:
     H, W = 11, 16
     on = {(0, c) for c in range(cols)} | {(r, cols // 2) for r in range(rows)}
-    on |= {(rows - 1, c) for c in range(cols) if rng.random() < 0.6}
+    for step in (-1, 1):  # bottom-row rooms out from the middle column (every room joined to the rest)
+        c = cols // 2 + step
+        while 0 <= c < cols and rng.random() < 0.6:
+            on.add((rows - 1, c))
+            c += step
     g = [["-"] * (W * cols) for _ in range(H * rows)]
     far = max(on, key=lambda rc: (rc[0], abs(rc[1] - cols // 2)))
     for (r0, c0) in on:
@@ -277,7 +281,7 @@ def zelda_dungeon(rng: random.Random, rows: int, cols: int) -> list[list[str]]:
             doors.add("s")  # the entrance, in the outer wall
         room = zelda_room(rng, doors)
         if (r0, c0) == far:
-            room[5][7] = "S"
+            room[8][7] = "S"  # below the pool of the water rooms
         for y in range(H):
             for x in range(W):
                 g[r0 * H + y][c0 * W + x] = room[y][x]
