@@ -64,7 +64,7 @@ CONFIG_BOUNDS = {"classes": (1, 255), "size": (4, 128), "rh": (3, 128), "rw": (3
                  "calibrate": (0, 1)}
 SIDES = ("n", "e", "s", "w")
 ROOM_BUDGET = 12  # re-decoded rows per room (× room height) before a room is taken as it is
-LATENT_TRIES = 2  # maps without rooms: rounds of new latents (each with its own draws) before repair
+LATENT_TRIES = 3  # maps without rooms: rounds of new latents (each with its own draws) before repair
 WINDOW_BUDGET = 3  # maps without rooms: re-decoded rows (× window height) per latent
 ROOM_LATENTS = 8  # new latents for a room that ran out of its budget
 EXTRA_REFINE = 4  # tile-weight corrections on sampled rooms beyond LevelModel's
@@ -475,7 +475,7 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
 class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "7"  # 7: key/lock progression on corpora with locked doors; 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
+    version = "8"  # 8: maps without rooms: a third round of latents; 7: key/lock progression on corpora with locked doors; 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
     description = ("Conditional VAE top-down levels in your corpus's tileset: rooms decoded under the corpus's "
                    "patterns and composed into dungeons by a layout graph; controls; blend seeds in latent space")
     params = (
