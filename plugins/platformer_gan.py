@@ -436,8 +436,10 @@ def check_controls(doc, where: str) -> dict:
                                          not all(isinstance(x, (int, float)) and 0 <= x <= 1e4 for x in v)
                                          for v in dens.values()):
         raise InputError(f"{where}.densities: expected lists of densities")
+    dens = {a: [float(x) for x in dens.get(a, [])] for a in av}
+    av = [a for a in av if any(x > 0 for x in dens[a])]  # tiles with the tag but none in the corpus: not offered
     return {"base": base, "buckets": Buckets.from_dict(doc.get("buckets"), f"{where}.buckets"), "available": av,
-            "densities": {a: [float(x) for x in dens.get(a, [])] for a in av}}
+            "densities": {a: dens[a] for a in av}}
 
 
 def _jumps(m: _Model, p: dict) -> tuple[int, int]:
@@ -544,7 +546,8 @@ class PlatformerGAN(CorpusWeights, Generator):
                              "model card lists (retrain them)")
         for a, b in asked.items():
             if a not in c["available"] and b != "none":
-                raise InputError(f"{GEN_ID}: {a}={b}: this model's corpus has no {a} (its tiles carry no such tag)")
+                raise InputError(f"{GEN_ID}: {a}={b}: this model's training levels have no {a} (no tile with its "
+                                 "tag, or none in the levels), so only none or any can be asked")
         return {a: b for a, b in asked.items() if a in c["available"]}
 
     def _search(self, m: _Model, reqs: list[Request]) -> list:

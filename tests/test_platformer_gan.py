@@ -147,3 +147,33 @@ def test_tiny_training_then_generate_with_controls_anywhere(eng, tmp_path):
     (moved / "model.json").write_text(json.dumps(doc))
     again = eng.generate("level", GEN, 0, {**params, "weights": str(moved)})
     assert again.tiles.tobytes() == lv.tiles.tobytes()
+
+
+def test_controls_are_fitted_with_level_lms_buckets_and_absent_attributes_refused(eng):
+    """The buckets are level-lm's (the same measure and thresholds on the same corpus); an attribute whose tiles
+    never occur in the training levels is not offered: asking it is one clear error, `none` is still fine."""
+    import engine
+    from plugins.learned_level_lm.controls import Buckets
+    from plugins.platformer_gan import check_controls, fit_controls
+
+    m = eng.generator(GEN).model()
+    corpus = m.corpus()
+    train, _ = m.split(corpus)
+    doc = fit_controls([corpus.grids[i] for i in train], m.masks, m.classes)
+    assert doc["buckets"] == m.controls()["buckets"].to_dict() and doc["base"] == m.controls()["base"] == 2
+    from plugins.level_lm import load
+
+    lm = load("", "side").spec  # level-lm's shipped side model: the same corpus, its own fit
+    assert lm.base == doc["base"] and Buckets(doc["buckets"]).t == lm.buckets.t
+    grids = [np.where(m.masks["enemy"][g], m.air, g) for g in (corpus.grids[i] for i in train)]  # enemies -> air
+    c = check_controls(fit_controls(grids, m.masks, m.classes), "test")
+    assert "enemies" not in c["available"] and "pipes" in c["available"]
+    gen = eng.generator(GEN)
+    saved = m._controls
+    try:
+        m._controls = c
+        with pytest.raises(engine.InputError, match="enemies=few: this model's training levels have no enemies"):
+            gen.asked(m, eng.request("level", GEN, 0, {"enemies": "few"}))
+        assert gen.asked(m, eng.request("level", GEN, 0, {"enemies": "none", "pipes": "some"})) == {"pipes": "some"}
+    finally:
+        m._controls = saved
