@@ -657,6 +657,27 @@ class PlatformerGAN(CorpusWeights, Generator):
                     out.append(f"control {a}={b} missed: measured {got.get(a)}")
         return out
 
+    # ------------------------------------------------------------------ LevelControls (conjure evaluate --controls)
+    def level_controls(self, params: dict) -> dict[str, tuple[str, ...]]:
+        """The control attributes the weights in use can be asked (those in their training levels)."""
+        c = self.model(params.get("weights", ""), params.get("device", "cpu")).controls()
+        return {a: tuple(b for b in CHOICES if b != "any") for a in SIDE if c and a in c["available"]}
+
+    def measure_controls(self, level, params: dict) -> dict[str, str]:
+        """The bucket each control lands in, leaving out those ``validate`` does not check at this level's
+        width (a bucket it is too short to hold)."""
+        m = self.model(params.get("weights", ""), params.get("device", "cpu"))
+        c = m.controls()
+        if c is None:
+            return {}
+        g = m.grid_of(level)
+        out = {}
+        for a, b in m.buckets_of(g).items():
+            asked = params.get(a, "any")
+            if asked in (None, "any") or c["buckets"].count_range(a, asked, g.shape[1])[2]:
+                out[a] = b
+        return out
+
     # ------------------------------------------------------------------ training
     train_options = ("tiny", *DEFAULT_CONFIG)
 

@@ -123,3 +123,15 @@ def test_level_lm_declares_controls_and_the_cli_reports_targets(tmp_path):
     assert "## Targets" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     bad = run_cli_process("evaluate", "story-lm", "--count", "1", "--controls", "2")
     assert bad.returncode == 2 and b"--controls" in bad.stderr
+
+
+@pytest.mark.parametrize("gen_id, attrs", [("platformer-gan", {"pipes", "enemies", "gaps", "elevation"}),
+                                           ("dungeon-vae", {"rooms", "enemies"})])
+def test_learned_level_generators_declare_their_controls(eng, gen_id, attrs):
+    gen = eng.generator(gen_id)
+    assert isinstance(gen, LevelControls)
+    controls = gen.level_controls({})
+    assert attrs <= set(controls)
+    a = sorted(attrs)[0]
+    level = eng.generate("level", gen_id, 5, {a: "none"})
+    assert gen.measure_controls(level, {a: "none"})[a] == "none"
