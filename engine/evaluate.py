@@ -7,6 +7,7 @@ report) -> dict`` that returns the metrics and, when ``report`` is a folder, wri
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -40,5 +41,20 @@ def evaluate(engine: Any, gen_id: str, *, count: int = 100, seed: int | str = 0,
             raise InputError(f"--controls: {controls} levels per bucket of a level generator's controls "
                              f"(1..10000; {gen_id!r} makes {gen.kind}s)")
         extra["controls"] = controls
-    return mod.evaluate(engine, gen, count=count, seed=seed, params=dict(params or {}),
-                        report=Path(report) if report is not None else None, **extra)
+    metrics = mod.evaluate(engine, gen, count=count, seed=seed, params=dict(params or {}),
+                           report=Path(report) if report is not None else None, **extra)
+    return _finite(metrics)
+
+
+def _finite(v: Any) -> Any:
+    """NaN/inf become None (a figure that cannot be measured, e.g. the diversity of fewer than two valid
+    levels), so ``--json`` prints strict JSON."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_finite(x) for x in v)
+    return v
