@@ -37,6 +37,8 @@ MAX_WEIGHT_BYTES = 16 * 1024 * 1024
 CONFIG_BOUNDS = {"h": (3, 128), "K": (3, 64), "n_attr": (0, 16), "d": (4, 512), "layers": (1, 8), "heads": (1, 16),
                  "ctx": (2, 256), "dropout": (0.0, 1.0)}
 BUCKET_ID = {"any": 0, "none": 1, "few": 2, "some": 3, "many": 4}
+RULES_BUDGET = 6  # side view under RulesReach: strips re-decoded per strip of the level (+120) before giving up
+START_FRONT = 4  # side view, exactly one start tile: steered as if this many were spread over the level (early)
 ROOM_BUDGET = 12  # room restarts before a room is accepted as it is
 
 _LOCK = threading.Lock()
@@ -105,10 +107,22 @@ class Model:
         search again. Only where the rules are exactly that model: their fitted parameters are the jump's
         alone (any other parameter set, e.g. a bounded fall, and the rules are run), no tile has a role that
         changes the moves or the endpoints (``start``, ``goal``, ``void``, ``climbable``, ``rope``,
-        ``platform``), and the level is not vertical."""
+        ``platform``), and the level is not vertical. Elsewhere the sampler's reach is a
+        :class:`~.learned_level_lm.reach.RulesReach`, whose end check *is* ``spec.rules.problems(grid)``: a
+        level it passed is remembered as playable (the rules' check ran once, on this very grid)."""
+        from .learned_level_lm.reach import RulesReach
+
         sp = self.spec
         g = np.asarray(grid)
         rules = sp.rules
+        if isinstance(reach, RulesReach):  # it ran the rules' own check on exactly this grid
+            if reach.rules is not rules or g.ndim != 2 or not g.size or int(g.max()) > 255 or not reach.proven(g):
+                return False
+            key = b"%d,%d|" % g.shape + g.astype(np.uint8).tobytes()
+            if len(self._problems) >= 1024:
+                self._problems.clear()
+            self._problems[key] = ()
+            return True
         roles = {r for rs in rules.roles for r in rs}
         if (sp.view != "side" or rules.view != "side" or reach is None or g.ndim != 2 or not g.size
                 or reach.w != g.shape[1] or g.shape[0] > 2 * g.shape[1] or int(g.max()) >= len(rules.roles)
@@ -176,7 +190,12 @@ class LevelLM(Generator):
               help="which shipped model: side view (columns) or top down (rooms); ignored with weights"),
         Param("weights", "str", "", help="a model.safetensors (or its folder) from `conjure train level-lm`; "
                                          "empty = the shipped one for `model`"),
-        Param("width", "int", 150, min=16, max=2000, help="side view: level length in columns"),
+        Param("width", "int", 0, min=0, max=2000,
+              help="side view: level length in columns (16 or more); 0 = the model's usual: its corpus's median "
+                   "width (models trained before version 4, the shipped one included: 150)"),
+        Param("height", "int", 0, min=0, max=2000,
+              help="vertical models (Kid Icarus): level height in rows, above twice the width; 0 = the corpus's "
+                   "median"),
         Param("room_count", "int", 0, min=0, max=64,
               help="top down: number of rooms (0 = from the rooms control, else the corpus's usual)"),
         Param("prompt", "str", "", help='attributes in words, e.g. "many pipes, no enemies, high elevation"'),
@@ -203,6 +222,11 @@ class LevelLM(Generator):
                     raise InputError(f"{GEN_ID}: param {a}={p[a]}: {view}-view models have no {a!r} control "
                                      f"(theirs: {', '.join(ATTRS[view])})")
                 asked[a] = p[a]
+        if m.spec.vertical:
+            for a in asked:
+                if a not in m.spec.available:
+                    raise InputError(f"{GEN_ID}: {a}={asked[a]}: this model's levels are vertical (climbed from the "
+                                     f"bottom up); their controls: {', '.join(m.spec.available) or 'none'}")
         for a, b in asked.items():
             if a not in m.spec.available and b != "none":
                 raise InputError(f"{GEN_ID}: {a}={b}: this model's corpus has no {a} (its tiles carry no such tag)")
@@ -273,23 +297,31 @@ class LevelLM(Generator):
         return out
 
     def _side(self, m: Model, reqs: list[Request]):
-        from .learned_level_lm.reach import BitReach
-        from .learned_level_lm.sampler import Job
+        from .learned_level_lm.reach import BitReach, RulesReach, exact_jump_model
+        from .learned_level_lm.sampler import Job, Steer
 
         sp = m.spec
         jobs, asked_all = [], []
         jh, jd = sp.rules.jump
+        exact = exact_jump_model(sp.rules, sp.vertical)
         for r in reqs:
             asked = self.controls(r, m)
             asked_all.append(asked)
             rng = r.rng("level-lm")
-            W = r.params["width"]
+            W = length(m, r)
             attrs = np.array([BUCKET_ID[asked.get(a, "any")] for a in sp.attrs], dtype=np.int64)
             unary = np.ones((sp.h, sp.K), dtype=bool)
             unary[:, sp.B] = False
-            jobs.append(Job(width=W, h=sp.h, V=sp.V, attrs=attrs, rng=rng,
-                            steers=self._steers(m, asked, W, rng, "side"), unary=unary,
-                            reach=BitReach(sp.masks["solid"], sp.h, jh, jd)))
+            steers = self._steers(m, asked, W, rng, "side")
+            # exactly one start/goal tile (fitted): steered to one, then banned; the start early (its target
+            # spread as if START_FRONT were wanted), since the rules' search can only prune from it on
+            for role, target in (("start", START_FRONT), ("goal", 1)):
+                if sp.rules.params.get(f"one_{role}"):
+                    steers.append(Steer(role, "tiles", sp.masks[role][:sp.V + 1], None, target, 1, 1))
+            reach = BitReach(sp.masks["solid"], sp.h, jh, jd) if exact else \
+                RulesReach(sp.rules, sp.h, sp.vertical, W)
+            jobs.append(Job(width=W, h=sp.h, V=sp.V, attrs=attrs, rng=rng, steers=steers, unary=unary,
+                            reach=reach, budget=None if exact else RULES_BUDGET * W + 120))
             jobs[-1].kind_w = sp.kind_weights
         self._run(m, jobs, reqs)
         out = []
@@ -409,13 +441,15 @@ class LevelLM(Generator):
         out = m.problems(grid)
         if level.metadata.get("pattern_fallbacks"):  # the sampler ran out of backtracking: resample
             out.append(f"{level.metadata['pattern_fallbacks']} cells placed outside the corpus's 3x3 patterns")
-        if sp.view == "side" and grid.shape != (sp.h, request.params["width"]):
-            out.append(f"size {grid.shape[1]}x{grid.shape[0]}, asked {request.params['width']}x{sp.h}")
+        if sp.view == "side" and sp.vertical and grid.shape != (length(m, request), sp.h):
+            out.append(f"size {grid.shape[1]}x{grid.shape[0]}, asked {sp.h}x{length(m, request)}")
+        elif sp.view == "side" and not sp.vertical and grid.shape != (sp.h, length(m, request)):
+            out.append(f"size {grid.shape[1]}x{grid.shape[0]}, asked {length(m, request)}x{sp.h}")
         asked = self.controls(request, m)
         got = measure(m, grid, level.metadata.get("rooms"))
         n_rooms = int(level.metadata.get("rooms") or 1)
         for a, b in sorted(asked.items()):
-            width = grid.shape[1] if sp.view == "side" else (100 * n_rooms if a == "enemies" else 100)
+            width = sp.extent(grid) if sp.view == "side" else (100 * n_rooms if a == "enemies" else 100)
             if a in got and got[a] != b and (a == "rooms" or sp.buckets.count_range(a, b, width)[2]):
                 out.append(f"control {a}={b} missed: measured {got[a]}")
         return out
@@ -451,7 +485,7 @@ class LevelLM(Generator):
         out = {}
         for a, b in got.items():
             asked = params.get(a, "any")
-            width = grid.shape[1] if sp.view == "side" else (100 * n_rooms if a == "enemies" else 100)
+            width = sp.extent(grid) if sp.view == "side" else (100 * n_rooms if a == "enemies" else 100)
             if asked in (None, "any") or a == "rooms" or sp.buckets.count_range(a, asked, width)[2]:
                 out[a] = b
         return out
@@ -482,6 +516,27 @@ class _Tempered:
 
     def step(self, *a):
         return self.net.step(*a) / np.float32(self.t)
+
+
+def length(m: Model, r: Request) -> int:
+    """Side view: the level's length in strips: ``width`` columns, or for a vertical model ``height`` rows (0 =
+    the corpus's median). The rules call a level vertical when it is more than twice as high as wide, so a
+    vertical level must be (its start is then the lowest standing cell, its goal the highest)."""
+    sp = m.spec
+    if not sp.vertical:
+        if r.params.get("height"):
+            raise InputError(f"{GEN_ID}: height={r.params['height']}: this model's levels run left to right at "
+                             f"{sp.h} rows (use width)")
+        W = r.params["width"] or sp.width or 150
+        if W < 16:
+            raise InputError(f"{GEN_ID}: width={W}: side-view levels are 16 columns wide or more (0 = the model's "
+                             f"usual, {sp.width or 150})")
+        return W
+    H = r.params.get("height") or max(sp.height, 2 * sp.h + 1)
+    if H <= 2 * sp.h:
+        raise InputError(f"{GEN_ID}: height={H}: this model's vertical levels are {sp.h} columns wide and must be "
+                         f"more than {2 * sp.h} rows high (the rules' vertical levels)")
+    return H
 
 
 def job_stats(jobs) -> dict:

@@ -439,3 +439,99 @@ def test_kind_weights_checked_calibrated_and_applied(monkeypatch):
     got, info = tr.calibrate_kinds(SHIPPED_TOP, corpus.grids[:3], m.spec.d)
     assert len(got) == m.spec.V and all(0.2 <= x <= 5 for x in got)
     assert len(info["l1_tile_shares_by_round"]) == 2
+
+
+# --------------------------------------------------------------------------------------------- other corpus kinds
+VGLC_LIKE = ROOT / "tests" / "data" / "vglc-like"
+
+
+@pytest.fixture(scope="session")
+def kind_models(tmp_path_factory):
+    """Tiny models on the VGLC-layout corpora whose rules are more than jumps: Lode Runner (no jumping,
+    ladders, ropes, gold required, one start), Mega Man (void, ladders, one spawn, collectables), Kid Icarus
+    (vertical, one-way platforms)."""
+    if not VGLC_LIKE.is_dir():
+        pytest.skip("vglc-like corpora not present")
+    out = {}
+    for key, game in (("lr", "Lode Runner"), ("mm", "MegaMan"), ("ki", "Kid Icarus")):
+        d = tmp_path_factory.mktemp(f"lm-{key}")
+        train(_engine(), "level-lm", [VGLC_LIKE / game], out=d, show_progress=False, tiny=1, steps=60)
+        out[key] = d
+    return out
+
+
+@pytest.mark.parametrize("key", ["lr", "mm", "ki"])
+def test_other_corpus_kinds_generate_levels_their_rules_pass(eng, kind_models, key):
+    from plugins.level_lm import level_grid, load
+    from plugins.learned_level_lm.reach import exact_jump_model
+
+    from engine.generator import Request
+    from plugins.level_lm import LevelLM
+
+    w = str(kind_models[key])
+    m = load(w)
+    assert not exact_jump_model(m.spec.rules, m.spec.vertical)  # the sampler runs the rules' own search
+    levels = eng.generate_batch("level", "level-lm", list(range(8)), {"weights": w})
+    params = {**{p.name: p.default for p in LevelLM.params}, "weights": w}
+    raw = 0
+    for i, lv in enumerate(levels):
+        g = level_grid(lv, m.spec)
+        assert LevelLM().validate(lv, Request("level", "level-lm", i, params)) == []
+        # a level decoded past its backtracking budget may keep a last strip outside the right-edge windows
+        assert m.spec.rules.problems(g) == [] and lv.metadata["pattern_fidelity"] >= (1.0 if not
+                                                                                     lv.metadata["gave_up"] else 0.99)
+        raw += bool(lv.metadata["raw_valid"])
+        if key == "ki":  # vertical: as wide as the corpus, taller than twice that (the rules' vertical levels)
+            assert g.shape == (m.spec.height, 16) and g.shape[0] > 32
+        else:
+            assert g.shape == (m.spec.h, m.spec.width)
+    assert raw >= 6, raw
+    if key != "ki":
+        assert m.spec.width == {"lr": 32, "mm": 44}[key]  # the corpus's median width is the default
+
+
+def test_rules_reach_proves_only_what_the_rules_pass(kind_models):
+    """A RulesReach's end check is the rules' own: a level it proved is what Rules.problems passes, and a
+    grid it did not check is not proven."""
+    from engine.generator import Request
+    from plugins.level_lm import LevelLM, load
+
+    m = load(str(kind_models["lr"]))
+    gen = LevelLM()
+    base = {p.name: p.default for p in LevelLM.params}
+    jobs_seen = []
+    orig = gen._run
+
+    def spy(mm, jobs, reqs):
+        orig(mm, jobs, reqs)
+        jobs_seen.extend(jobs)
+
+    gen._run = spy
+    reqs = [Request("level", "level-lm", i, {**base, "weights": str(kind_models["lr"])}) for i in range(4)]
+    gen.generate_batch(reqs)
+    for job in jobs_seen:
+        grid = m.spec.from_strips(job.S).astype(np.uint8)
+        if not job.giveup:
+            assert job.reach.proven(grid) and m.spec.rules.problems(grid) == []
+        other = grid.copy()
+        other[0, 0] = (int(other[0, 0]) + 1) % m.spec.V
+        assert not job.reach.proven(other)
+
+
+def test_vertical_levels_deterministic_across_processes_and_batches(eng, kind_models):
+    w = str(kind_models["ki"])
+    check_generator(eng, "level-lm", seeds=[0, "v"], params_cases=[{"weights": w}, {"weights": w, "height": 40}],
+                    subprocess_plugins=PLUGINS)
+    lv = eng.generate("level", "level-lm", 1, {"weights": w, "height": 50})
+    assert lv.tiles.shape == (50, 16)
+    with pytest.raises(InputError, match=r"height=30: .* more than 32 rows high"):
+        eng.generate("level", "level-lm", 1, {"weights": w, "height": 30})
+    with pytest.raises(InputError, match=r"gaps=many: this model's levels are vertical"):
+        eng.generate("level", "level-lm", 1, {"weights": w, "gaps": "many"})
+
+
+def test_height_is_refused_for_horizontal_models(eng, kind_models):
+    with pytest.raises(InputError, match=r"height=40: this model's levels run left to right"):
+        eng.generate("level", "level-lm", 1, {"weights": str(kind_models["lr"]), "height": 40})
+    with pytest.raises(InputError, match=r"width=8: side-view levels are 16 columns wide or more"):
+        eng.generate("level", "level-lm", 1, {"weights": str(kind_models["lr"]), "width": 8})

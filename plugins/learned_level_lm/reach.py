@@ -389,3 +389,137 @@ class BitReach:
         for s in [s for s in self.snaps if s > k]:
             del self.snaps[s]
         return k
+
+
+SLACK = 4  # RulesReach: required cells further than this many strips behind the edge must be reached already
+
+
+def exact_jump_model(rules, vertical: bool = False) -> bool:
+    """The rules are exactly :class:`BitReach`'s model: only the jump is fitted (no bounded fall, no exact
+    start/goal, nothing required), no tile has a role that changes the moves or the endpoints, and the levels
+    run left to right. Then BitReach's answer is the rules' answer; else :class:`RulesReach` is used."""
+    roles = {r for rs in rules.roles for r in rs}
+    return (rules.view == "side" and not vertical
+            and not any(v for k, v in rules.params.items() if k not in ("jump_height", "jump_distance"))
+            and not roles & {"start", "goal", "void", "climbable", "rope", "platform"})
+
+
+class RulesReach:
+    """:class:`BitReach`'s interface answered by the rules themselves (:class:`plugins.learned_levels.rules.Rules`:
+    climbing, ropes, one-way platforms, void, bounded falls, required collectables, exactly one start/goal),
+    for corpora whose rules are more than the jump model.
+
+    Strips are a side-view level's columns (left to right) or, for a **vertical** level (Kid Icarus), its rows
+    from the bottom up (the player's way), so the decoded part is always the level's first ``w`` strips. Every
+    check runs the rules' own search (:meth:`Rules.reach`) on that part. The part's reachable cells are a
+    subset of the whole level's (a move cut by the part's edge only goes further in the whole level; a fall or
+    a landing does not depend on what lies beyond the edge), so *dead* is sound where BitReach's is: no reached
+    cell within a jump of the edge (within ``jump_height`` of the top for vertical levels), or a second
+    start/goal tile where the corpus has exactly one. Kept stricter than the rules (the level is steered, not
+    judged): a required cell (Lode Runner's gold) more than ``SLACK`` strips behind the edge must already be
+    reached (at the last strip, every one). The end check is the rules' :meth:`Rules.problems` on the whole level, so a level this reach
+    passes is playable under the rules by definition (``proven``)."""
+
+    def __init__(self, rules, h: int, vertical: bool = False, length: int = 0):
+        self.rules = rules
+        self.length = length  # the whole level's strips: there, every required cell must be reached
+        self.h = h
+        self.vertical = vertical
+        self.jh, self.jd = rules.jump
+        self.strips: list[np.ndarray] = []
+        self.w = 0
+        self.snaps: dict[int, int] = {0: 0}
+        self.proven_key: bytes | None = None
+        m = rules._mask
+        self._solid = m["solid"] | m["void"]
+        self._start = m["start"]
+        self._goal = m["goal"]
+        self._req = np.zeros(256, dtype=bool)
+        for k in rules.params.get("required", []):
+            self._req |= m[k]
+        self.one = [m[r] for r in ("start", "goal") if rules.params.get(f"one_{r}")]
+
+    def grid(self) -> np.ndarray:
+        """The decoded part as a grid (tile ids): columns left to right, or rows with the newest on top."""
+        S = np.stack(self.strips) if self.strips else np.zeros((0, self.h), dtype=np.uint8)
+        return np.ascontiguousarray(S[::-1] if self.vertical else S.T)
+
+    def add(self, strip: np.ndarray) -> None:
+        self.strips.append(np.asarray(strip).astype(np.uint8))
+        self.w += 1
+
+    def _start_cell(self, g: np.ndarray):
+        """The rules' start (``Rules.endpoints``) as it will be in the whole level, in ``g``'s coordinates."""
+        tagged = np.argwhere(self._start[g])
+        if len(tagged):
+            return int(tagged[0][1]), int(tagged[0][0])
+        if self.rules.params.get("one_start"):
+            return None  # not decoded yet
+        solid = self._solid[g]
+        stand = ~solid
+        stand[:-1] &= solid[1:]
+        stand[-1] = False
+        if self.vertical:
+            cells = np.argwhere(stand)
+            return (int(cells[-1][1]), int(cells[-1][0])) if len(cells) else None
+        for x in range(min(EDGE_COLS, g.shape[1])):
+            ys = np.nonzero(stand[:, x])[0]
+            if len(ys):
+                return int(x), int(ys[-1])
+        return None
+
+    def dead(self) -> bool:
+        """No later strip can be reached, or the part already breaks a rule no later strip can mend."""
+        g = self.grid()
+        for m in self.one:
+            if int(m[g].sum()) > 1:
+                return True
+        start = self._start_cell(g)
+        if start is None:
+            if self.rules.params.get("one_start"):
+                return False
+            return self.w >= EDGE_COLS
+        cells = self.rules.reach(g, start)
+        if self.vertical:
+            if min(y for _, y in cells) > max(1, self.jh):
+                return True
+        elif max(x for x, _ in cells) < self.w - self.jd:
+            return True
+        req = self._req[g]
+        if req.any() and self.w < self.length:
+            if self.vertical:
+                req[:SLACK] = False
+            else:
+                req[:, max(0, self.w - SLACK):] = False
+        if req.any():
+            for y, x in np.argwhere(req):
+                if (int(x), int(y)) not in cells:
+                    return True
+        return False
+
+    def goal_reached(self) -> bool:
+        """The whole level passes the rules (:meth:`Rules.problems` is empty)."""
+        g = self.grid()
+        key = b"%d,%d|" % g.shape + g.tobytes()
+        if self.proven_key == key:
+            return True
+        if self.rules.problems(g):
+            return False
+        self.proven_key = key
+        return True
+
+    def proven(self, grid: np.ndarray) -> bool:
+        """``grid`` is the level this reach found playable under the rules (their own check, run once)."""
+        g = np.asarray(grid).astype(np.uint8)
+        return self.proven_key is not None and self.proven_key == b"%d,%d|" % g.shape + g.tobytes()
+
+    def snapshot(self) -> None:
+        self.snaps[self.w] = self.w
+
+    def rewind(self, w: int) -> int:
+        k = max(s for s in self.snaps if s <= w)
+        del self.strips[k:]
+        self.w = k
+        for s in [s for s in self.snaps if s > k]:
+            del self.snaps[s]
+        return k

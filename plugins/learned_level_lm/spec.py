@@ -64,6 +64,12 @@ class Spec:
         self.view: str = d["view"]
         self.h: int = int(d["h"])
         self.room = tuple(d["room"]) if d.get("room") else None
+        #: side view, levels climbed from the bottom up (Kid Icarus): strips are rows, bottom first
+        self.vertical: bool = d.get("orientation") == "vertical"
+        #: vertical: the corpus's median level height (the default ``height``)
+        self.height: int = int(d.get("height", 0))
+        #: horizontal side view: the corpus's median level width (the default ``width``; 0 = 150)
+        self.width: int = int(d.get("width", 0))
         self.V: int = int(d["V"])
         self.K = self.V + 1
         self.B = self.V
@@ -106,10 +112,18 @@ class Spec:
         return level_from_grid(grid, ts, under, kind, metadata, regions)
 
     def to_strips(self, grid: np.ndarray) -> np.ndarray:
+        if self.vertical:
+            return np.ascontiguousarray(grid[::-1])
         return np.ascontiguousarray(grid.T if self.view == "side" else grid)
 
     def from_strips(self, strips: np.ndarray) -> np.ndarray:
+        if self.vertical:
+            return np.ascontiguousarray(strips[::-1])
         return np.ascontiguousarray(strips.T if self.view == "side" else strips)
+
+    def extent(self, grid: np.ndarray) -> int:
+        """Side view: the level's length in strips (columns; rows for a vertical level)."""
+        return int(grid.shape[0] if self.vertical else grid.shape[1])
 
     # ------------------------------------------------------------------ measuring
     def side_counts(self, grid: np.ndarray) -> dict[str, int]:
@@ -117,7 +131,7 @@ class Spec:
 
     def side_buckets(self, grid: np.ndarray) -> dict[str, str]:
         c = self.side_counts(grid)
-        w = grid.shape[1]
+        w = self.extent(grid)
         return {a: self.buckets.bucket(a, density(c[a], w)) for a in ATTRS["side"] if a in self.available}
 
     def door_sides(self, room: np.ndarray) -> dict[str, bool]:
@@ -146,7 +160,10 @@ def check(d: Any) -> None:
     t = d.get("temperature", 1.0)
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.1 <= t <= 4.0:
         raise InputError(f"{w}.temperature: expected a number in 0.1..4, got {t!r}")
-    for k, lo, hi in (("h", 3, 128), ("V", 2, 64), ("base", 0, 128), ("wall", 1, 16)):
+    if d.get("orientation", "horizontal") not in ("horizontal", "vertical"):
+        raise InputError(f"{w}.orientation: expected 'horizontal' or 'vertical'")
+    for k, lo, hi in (("h", 3, 128), ("V", 2, 64), ("base", 0, 128), ("wall", 1, 16), ("height", 0, 4096),
+                      ("width", 0, 4096)):
         v = d.get(k, lo)
         if type(v) is not int or not lo <= v <= hi:
             raise InputError(f"{w}.{k}: expected an int in {lo}..{hi}, got {v!r}")
@@ -184,13 +201,36 @@ def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], 
     seqs: list[np.ndarray] = []
     info: list[dict] = []
     grids = [corpus.grids[i].astype(np.int64) for i in train_idx]
-    if corpus.view == "side":
+    if corpus.view == "side" and getattr(corpus, "orientation", "horizontal") == "vertical":
+        # Kid Icarus: one width, heights differ, climbed from the bottom up: a strip is a row (left to
+        # right), the rows bottom first (the player's progress)
+        Wd = grids[0].shape[1]
+        if not 3 <= Wd <= 128:
+            raise InputError(f"level-lm: the corpus's vertical levels are {Wd} columns wide; 3..128 are supported")
+        d.update({"h": int(Wd), "room": None, "base": 0, "orientation": "vertical",
+                  "height": int(np.median([g.shape[0] for g in grids]))})
+        available = [a for a in ("enemies",) if masks["enemy"][:V].any()]
+        vals = {a: [] for a in available}
+        for g in grids:
+            H = g.shape[0]
+            win = min(WINDOW, H)
+            for y in sorted(set(range(0, H - win + 1, 25)) | {H - win}):
+                c = side_counts(g[y:y + win], masks, 0)
+                for a in available:
+                    vals[a].append(density(c[a], win))
+            seqs.append(np.ascontiguousarray(g[::-1]))
+            info.append({})
+        d["buckets"] = Buckets.fit(vals).to_dict()
+        d["attrs"] = list(ATTRS["side"])
+        d["available"] = available
+    elif corpus.view == "side":
         H = grids[0].shape[0]
         if not 3 <= H <= 128:  # the bound the weights are checked against when loaded (spec check, CONFIG_BOUNDS)
             raise InputError(f"level-lm: the corpus's levels are {H} rows high; side-view levels of 3..128 rows "
                              "are supported (a vertical game is read column by column: its levels are too tall)")
         d["h"] = H
         d["room"] = None
+        d["width"] = int(np.clip(np.median([g.shape[1] for g in grids]), 16, 2000))
         solid_np = masks["solid"] & ~masks["pipe"]
         from .controls import ground_heights
 

@@ -118,9 +118,9 @@ def train(job, gen_id: str, version: str) -> dict:
     say = getattr(job, "say", None) or (lambda line: None)
     for line in skipped_summary(corpus, verbose):
         say(line)
-    from plugins.learned_levels.model import refuse_vertical  # Kid Icarus: heights differ, read column-wise
+    from plugins.learned_levels.model import refuse_vertical  # Kid Icarus: learned row by row, bottom up (spec.build)
 
-    refuse_vertical(corpus, gen_id, list(getattr(job, "paths", None) or job.data))
+    refuse_vertical(corpus, gen_id, list(getattr(job, "paths", None) or job.data), supported=True)
     rules = fit_rules(corpus)
     train_idx, held_idx = corpus.split(cfg["holdout"], job.seed)
     spec, seqs, info = build(corpus, rules, train_idx)
@@ -253,7 +253,9 @@ def calibrate(path, train_grids: list, spec: dict, seqs: list) -> tuple[float, d
         want += np.bincount(g.ravel(), minlength=V)[:V]
     want /= max(1.0, want.sum())
     base = {p.name: p.default for p in LevelLM.params}
-    if spec["view"] == "side":
+    if spec.get("orientation") == "vertical":
+        base["height"] = 0  # the corpus's median
+    elif spec["view"] == "side":
         base["width"] = int(np.clip(np.median([g.shape[1] for g in train_grids]), 16, 400))
     else:
         base["room_count"] = int(np.clip(round(np.median(Buckets(spec["buckets"]).t["rooms"][:2])), 1, 30))
@@ -300,7 +302,9 @@ def calibrate_kinds(path, train_grids: list, spec: dict) -> tuple[list[float], d
         want += np.bincount(g.ravel(), minlength=V)[:V]
     want /= max(1.0, want.sum())
     base = {p.name: p.default for p in LevelLM.params}
-    if spec["view"] == "side":
+    if spec.get("orientation") == "vertical":
+        base["height"] = 0  # the corpus's median
+    elif spec["view"] == "side":
         base["width"] = int(np.clip(np.median([g.shape[1] for g in train_grids]), 16, 400))
     else:
         base["room_count"] = int(np.clip(round(np.median(Buckets(spec["buckets"]).t["rooms"][:2])), 1, 30))
