@@ -182,7 +182,9 @@ class LevelLM(Generator):
     kind = "level"
     # 2: a level whose sampler fell back outside the corpus patterns is resampled;
     # 3: fused network step (float math), calibrated kind weights in the shipped models
-    version = "3"
+    # 4: corpora whose rules are more than jumps decode under the rules' own search (RulesReach), vertical
+    #    corpora, width 0 = the corpus's median (the shipped models' output is unchanged: same bytes)
+    version = "4"
     description = ("tile transformer (KV cache, control tokens) with corpus-pattern-constrained, playability-"
                    "steered decoding; side view any width, top-down dungeons of rooms")
     params = (
