@@ -86,6 +86,23 @@ class _RoomSpec:
         self.doors = doors
 
 
+def _slot_blocks(maps: list) -> dict[str, list[int]]:
+    """Which neighbourhoods of room slots (True = a room, False = void) occur in maps (lists of rows): side by
+    side pairs ``h``, pairs one above the other ``v``, 2×2 blocks ``q``, as small codes (bits)."""
+    h, v, q = set(), set(), set()
+    for occ in maps:
+        R, C = len(occ), len(occ[0]) if occ else 0
+        for r in range(R):
+            for c in range(C):
+                if c + 1 < C:
+                    h.add(int(occ[r][c]) * 2 + int(occ[r][c + 1]))
+                if r + 1 < R:
+                    v.add(int(occ[r][c]) * 2 + int(occ[r + 1][c]))
+                if r + 1 < R and c + 1 < C:
+                    q.add(int(occ[r][c]) * 8 + int(occ[r][c + 1]) * 4 + int(occ[r + 1][c]) * 2 + int(occ[r + 1][c + 1]))
+    return {"h": sorted(h), "v": sorted(v), "q": sorted(q)}
+
+
 def layout_doc(grids: list[np.ndarray], cfg: dict, masks: dict, classes: int) -> dict:
     """What the weights store for composing and controlling levels, measured on the training levels: wall
     thickness and the most common door cells per side of a room (room corpora), and the control buckets
@@ -145,6 +162,9 @@ def layout_doc(grids: list[np.ndarray], cfg: dict, masks: dict, classes: int) ->
             if per_map and min(per_map) >= 1:
                 goal_kinds[kind] = int(np.median(per_map))
         doc["goal_kinds"] = goal_kinds
+        doc["slots"] = _slot_blocks([[[not masks["void"][g[y:y + rh, x:x + rw]].all()
+                                       for x in range(0, g.shape[1] - rw + 1, rw)]
+                                      for y in range(0, g.shape[0] - rh + 1, rh)] for g in grids])
         doc["fills"] = [round(len(rooms_of(g, (rh, rw), masks["void"])) / max(1, (g.shape[0] // rh) * (g.shape[1] // rw)), 4)
                         for g in grids]
         # per cell of a room, the tiles the corpus's rooms (and their mirror images) hold there: keeps walls
@@ -237,6 +257,7 @@ class _Model(LevelModel):
             self._tile_w = tw.numpy().astype(np.float64)
         self.goal_kinds = dict(doc.get("goal_kinds", {}))
         self.fills = [float(f) for f in doc.get("fills", [])]
+        self.slots = {k: set(v) for k, v in doc.get("slots", {}).items()}
         self.locks = {s: [tuple(c) for c in v if 0 <= c[0] < cfg["rh"] and 0 <= c[1] < cfg["rw"]
                           and 0 <= c[2] < self.classes and self.masks["locked"][c[2]]]
                       for s, v in doc.get("locks", {}).items()}
@@ -282,6 +303,11 @@ class _Model(LevelModel):
             raise InputError(f"{where}.goal_kinds: expected stairs/goal counts in 1..64")
         if doc.get("entrance", "") not in ("",) + SIDES:
             raise InputError(f"{where}.entrance: expected one of n, e, s, w or empty")
+        slots = doc.get("slots", {})
+        if not isinstance(slots, dict) or any(k not in ("h", "v", "q") or not isinstance(v, list) or
+                                              not all(type(x) is int and 0 <= x < 16 for x in v)
+                                              for k, v in slots.items()):
+            raise InputError(f"{where}.slots: expected h, v, q lists of small codes")
         fills = doc.get("fills", [])
         if not isinstance(fills, list) or len(fills) > 100000 or any(
                 isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1 for f in fills):
@@ -475,7 +501,7 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
 class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "8"  # 8: maps without rooms: a third round of latents; 7: key/lock progression on corpora with locked doors; 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
+    version = "9"  # 9: layouts avoid room/void neighbourhoods the corpus never shows; 8: maps without rooms: a third round of latents; 7: key/lock progression on corpora with locked doors; 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
     description = ("Conditional VAE top-down levels in your corpus's tileset: rooms decoded under the corpus's "
                    "patterns and composed into dungeons by a layout graph; controls; blend seeds in latent space")
     params = (
@@ -758,6 +784,14 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
             R = 1 + max(r["pos"][0] for r in lay["rooms"])
             C = 1 + max(r["pos"][1] for r in lay["rooms"])
             d = abs(len(lay["rooms"]) / (R * C) - target)
+            if m.slots:  # first: fewest neighbourhoods of rooms and void slots the corpus's maps never show
+                occ = [[False] * C for _ in range(R)]
+                for r in lay["rooms"]:
+                    occ[r["pos"][0]][r["pos"][1]] = True
+                got = _slot_blocks([occ])
+                d = (sum(len(set(got[k]) - m.slots.get(k, set())) for k in got), d)
+            else:
+                d = (0, d)
             if best is None or d < best[0]:
                 best = (d, lay)
         return best[1]
