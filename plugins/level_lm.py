@@ -286,14 +286,14 @@ class LevelLM(Generator):
             elif a == "pipes":
                 out.append(Steer(a, "start", masks["pipe"][:V + 1], None, target, lo, hi))
             elif a == "gaps":
-                t = ~masks["solid"][:V + 1]
+                t = ~(masks["solid"] | masks["void"])[:V + 1]
                 t[V] = False
                 out.append(Steer(a, "gap", t, np.array([sp.h - 1]), target, lo, hi))
             elif a == "elevation":
                 r = sp.h - 1 - sp.base
                 if r < 0:
                     continue
-                t = masks["solid"][:V + 1] & ~masks["pipe"][:V + 1]
+                t = (masks["solid"] | masks["void"])[:V + 1] & ~masks["pipe"][:V + 1]
                 t[V] = False
                 out.append(Steer(a, "elev", t, np.array([r]), target, lo, hi))
         return out

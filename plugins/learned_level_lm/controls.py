@@ -39,7 +39,7 @@ def ground_heights(solid_np: np.ndarray) -> np.ndarray:
 
 def side_counts(grid: np.ndarray, masks: dict, base: int) -> dict[str, int]:
     """Raw counts of the side-view attributes of a grid of tile ids."""
-    solid = masks["solid"][grid]
+    solid = (masks["solid"] | masks["void"])[grid]  # void (outside the level, Mega Man's @) stands as solid
     pipe = masks["pipe"][grid]
     out = {"enemies": int(masks["enemy"][grid].sum())}
     bottom = ~solid[-1]

@@ -391,9 +391,6 @@ class BitReach:
         return k
 
 
-SLACK = 4  # RulesReach: required cells further than this many strips behind the edge must be reached already
-
-
 def exact_jump_model(rules, vertical: bool = False) -> bool:
     """The rules are exactly :class:`BitReach`'s model: only the jump is fitted (no bounded fall, no exact
     start/goal, nothing required), no tile has a role that changes the moves or the endpoints, and the levels
@@ -402,6 +399,9 @@ def exact_jump_model(rules, vertical: bool = False) -> bool:
     return (rules.view == "side" and not vertical
             and not any(v for k, v in rules.params.items() if k not in ("jump_height", "jump_distance"))
             and not roles & {"start", "goal", "void", "climbable", "rope", "platform"})
+
+
+BOOST = 8.0  # RulesReach: ladders' weight while a required cell waits to be reached
 
 
 class RulesReach:
@@ -416,8 +416,9 @@ class RulesReach:
     a landing does not depend on what lies beyond the edge), so *dead* is sound where BitReach's is: no reached
     cell within a jump of the edge (within ``jump_height`` of the top for vertical levels), or a second
     start/goal tile where the corpus has exactly one. Kept stricter than the rules (the level is steered, not
-    judged): a required cell (Lode Runner's gold) more than ``SLACK`` strips behind the edge must already be
-    reached (at the last strip, every one). The end check is the rules' :meth:`Rules.problems` on the whole level, so a level this reach
+    judged): a required cell (Lode Runner's gold) must be reached already or *open* — the rules' moves from it
+    lead to the edge, so strips to come may still join it to the start (a floor whose ladder lies further
+    on); at the last strip every one must be reached. The end check is the rules' :meth:`Rules.problems` on the whole level, so a level this reach
     passes is playable under the rules by definition (``proven``)."""
 
     def __init__(self, rules, h: int, vertical: bool = False, length: int = 0):
@@ -428,7 +429,7 @@ class RulesReach:
         self.jh, self.jd = rules.jump
         self.strips: list[np.ndarray] = []
         self.w = 0
-        self.snaps: dict[int, int] = {0: 0}
+        self.snaps: dict[int, np.ndarray | None] = {0: None}  # width -> the boost then
         self.proven_key: bytes | None = None
         m = rules._mask
         self._solid = m["solid"] | m["void"]
@@ -438,6 +439,11 @@ class RulesReach:
         for k in rules.params.get("required", []):
             self._req |= m[k]
         self.one = [m[r] for r in ("start", "goal") if rules.params.get(f"one_{r}")]
+        #: per tile kind, a factor on the sampler's weights while a required cell is not reached yet (ladders:
+        #: the way up to Lode Runner's gold), else None (:attr:`sampler.Job` reads it)
+        self.boost = None
+        self._ladder = np.ones(256)
+        self._ladder[m["climbable"] & ~m["rope"]] = BOOST
 
     def grid(self) -> np.ndarray:
         """The decoded part as a grid (tile ids): columns left to right, or rows with the newest on top."""
@@ -480,22 +486,28 @@ class RulesReach:
                 return False
             return self.w >= EDGE_COLS
         cells = self.rules.reach(g, start)
-        if self.vertical:
-            if min(y for _, y in cells) > max(1, self.jh):
-                return True
-        elif max(x for x, _ in cells) < self.w - self.jd:
+        if not self._frontier(cells):
             return True
-        req = self._req[g]
-        if req.any() and self.w < self.length:
-            if self.vertical:
-                req[:SLACK] = False
-            else:
-                req[:, max(0, self.w - SLACK):] = False
-        if req.any():
-            for y, x in np.argwhere(req):
-                if (int(x), int(y)) not in cells:
+        waiting = False
+        for y, x in np.argwhere(self._req[g]):
+            c = (int(x), int(y))
+            if c not in cells:
+                if self.w >= self.length or not self._open(g, c):
                     return True
+                waiting = True
+        self.boost = self._ladder if waiting else None
         return False
+
+    def _frontier(self, cells) -> bool:
+        """Some cell of ``cells`` lies within a move of the decoded part's edge (right, or top if vertical)."""
+        if self.vertical:
+            return min(y for _, y in cells) <= max(1, self.jh)
+        return max(x for x, _ in cells) >= self.w - self.jd
+
+    def _open(self, g: np.ndarray, cell) -> bool:
+        """A required cell not reached yet may still be, through strips to come: from it the rules' moves
+        lead to the edge (Lode Runner's gold on a floor whose ladder is further right)."""
+        return self._frontier(self.rules.reach(g, cell))
 
     def goal_reached(self) -> bool:
         """The whole level passes the rules (:meth:`Rules.problems` is empty)."""
@@ -514,10 +526,11 @@ class RulesReach:
         return self.proven_key is not None and self.proven_key == b"%d,%d|" % g.shape + g.tobytes()
 
     def snapshot(self) -> None:
-        self.snaps[self.w] = self.w
+        self.snaps[self.w] = self.boost
 
     def rewind(self, w: int) -> int:
         k = max(s for s in self.snaps if s <= w)
+        self.boost = self.snaps[k]
         del self.strips[k:]
         self.w = k
         for s in [s for s in self.snaps if s > k]:

@@ -131,6 +131,9 @@ class Job:
             P = np.exp((logits - logits.max(1, keepdims=True)).astype(np.float64))
         if self.kind_w is not None:
             P *= self.kind_w
+        boost = getattr(self.reach, "boost", None)  # RulesReach: ladders while a required cell waits
+        if boost is not None:
+            P *= boost[:P.shape[1]]
         c = self.counts[t]
         for k, st in enumerate(self.steers):
             if st.hi == 0 or c[k] >= st.hi:

@@ -231,7 +231,7 @@ def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], 
         d["h"] = H
         d["room"] = None
         d["width"] = int(np.clip(np.median([g.shape[1] for g in grids]), 16, 2000))
-        solid_np = masks["solid"] & ~masks["pipe"]
+        solid_np = (masks["solid"] | masks["void"]) & ~masks["pipe"]
         from .controls import ground_heights
 
         gh = np.concatenate([ground_heights(solid_np[g]) for g in grids])
@@ -251,7 +251,8 @@ def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], 
             info.append({})
         d["buckets"] = Buckets.fit(vals).to_dict()
         d["attrs"] = list(ATTRS["side"])
-        d["available"] = available
+        # gaps and elevation only where the corpus has some (Mega Man's floors have no pits)
+        d["available"] = [a for a in available if a not in ("gaps", "elevation") or max(vals[a], default=0) > 0]
     else:
         if corpus.room is None:
             raise InputError("level-lm: a top-down corpus must be maps made of equal rooms (like VGLC's Zelda "
