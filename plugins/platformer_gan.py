@@ -50,7 +50,6 @@ from engine.errors import InputError
 from . import learned_common as lc
 from .learned_levels.corpus import mirror_ids
 from .learned_levels.model import CorpusWeights, LevelModel, card_extras, common_ids, extra_tensors, prepare
-from .learned_levels.rules import fast_reach
 from .learned_level_lm.controls import ATTRS, CHOICES, Buckets, density, ground_heights, side_counts
 from .learned_level_lm.spec import role_masks
 
@@ -64,7 +63,7 @@ DEFAULT_CONFIG = {"w": WIN, "nz": 32, "ngf": 32, "ndf": 32, "batch": 64, "lr": 2
 CONFIG_BOUNDS = {"classes": (1, 255), "h": (4, 128), "hp": (4, 128), "w": (8, 256), "nz": (1, 512),
                  "ngf": (4, 256), "ndf": (4, 256), "batch": (1, 4096), "lr": (0.0, 1.0), "stride": (1, 128),
                  "noise": (0.0, 1.0), "holdout": (0.0, 0.9), "air": (0, 254), "ground": (0, 254),
-                 "enemy": (-1, 254)}
+                 "enemy": (-1, 254), "level_width": (0, 1_000_000)}
 
 
 class _Model(LevelModel):
@@ -95,6 +94,12 @@ class _Model(LevelModel):
         self.solid = np.zeros(256, dtype=bool)
         self.solid[:self.classes] = self.mask("solid")
         self.masks = role_masks(self.rules.to_dict()["roles"])
+        from .learned_levels.decode import exact_jump_model
+
+        # the sampler tracks reachability with level-lm's BitReach only where the rules are exactly its jump
+        # model; elsewhere (climbing, void, platforms, one start, required gold...) with the rules' own search
+        self.exact_jumps = exact_jump_model(self.rules)
+        self.level_width = int(cfg.get("level_width", 0))
         self._controls_doc = lc.tensor_json(tensors, "__controls__", source, None)
         self._controls = None
         self._problems: dict[bytes, tuple] = {}
@@ -239,6 +244,21 @@ class _Model(LevelModel):
                 out.append(Steer(a, "elev", t, np.array([r]), target, lo, hi))
         return out
 
+    def count_steers(self, width: int) -> list:
+        """Where every corpus level has exactly one start (goal) tile, so must a level (the rules'
+        ``one_start``/``one_goal``): a ``sampler.Steer`` towards exactly one such tile (drawn more often as the
+        level runs out of room without one, banned once there is one)."""
+        from plugins.learned_level_lm.sampler import Steer
+
+        out = []
+        for role in ("start", "goal"):
+            if self.rules.params.get(f"one_{role}"):
+                t = np.zeros(self.classes + 1, dtype=bool)
+                t[:self.classes] = self.rules._mask[role][:self.classes]
+                if t.any():
+                    out.append(Steer(role, "tiles", t, None, 1, 1, 1))
+        return out
+
     def control_miss(self, g: np.ndarray, asked: dict) -> float:
         """0 when every asked bucket is met (or cannot be checked at this width), else the distance."""
         c = self.controls()
@@ -269,13 +289,15 @@ class _Model(LevelModel):
         z = torch.randn(64, self.nz, generator=torch.Generator().manual_seed(0)).numpy()
         return self.probs(z).mean((0, 1, 2))
 
-    def calib_grids(self, w: np.ndarray, levels: int, width: int = 4 * WIN) -> list[np.ndarray] | None:
-        """``levels`` levels of ``width`` columns sampled as generation samples them (pattern constraint, jump
-        model, ``any`` controls) with tile weights ``w``, from fixed latents and streams (calibration)."""
+    def calib_grids(self, w: np.ndarray, levels: int, width: int = 0) -> list[np.ndarray] | None:
+        """``levels`` levels of ``width`` columns (0: the corpus's level width when its levels are all one
+        width, else 128) sampled as generation samples them (pattern constraint, the rules' reachability,
+        ``any`` controls) with tile weights ``w``, from fixed latents and streams (calibration)."""
         import torch
 
         if self.patterns() is None:
             return None
+        width = width or (self.level_width if self.level_width >= 16 else 4 * WIN)
         k = -(-width // self.w)
         z = torch.randn(levels * k, self.nz, generator=torch.Generator().manual_seed(1)).numpy()
         P = self.probs(z)
@@ -345,6 +367,7 @@ class _Model(LevelModel):
         from plugins.learned_level_lm.reach import BitReach
 
         from .learned_levels import decode
+        from .learned_levels.decode import RulesReach
 
         pats = self.patterns()
         vb = self.vbig()
@@ -361,8 +384,14 @@ class _Model(LevelModel):
             z, width, _, p, _, steers = jobs[k]
             strips = np.concatenate(list(P), axis=1)[:, :width].transpose(1, 0, 2) * tw  # (width, h, C)
             jh, jd = _jumps(self, p)
-            return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers),
-                    "reach": BitReach(self.solid, self.h, jh, jd), "vbig": vb, "hbig": hb}
+            if self.exact_jumps:
+                return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers),
+                        "reach": BitReach(self.solid, self.h, jh, jd), "vbig": vb, "hbig": hb}
+            reach = RulesReach(self.rules, self.h, jh, jd, lambda g, p=p: self.level_problems(g, p))
+            base = np.ones((self.h, self.classes + 1), dtype=bool)
+            base[:, self.classes] = False
+            return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers) + self.count_steers(width),
+                    "reach": reach, "vbig": vb, "hbig": hb, "unary": reach.unary(base), "budget": 6 * width + 60}
 
         def run(items):
             if pats is None:
@@ -442,30 +471,58 @@ def check_controls(doc, where: str) -> dict:
             "densities": {a: dens[a] for a in av}}
 
 
+DEFAULT_WIDTH = 96
+
+
+def level_width(m: _Model, p: dict) -> int:
+    """The ``width`` param, or for 0 the corpus's level width when its levels are all one width (stored at
+    training: ``config.level_width``), else :data:`DEFAULT_WIDTH`."""
+    w = int(p["width"])
+    if w == 0:
+        return m.level_width if m.level_width >= 16 else DEFAULT_WIDTH
+    if w < 16:
+        raise InputError(f"{GEN_ID}: width {w}: expected 16..2000 columns (one screen at least), or 0 for the "
+                         "corpus's level width")
+    return w
+
+
 def _jumps(m: _Model, p: dict) -> tuple[int, int]:
     jh, jd = m.rules.jump
     return (p["jump_height"] or jh), (p["jump_distance"] or jd)
 
 
 def score(m: _Model, g: np.ndarray, p: dict, asked: dict) -> tuple[float, bool]:
-    """(fitness, playable): fitness 0 = playable under the corpus rules and every asked bucket met; an
-    unplayable level scores 1 + the share of the level between the farthest reachable cell and the goal."""
+    """(fitness, playable): fitness 0 = playable under the corpus rules (``validate``'s check) and every
+    asked bucket met. An unplayable level, judged by the rules' own model (``Rules.reach``: jumps, climbing,
+    ropes, one-way platforms, void, bounded falls): 2 + 0.25 per start/goal tile too many or missing where the
+    corpus has exactly one; 2 without a start or a goal; else 1 + the share of the level between the farthest
+    reachable cell and the goal + half the share of required cells (Lode Runner's gold) out of reach."""
     w = g.shape[1]
     playable = not m.level_problems(g, p)
     if playable:
         f = 0.0
     else:
-        start, goal = m.rules.endpoints(g)
-        if start is None or goal is None:
+        r = m.rules
+        extra = sum(abs(int(r._mask[role][g].sum()) - 1) for role in ("start", "goal")
+                    if r.params.get(f"one_{role}"))
+        start, goal = r.endpoints(g)
+        if extra:
+            f = 2.0 + 0.25 * extra
+        elif start is None or goal is None:
             f = 2.0
         else:
-            reach = fast_reach(m.solid[g], start, *_jumps(m, p))
+            reach = r.reach(g, start, *_jumps(m, p))
             f = 1.0 + max(0, goal[0] - max(x for x, _ in reach)) / w
+            req = r._required(g)
+            if req.any():
+                cells = np.argwhere(req)
+                f += 0.5 * sum((int(x), int(y)) not in reach for y, x in cells) / len(cells)
     return f + m.control_miss(g, asked), playable
 
 
 def repair(m: _Model, g: np.ndarray, p: dict) -> int:
-    """Level columns where the jump model gets stuck until the goal is reachable; return tiles changed."""
+    """Level columns where the rules' model (``Rules.reach``) gets stuck until the goal is reachable; return
+    tiles changed (-1: not mended; what else the rules ask, such as required gold, is left to ``validate``)."""
     w = g.shape[1]
     jh, jd = _jumps(m, p)
     edits = 0
@@ -473,7 +530,7 @@ def repair(m: _Model, g: np.ndarray, p: dict) -> int:
         start, goal = m.rules.endpoints(g)
         if start is None or goal is None:
             return -1
-        reach = fast_reach(m.solid[g], start, jh, jd)
+        reach = m.rules.reach(g, start, jh, jd)
         if goal in reach:
             return edits
         fx, fy = max(reach, key=lambda c: (c[0], -c[1]))
@@ -490,11 +547,15 @@ def repair(m: _Model, g: np.ndarray, p: dict) -> int:
 class PlatformerGAN(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "5"  # 5: controls (buckets), any width from 16, steered rates, batched sampling
+    version = "6"  # 6: the rules' own reachability where they are more than jumps (climbing, one start, gold);
+    # width 0 (the default) = the corpus's one level width, else 96
+    # 5: controls (buckets), any width from 16, steered rates, batched sampling
     description = ("DCGAN side-view levels in your corpus's tileset, any width, sampled under corpus 3x3 patterns, "
                    "pipes/enemies/gaps/elevation controls, latent search")
     params = (
-        Param("width", "int", 96, min=16, max=2000, help="level length in tiles (the corpus's height)"),
+        Param("width", "int", 0, min=0, max=2000,
+              help="level length in tiles, 16-2000 (the height is the corpus's); 0 = the corpus's level width when "
+                   "its levels are all one width (Lode Runner: 32), else 96"),
         Param("jump_height", "int", 0, min=0, max=12,
               help="highest jump in tiles for the search and repair; 0 = the rules fitted on the corpus"),
         Param("jump_distance", "int", 0, min=0, max=16, help="widest jump in tiles; 0 = the fitted rules"),
@@ -519,7 +580,7 @@ class PlatformerGAN(CorpusWeights, Generator):
         """Work in multiples of the defaults (the engine's Costed protocol): decoding grows with the width and
         the latent search with generations x population (``width=2000 search=100 population=64`` is ~1,300x,
         refused up front)."""
-        return params["width"] * (1 + params["search"] * params["population"]) / (96 * (1 + 10 * 10))
+        return (params["width"] or DEFAULT_WIDTH) * (1 + params["search"] * params["population"]) / (96 * (1 + 10 * 10))
 
     def generate(self, request: Request):
         return self.generate_batch([request])[0]
@@ -551,7 +612,11 @@ class PlatformerGAN(CorpusWeights, Generator):
         return {a: b for a, b in asked.items() if a in c["available"]}
 
     def _search(self, m: _Model, reqs: list[Request]) -> list:
+        import dataclasses
+
         import torch
+
+        reqs = [dataclasses.replace(r, params={**r.params, "width": level_width(m, r.params)}) for r in reqs]
 
         n_w = [-(-r.params["width"] // m.w) for r in reqs]
         asked = [self.asked(m, r) for r in reqs]
@@ -644,8 +709,9 @@ class PlatformerGAN(CorpusWeights, Generator):
         except InputError as e:
             return [str(e)]
         out = m.level_problems(g, request.params)
-        if g.shape != (m.h, request.params["width"]):
-            out.append(f"size {g.shape[1]}x{g.shape[0]}, asked {request.params['width']}x{m.h}")
+        width = level_width(m, request.params)
+        if g.shape != (m.h, width):
+            out.append(f"size {g.shape[1]}x{g.shape[0]}, asked {width}x{m.h}")
         if level.metadata.get("pattern_fallbacks"):  # the sampler ran out of backtracking: resample
             out.append(f"{level.metadata['pattern_fallbacks']} strips placed outside the corpus's 3x3 patterns")
         asked = self.asked(m, request)
@@ -766,8 +832,10 @@ def train_platformer_gan(job) -> dict:
         raise InputError(f"{GEN_ID}: the corpus has no solid ground tile or no passable tile (tags decide: "
                          "see docs/learned-levels.md)")
     h = corpus.grids[0].shape[0]
+    widths = {g.shape[1] for g in corpus.grids}
     cfg.update(classes=corpus.classes, h=h, hp=-(-h // 4) * 4, air=ids["air"], ground=ids["ground"],
-               enemy=ids["enemy"] if ids["enemy"] is not None else -1)
+               enemy=ids["enemy"] if ids["enemy"] is not None else -1,
+               level_width=widths.pop() if len(widths) == 1 else 0)
     tr = _pad_top([corpus.grids[i] for i in train_idx], cfg["hp"], cfg["air"])
     data = _windows(tr, cfg, mirror_ids(corpus.tileset))
     held = [corpus.grids[i] for i in held_idx] or [corpus.grids[i] for i in train_idx]

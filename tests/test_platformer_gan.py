@@ -177,3 +177,28 @@ def test_controls_are_fitted_with_level_lms_buckets_and_absent_attributes_refuse
         assert gen.asked(m, eng.request("level", GEN, 0, {"enemies": "none", "pipes": "some"})) == {"pipes": "some"}
     finally:
         m._controls = saved
+
+
+def test_lode_runner_like_corpus_trains_and_generates_valid_levels(eng, tmp_path):
+    """On a corpus whose rules are more than the jump model (Lode Runner: no jumping, ladders and ropes, exactly
+    one spawn, every gold reached) the sampler tracks reachability with the rules' own search, the latent search
+    is scored by them, and the default width is the corpus's one level width (32)."""
+    lr = ROOT / "tests" / "data" / "vglc-like" / "Lode Runner"
+    out = tmp_path / "lr"
+    r = run_cli("train", GEN, "--data", lr, "--epochs", "1", "-O", "tiny=1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    gen = eng.generator(GEN)
+    m = gen.model(str(out))
+    assert not m.exact_jumps and gen.model("").exact_jumps  # the shipped mario-like rules are the jump model
+    assert m.rules.params.get("required") == ["collectable"] and m.rules.params.get("one_start")
+    params = {"weights": str(out)}
+    levels = eng.generate_batch("level", GEN, [0, 1, 2], params)
+    for s, lv in enumerate(levels):
+        assert (lv.width, lv.height) == (32, 22)
+        req = eng.request("level", GEN, s, params)
+        assert eng.problems(lv, req) == []
+        g = _grid(eng, lv, str(out))
+        assert m.rules.problems(g) == [] and int(m.rules._mask["start"][g].sum()) == 1
+    assert levels[0].tiles.tobytes() == eng.generate("level", GEN, 0, params).tiles.tobytes()
+    with pytest.raises(Exception, match="width"):
+        eng.generate("level", GEN, 0, {**params, "width": 15})

@@ -258,3 +258,147 @@ def sample_free(probs: np.ndarray, rng: np.random.Generator) -> Result:
         giveup = False
 
     return Result(_J)
+
+
+# ---------------------------------------------------------------------------------------------- reachability
+def exact_jump_model(rules) -> bool:
+    """Side-view ``rules`` that are exactly the jump model of ``level-lm``'s ``BitReach`` (only the jump is
+    fitted: no bounded fall, no exact start/goal count, nothing required; no tile with a role that changes the
+    moves or the endpoints: ``start``, ``goal``, ``void``, ``climbable``, ``rope``, ``platform``). Then the
+    sampler may track reachability with ``BitReach`` (its answer is the rules' answer); else with
+    :class:`RulesReach` (the rules' own search)."""
+    roles = {r for rs in rules.roles for r in rs}
+    return (rules.view == "side"
+            and not any(v for k, v in rules.params.items() if k not in ("jump_height", "jump_distance"))
+            and not roles & {"start", "goal", "void", "climbable", "rope", "platform"})
+
+
+class RulesReach:
+    """``BitReach``'s interface for the sampler (``add``, ``dead``, ``goal_reached``, ``snapshot``, ``rewind``,
+    ``w``), answered by the corpus rules themselves (:class:`plugins.learned_levels.rules.Rules`: climbing,
+    ropes, one-way platforms, void, bounded falls, exactly one start/goal, required collectables), for corpora
+    whose rules are more than the jump model (Lode Runner, Mega Man).
+
+    ``dead`` is sound, never stricter than the rules: the reachable cells of the decoded columns (the rules'
+    :meth:`~plugins.learned_levels.rules.Rules.reach` on them alone) are a subset of the whole level's, and
+    when none lies within ``jump_distance`` of the last column no move can ever cross it (moves go at most
+    that far sideways; climbs and falls stay in their column); a second start (goal) tile where the corpus
+    has exactly one cannot be undone either. Required cells (Lode Runner's gold) may still be reached from
+    columns not yet decoded, so they are judged at the end only. ``goal_reached`` is ``problems(grid) == []``
+    on the whole level: ``problems`` is the caller's (the rules' check, with the request's jump overrides,
+    remembered per grid), so a level the sampler finishes is playable by the rules' own verdict."""
+
+    def __init__(self, rules, h: int, jump_height: int, jump_distance: int, problems: Callable):
+        self.rules = rules
+        self.h = h
+        self.jh, self.jd = jump_height, jump_distance
+        self.problems = problems
+        self.strips: list[np.ndarray] = []
+        self.w = 0
+        self.snaps: dict[int, int] = {0: 0}
+        m = rules._mask
+        self._solid = m["solid"] | m["void"]
+        self._start = m["start"]
+        self.one = [m[r] for r in ("start", "goal") if rules.params.get(f"one_{r}")]
+        self.one_start = bool(rules.params.get("one_start"))
+        self._req = np.zeros(256, dtype=bool)
+        for k in rules.params.get("required", []):
+            self._req |= m[k]
+        self._cells: tuple | None = None  # (w, reached cells of the decoded columns)
+
+    def unary(self, base: np.ndarray) -> Callable[[int], np.ndarray]:
+        """A ``unary`` for the sampler (tiles allowed per row of strip ``t``): ``base``, with the required
+        kinds' tiles (Lode Runner's gold) drawn only in rows the decoded columns already reach within a jump
+        (a reached cell in the last ``jump_distance`` columns at most ``jump_height`` rows lower), once the
+        start is decoded. It steers where gold is drawn (gold elsewhere would mostly be out of reach); it judges
+        nothing: the rules' check at the end does."""
+        V = base.shape[1] - 1
+        req = self._req[:V]
+        if not req.any():
+            return base
+
+        def allowed(t: int) -> np.ndarray:
+            if t != self.w or t == 0:
+                return base
+            cells = self._reached()
+            if cells is None:
+                return base
+            ok = np.zeros(self.h, dtype=bool)
+            for x, y in cells:
+                if x >= t - self.jd:
+                    ok[max(0, y - self.jh):] = True  # rise up to jh, then any fall
+            if ok.all():
+                return base
+            u = base.copy()
+            u[~ok, :V] &= ~req
+            return u
+
+        return allowed
+
+    def _reached(self):
+        if self._cells is not None and self._cells[0] == self.w:
+            return self._cells[1]
+        g = self.grid()
+        start = self._start_cell(g)
+        cells = None if start is None else self.rules.reach(g, start, self.jh, self.jd)
+        self._cells = (self.w, cells)
+        return cells
+
+    def grid(self) -> np.ndarray:
+        if not self.strips:
+            return np.zeros((self.h, 0), dtype=np.int64)
+        return np.ascontiguousarray(np.stack(self.strips).T)
+
+    def add(self, strip: np.ndarray) -> None:
+        self.strips.append(np.array(strip, dtype=np.int64))
+        self.w += 1
+        self._cells = None
+
+    def _start_cell(self, g: np.ndarray):
+        """The rules' start (``Rules.endpoints``) as it will be in the whole level, or None while unknown."""
+        tagged = np.argwhere(self._start[g])
+        if len(tagged):
+            return int(tagged[0][1]), int(tagged[0][0])
+        if self.one_start:
+            return None  # its tile is not decoded yet
+        from .rules import EDGE_COLS
+
+        solid = self._solid[g]
+        stand = ~solid
+        stand[:-1] &= solid[1:]
+        stand[-1] = False
+        for x in range(min(EDGE_COLS, g.shape[1])):
+            ys = np.nonzero(stand[:, x])[0]
+            if len(ys):
+                return int(x), int(ys[-1])
+        return None
+
+    def dead(self) -> bool:
+        g = self.grid()
+        for m in self.one:
+            if int(m[g].sum()) > 1:
+                return True
+        start = self._start_cell(g)
+        if start is None:
+            if self.one_start:
+                return False
+            from .rules import EDGE_COLS
+
+            return self.w >= EDGE_COLS  # no standing cell in the first columns: no start, ever
+        cells = self._reached()
+        return max(x for x, _ in cells) < self.w - self.jd
+
+    def goal_reached(self) -> bool:
+        return not self.problems(self.grid())
+
+    def snapshot(self) -> None:
+        self.snaps[self.w] = self.w
+
+    def rewind(self, w: int) -> int:
+        k = max(s for s in self.snaps if s <= w)
+        del self.strips[k:]
+        self.w = k
+        self._cells = None
+        for s in [s for s in self.snaps if s > k]:
+            del self.snaps[s]
+        return k
