@@ -37,7 +37,7 @@ MAX_WEIGHT_BYTES = 16 * 1024 * 1024
 CONFIG_BOUNDS = {"h": (3, 128), "K": (3, 64), "n_attr": (0, 16), "d": (4, 512), "layers": (1, 8), "heads": (1, 16),
                  "ctx": (2, 256), "dropout": (0.0, 1.0)}
 BUCKET_ID = {"any": 0, "none": 1, "few": 2, "some": 3, "many": 4}
-RULES_BUDGET = 6  # side view under RulesReach: strips re-decoded per strip of the level (+120) before giving up
+RULES_BUDGET = 12  # side view under RulesReach: strips re-decoded per strip of the level (+120) before giving up
 START_FRONT = 4  # side view, exactly one start tile: steered as if this many were spread over the level (early)
 ROOM_BUDGET = 12  # room restarts before a room is accepted as it is
 
@@ -293,7 +293,7 @@ class LevelLM(Generator):
                 r = sp.h - 1 - sp.base
                 if r < 0:
                     continue
-                t = (masks["solid"] | masks["void"])[:V + 1] & ~masks["pipe"][:V + 1]
+                t = masks["solid"][:V + 1] & ~masks["pipe"][:V + 1]
                 t[V] = False
                 out.append(Steer(a, "elev", t, np.array([r]), target, lo, hi))
         return out

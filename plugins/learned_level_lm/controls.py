@@ -39,10 +39,10 @@ def ground_heights(solid_np: np.ndarray) -> np.ndarray:
 
 def side_counts(grid: np.ndarray, masks: dict, base: int) -> dict[str, int]:
     """Raw counts of the side-view attributes of a grid of tile ids."""
-    solid = (masks["solid"] | masks["void"])[grid]  # void (outside the level, Mega Man's @) stands as solid
+    solid = masks["solid"][grid]
     pipe = masks["pipe"][grid]
     out = {"enemies": int(masks["enemy"][grid].sum())}
-    bottom = ~solid[-1]
+    bottom = ~(solid[-1] | masks["void"][grid[-1]])  # void (outside the level, Mega Man's @) is no pit
     out["gaps"] = int(bottom[0]) + int((bottom[1:] & ~bottom[:-1]).sum())
     out["elevation"] = int((ground_heights(solid & ~pipe) > base).sum())
     if pipe.any():

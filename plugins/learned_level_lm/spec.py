@@ -231,7 +231,7 @@ def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], 
         d["h"] = H
         d["room"] = None
         d["width"] = int(np.clip(np.median([g.shape[1] for g in grids]), 16, 2000))
-        solid_np = (masks["solid"] | masks["void"]) & ~masks["pipe"]
+        solid_np = masks["solid"] & ~masks["pipe"]
         from .controls import ground_heights
 
         gh = np.concatenate([ground_heights(solid_np[g]) for g in grids])
