@@ -535,3 +535,20 @@ def test_height_is_refused_for_horizontal_models(eng, kind_models):
         eng.generate("level", "level-lm", 1, {"weights": str(kind_models["lr"]), "height": 40})
     with pytest.raises(InputError, match=r"width=8: side-view levels are 16 columns wide or more"):
         eng.generate("level", "level-lm", 1, {"weights": str(kind_models["lr"]), "width": 8})
+
+
+def test_unsupported_corpus_kind_refused_in_one_line(tmp_path):
+    """The one kind level-lm still refuses: top-down maps not made of equal rooms (one line, exit 2, nothing
+    left behind)."""
+    from .conftest import run_cli
+
+    maps = sorted((ROOT / "plugins" / "data" / "levels" / "dungeon").glob("d00[0-2].*"))
+    if not maps:
+        pytest.skip("shipped dungeon corpus not present")
+    r = run_cli("train", "level-lm", *[a for p in maps if p.name.endswith(".vglc.txt") for a in ("--data", p)],
+                "--out", tmp_path / "o", "-O", "tiny=1")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert "level-lm" in last and "maps made of equal rooms" in last, last
+    assert not (tmp_path / "o").exists()
