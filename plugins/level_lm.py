@@ -196,8 +196,8 @@ class LevelLM(Generator):
               help="side view: level length in columns (16 or more); 0 = the model's usual: its corpus's median "
                    "width (models trained before version 4, the shipped one included: 150)"),
         Param("height", "int", 0, min=0, max=2000,
-              help="vertical models (Kid Icarus): level height in rows, above twice the width; 0 = the corpus's "
-                   "median"),
+              help="vertical models (Kid Icarus): level height in rows, above twice the width; 0 = drawn between "
+                   "the corpus's lowest and highest level"),
         Param("room_count", "int", 0, min=0, max=64,
               help="top down: number of rooms (0 = from the rooms control, else the corpus's usual)"),
         Param("prompt", "str", "", help='attributes in words, e.g. "many pipes, no enemies, high elevation"'),
@@ -522,7 +522,7 @@ class _Tempered:
 
 def length(m: Model, r: Request) -> int:
     """Side view: the level's length in strips: ``width`` columns, or for a vertical model ``height`` rows (0 =
-    the corpus's median). The rules call a level vertical when it is more than twice as high as wide, so a
+    drawn between the corpus's lowest and highest level, from the request's own stream). The rules call a level vertical when it is more than twice as high as wide, so a
     vertical level must be (its start is then the lowest standing cell, its goal the highest)."""
     sp = m.spec
     if not sp.vertical:
@@ -534,7 +534,11 @@ def length(m: Model, r: Request) -> int:
             raise InputError(f"{GEN_ID}: width={W}: side-view levels are 16 columns wide or more (0 = the model's "
                              f"usual, {sp.width or 150})")
         return W
-    H = r.params.get("height") or max(sp.height, 2 * sp.h + 1)
+    H = r.params.get("height")
+    if not H and sp.heights:  # as the corpus: a height between its lowest and highest level's (own stream)
+        lo = max(sp.heights[0], 2 * sp.h + 1)
+        H = int(r.rng("level-lm", "height").integers(lo, max(lo, sp.heights[1]) + 1))
+    H = H or max(sp.height, 2 * sp.h + 1)
     if H <= 2 * sp.h:
         raise InputError(f"{GEN_ID}: height={H}: this model's vertical levels are {sp.h} columns wide and must be "
                          f"more than {2 * sp.h} rows high (the rules' vertical levels)")

@@ -68,6 +68,8 @@ class Spec:
         self.vertical: bool = d.get("orientation") == "vertical"
         #: vertical: the corpus's median level height (the default ``height``)
         self.height: int = int(d.get("height", 0))
+        #: vertical: the training levels' heights, lowest and highest (``height`` 0 draws one in between)
+        self.heights: list[int] = [int(x) for x in d.get("heights", [])]
         #: horizontal side view: the corpus's median level width (the default ``width``; 0 = 150)
         self.width: int = int(d.get("width", 0))
         self.V: int = int(d["V"])
@@ -182,6 +184,10 @@ def check(d: Any) -> None:
         raise InputError(f"{w}.tileset: expected a map")
     if not isinstance(d.get("buckets"), dict):
         raise InputError(f"{w}.buckets: expected a map")
+    hs = d.get("heights", [])
+    if not (isinstance(hs, list) and len(hs) in (0, 2) and all(type(x) is int and 3 <= x <= 4096 for x in hs)
+            and hs == sorted(hs)):
+        raise InputError(f"{w}.heights: expected [lowest, highest] level heights")
     kw = d.get("kind_weights")
     if kw is not None and not (isinstance(kw, list) and len(kw) == d["V"] and all(
             not isinstance(x, bool) and isinstance(x, (int, float)) and 0.01 <= x <= 100 for x in kw)):
@@ -208,7 +214,8 @@ def build(corpus, rules, train_idx: list[int]) -> tuple[dict, list[np.ndarray], 
         if not 3 <= Wd <= 128:
             raise InputError(f"level-lm: the corpus's vertical levels are {Wd} columns wide; 3..128 are supported")
         d.update({"h": int(Wd), "room": None, "base": 0, "orientation": "vertical",
-                  "height": int(np.median([g.shape[0] for g in grids]))})
+                  "height": int(np.median([g.shape[0] for g in grids])),
+                  "heights": [int(min(g.shape[0] for g in grids)), int(max(g.shape[0] for g in grids))]})
         available = [a for a in ("enemies",) if masks["enemy"][:V].any()]
         vals = {a: [] for a in available}
         for g in grids:
