@@ -391,7 +391,7 @@ class _Model(LevelModel):
             base = np.ones((self.h, self.classes + 1), dtype=bool)
             base[:, self.classes] = False
             return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers) + self.count_steers(width),
-                    "reach": reach, "vbig": vb, "hbig": hb, "unary": reach.unary(base), "budget": 6 * width + 60}
+                    "reach": reach, "vbig": vb, "hbig": hb, "unary": reach.unary(base), "budget": 20 * width + 60}
 
         def run(items):
             if pats is None:
