@@ -12,6 +12,10 @@ landing rows are remembered per distinct strip (levels repeat strips a lot).
 *Dead* means no reachable cell lies within ``jump_distance`` of the right edge: no later column can ever be
 reached, whatever is decoded next, so the sampler backs up at once.
 
+Corpora whose rules are more than that jump model (ladders, ropes, one-way platforms, void, bounded falls,
+required collectables, exactly one start/goal, vertical levels): :class:`RulesReach`, the rules' own search on
+the decoded part (:func:`exact_jump_model` tells which).
+
 Top down: :func:`room_ok` checks that a room's doors and required cells (stairs, keys, goals…) are all in
 one walkable area of the room.
 """
