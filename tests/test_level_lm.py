@@ -520,8 +520,9 @@ def test_rules_reach_proves_only_what_the_rules_pass(kind_models):
 
 def test_vertical_levels_deterministic_across_processes_and_batches(eng, kind_models):
     w = str(kind_models["ki"])
-    check_generator(eng, "level-lm", seeds=[0, "v"], params_cases=[{"weights": w}, {"weights": w, "height": 40}],
-                    subprocess_plugins=PLUGINS)
+    check_generator(eng, "level-lm", seeds=[0, "v"], params_cases=[{"weights": w}, {"weights": w, "height": 40},
+                                                                   {"weights": str(kind_models["lr"])}],
+                    subprocess_plugins=PLUGINS)  # Lode Runner: the ladder boost is per level, batch == alone
     lv = eng.generate("level", "level-lm", 1, {"weights": w, "height": 50})
     assert lv.tiles.shape == (50, 16)
     with pytest.raises(InputError, match=r"height=30: .* more than 32 rows high"):
