@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import ConjureError
 from .seeds import derive
 
 PLAYABLE_RAW = 0.95
@@ -90,16 +91,30 @@ def control_figures(engine: Any, gen: Any, *, per_bucket: int, seed: Any, params
     """For a :class:`~engine.generator.LevelControls` generator: for every attribute and bucket it offers,
     ``per_bucket`` levels made with that bucket asked (seeds ``derive(seed, "controls", attr, bucket, i)``)
     and measured: ``{attr: {bucket: {"asked", "judged", "landed", "first_try"}}}`` — ``judged`` counts the
-    levels the generator could measure (a level too small for a bucket may not be), ``landed`` those whose
-    measured bucket is the one asked, ``first_try`` those returned on the engine's first attempt."""
+    levels the generator could measure (a level too small for a bucket may not be) and those the engine could
+    not make within its tries (counted as missed; ``error`` quotes the first such failure), ``landed`` those
+    whose measured bucket is the one asked, ``first_try`` those returned on the engine's first attempt."""
     out: dict[str, dict] = {}
+    errors: dict[str, dict[str, str]] = {}
     for attr, buckets in gen.level_controls(params).items():
         for b in buckets:
             p = {**params, attr: b}
             seeds = [derive(seed, "controls", attr, b, i) for i in range(per_bucket)]
-            levels = engine.generate_batch("level", gen.id, seeds, p)
+            try:
+                levels: list = engine.generate_batch("level", gen.id, seeds, p)
+            except ConjureError:  # one level the engine could not make in its tries: one by one, counted
+                levels = []
+                for s in seeds:
+                    try:
+                        levels.append(engine.generate("level", gen.id, s, p))
+                    except ConjureError as e:
+                        levels.append(None)
+                        errors.setdefault(attr, {}).setdefault(b, str(e))
             judged = landed = first = 0
             for lv in levels:
+                if lv is None:  # not made within the engine's tries: asked and missed
+                    judged += 1
+                    continue
                 got = gen.measure_controls(lv, p).get(attr)
                 first += int(lv.metadata.get("tries", 1) == 1)
                 if got is None:
@@ -108,6 +123,8 @@ def control_figures(engine: Any, gen: Any, *, per_bucket: int, seed: Any, params
                 landed += int(got == b)
             out.setdefault(attr, {})[b] = {"asked": per_bucket, "judged": judged, "landed": landed,
                                            "first_try": first}
+            if attr in errors and b in errors[attr]:
+                out[attr][b]["error"] = errors[attr][b]
     return out
 
 

@@ -135,3 +135,28 @@ def test_learned_level_generators_declare_their_controls(eng, gen_id, attrs):
     a = sorted(attrs)[0]
     level = eng.generate("level", gen_id, 5, {a: "none"})
     assert gen.measure_controls(level, {a: "none"})[a] == "none"
+
+
+class NeverMany(Blocks):
+    """``many`` is never valid: the engine gives up on it after its tries."""
+    id = "blocks-never-many"
+
+    def validate(self, level, request):
+        return ["too many blocks"] if request.params["blocks"] == "many" else []
+
+
+class _NeverPlugin:
+    @hookimpl
+    def register_level_generators(self, register):
+        register(NeverMany())
+
+
+def test_a_bucket_the_engine_cannot_make_is_counted_as_missed_not_an_abort():
+    eng = engine.Engine(plugins=[_NeverPlugin()], entry_points=False, tries=2)
+    gen = eng.generator("blocks-never-many")
+    figs = control_figures(eng, gen, per_bucket=4, seed=1, params={})
+    assert figs["blocks"]["many"]["judged"] == 4 and figs["blocks"]["many"]["landed"] == 0
+    assert "too many blocks" in figs["blocks"]["many"]["error"]
+    assert figs["blocks"]["none"]["landed"] == 4
+    row = _by_name(level_targets({"controls": figs}))["controls.blocks"]
+    assert row["met"] is False and "many 0%" in row["value"]
