@@ -309,8 +309,9 @@ class RulesReach:
     def unary(self, base: np.ndarray) -> Callable[[int], np.ndarray]:
         """A ``unary`` for the sampler (tiles allowed per row of strip ``t``): ``base``, with the required
         kinds' tiles (Lode Runner's gold) drawn only in rows the decoded columns already reach within a jump
-        (a reached cell in the last ``jump_distance`` columns at most ``jump_height`` rows lower), once the
-        start is decoded. It steers where gold is drawn (gold elsewhere would mostly be out of reach); it judges
+        (a reached cell in the last ``jump_distance`` columns at most ``jump_height`` rows lower; reached from
+        the start, or before a required start tile is decoded, from where the rules' start would be without
+        one). It steers where gold is drawn (gold elsewhere would mostly be out of reach); it judges
         nothing: the rules' check at the end does."""
         V = base.shape[1] - 1
         req = self._req[:V]
@@ -320,7 +321,7 @@ class RulesReach:
         def allowed(t: int) -> np.ndarray:
             if t != self.w or t == 0:
                 return base
-            cells = self._reached()
+            cells = self._reached(provisional=True)
             if cells is None:
                 return base
             ok = np.zeros(self.h, dtype=bool)
@@ -335,13 +336,13 @@ class RulesReach:
 
         return allowed
 
-    def _reached(self):
-        if self._cells is not None and self._cells[0] == self.w:
-            return self._cells[1]
+    def _reached(self, provisional: bool = False):
+        if self._cells is not None and self._cells[:2] == (self.w, provisional):
+            return self._cells[2]
         g = self.grid()
-        start = self._start_cell(g)
+        start = self._start_cell(g, provisional)
         cells = None if start is None else self.rules.reach(g, start, self.jh, self.jd)
-        self._cells = (self.w, cells)
+        self._cells = (self.w, provisional, cells)
         return cells
 
     def grid(self) -> np.ndarray:
@@ -354,12 +355,14 @@ class RulesReach:
         self.w += 1
         self._cells = None
 
-    def _start_cell(self, g: np.ndarray):
-        """The rules' start (``Rules.endpoints``) as it will be in the whole level, or None while unknown."""
+    def _start_cell(self, g: np.ndarray, provisional: bool = False):
+        """The rules' start (``Rules.endpoints``) as it will be in the whole level, or None while unknown;
+        ``provisional``: while a required start tile is not decoded yet, the start the rules take without one
+        (the lowest standing cell of the first columns), for steering only."""
         tagged = np.argwhere(self._start[g])
         if len(tagged):
             return int(tagged[0][1]), int(tagged[0][0])
-        if self.one_start:
+        if self.one_start and not provisional:
             return None  # its tile is not decoded yet
         from .rules import EDGE_COLS
 
