@@ -286,6 +286,8 @@ def evaluate(engine: Any, generator: Any, *, count: int, seed: Any, params: dict
     if controls and isinstance(generator, LevelControls):
         metrics["controls"] = eval_targets.control_figures(engine, generator, per_bucket=controls, seed=seed,
                                                            params=params)
+    elif controls:
+        metrics["controls_note"] = f"--controls: {generator.id} declares no controls (LevelControls), none measured"
     metrics["targets"] = eval_targets.level_targets(metrics)
     if report is not None:
         write_report(report, generator, metrics, levels, er, params, corpus if grids else None)

@@ -71,12 +71,12 @@ def level_targets(metrics: dict) -> list[dict]:
     if isinstance(kl, (int, float)) and isinstance(kl_own, (int, float)):
         ratio = kl / kl_own if kl_own > 0 else float("inf") if kl > 0 else 1.0
         rows.append(_row("kl_2x2", f"≤ {KL_RATIO:g}× the corpus's own",
-                         f"{kl:.4f} vs {kl_own:.4f} = {ratio:.2f}×", ratio <= KL_RATIO))
+                         f"{kl:.4f} vs {kl_own:.4f} = {ratio:.3f}×", ratio <= KL_RATIO))
     div, div_own = metrics.get("diversity"), own.get("diversity")
     if isinstance(div, (int, float)) and isinstance(div_own, (int, float)) and div_own > 0:
         ratio = div / div_own
         rows.append(_row("diversity", f"≥ {DIVERSITY_RATIO:g}× the corpus's own",
-                         f"{div:.4f} vs {div_own:.4f} = {ratio:.2f}×", ratio >= DIVERSITY_RATIO))
+                         f"{div:.4f} vs {div_own:.4f} = {ratio:.3f}×", ratio >= DIVERSITY_RATIO))
     controls = metrics.get("controls")
     if controls:
         for attr, buckets in controls.items():

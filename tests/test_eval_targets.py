@@ -28,7 +28,7 @@ def test_every_target_met_on_good_figures():
     assert set(rows) == {"playable_raw", "playable_returned", "fidelity_3x3", "tile_kinds", "novelty", "kl_2x2",
                          "diversity"}
     assert all(r["met"] for r in rows.values()), rows
-    assert "1.11×" in rows["kl_2x2"]["value"] and "0.90×" in rows["diversity"]["value"]
+    assert "1.111×" in rows["kl_2x2"]["value"] and "0.900×" in rows["diversity"]["value"]
     assert rows["tile_kinds"]["value"].startswith("2/2 kinds")
 
 
@@ -160,3 +160,10 @@ def test_a_bucket_the_engine_cannot_make_is_counted_as_missed_not_an_abort():
     assert figs["blocks"]["none"]["landed"] == 4
     row = _by_name(level_targets({"controls": figs}))["controls.blocks"]
     assert row["met"] is False and "many 0%" in row["value"]
+
+
+def test_controls_asked_of_a_generator_without_them_says_so(eng):
+    from engine.evaluate import evaluate
+
+    m = evaluate(eng, "dungeon", count=2, params={"width": 16, "height": 16}, controls=2)
+    assert "declares no controls" in m["controls_note"] and "controls" not in m
