@@ -269,7 +269,9 @@ def prepare(job: Any, gen_id: str, view: str, holdout: float = 0.15, vertical: b
     if corpus.view != view:
         other = {"side": "side-view (with gravity)", "top": "top-down"}
         raise InputError(f"{gen_id} learns {other[view]} levels, but this corpus reads as {other[corpus.view]} "
-                         f"({len(corpus.grids)} levels); train the other learned generator on it, or set "
+                         f"({len(corpus.grids)} levels); train "
+                         f"{'dungeon-vae or level-lm' if corpus.view == 'top' else 'platformer-gan or level-lm'} "
+                         f"on it, or set "
                          f"\"view\": \"{view}\" in a --mapping file")
     refuse_vertical(corpus, gen_id, paths, vertical)
     rules = fit_rules(corpus)
