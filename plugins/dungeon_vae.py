@@ -209,7 +209,7 @@ class _Model(LevelModel):
         cfg = lc.checked_config(tensors, card, CONFIG_BOUNDS, source)
         for k in ("classes", "rh", "rw", "hp", "wp", "pad", "floor", "wall", "void"):
             if k not in cfg:
-                raise InputError(f"{source}: config.{k}: missing")
+                raise InputError(f"{source}: config.{k}: missing (not dungeon-vae weights?)")
         ids = [cfg[k] for k in ("pad", "floor", "wall", "void", "door", "locked", "start", "goal", "key") if k in cfg]
         if cfg["classes"] != self.classes or self.view != "top" or cfg["hp"] % 8 or cfg["wp"] % 8 \
                 or cfg["rh"] > cfg["hp"] or cfg["rw"] > cfg["wp"] or max(ids) >= self.classes:
@@ -501,7 +501,7 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
 class DungeonVAEGenerator(CorpusWeights, Generator):
     id = GEN_ID
     kind = "level"
-    version = "9"  # 9: layouts avoid room/void neighbourhoods the corpus never shows; 8: maps without rooms: a third round of latents; 7: key/lock progression on corpora with locked doors; 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
+    version = "10"  # 10: the start room (and its entrance) on the map's outer edge, the corpus's entrance side first; the goal farthest from it; 9: layouts avoid room/void neighbourhoods the corpus never shows; 8: maps without rooms: a third round of latents; 7: key/lock progression on corpora with locked doors; 6: maps without rooms: start/goal/key placed where their 3x3 windows occur in the corpus; 5: enemies/keys controls decoded again to their per-room counts; 4: rooms composed into dungeons (layout graph), controls, decode-again on maps without rooms
     description = ("Conditional VAE top-down levels in your corpus's tileset: rooms decoded under the corpus's "
                    "patterns and composed into dungeons by a layout graph; controls; blend seeds in latent space")
     params = (
@@ -516,7 +516,8 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
               help="rooms across of a full grid of rooms (with rooms_y; 0 = a layout of room_count rooms)"),
         Param("rooms_y", "int", 0, min=0, max=16, help="rooms down of a full grid of rooms (see rooms_x)"),
         *(Param(a, "choice", "any", choices=CHOICES, help=f"control: {a} ({h}), bucket fitted on the corpus")
-          for a, h in (("rooms", "rooms per dungeon"), ("enemies", "enemy tiles per room"),
+          for a, h in (("rooms", "rooms per dungeon; none is an error, a dungeon has at least one room; "
+                                 "room_count or rooms_x/rooms_y override it"), ("enemies", "enemy tiles per room"),
                        ("keys", "keys per dungeon"))),
         Param("blend_seed", "str", "", help="another seed whose latent to blend with (see blend)"),
         Param("blend", "float", 0.0, min=0.0, max=1.0, help="0 = this seed's latent, 1 = blend_seed's"),
@@ -533,16 +534,20 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
 
     # ------------------------------------------------------------------ controls
     def asked(self, m: _Model, request: Request) -> dict[str, str]:
-        """The control buckets asked (``any`` left out); one the model cannot honour is an error naming it."""
+        """The control buckets asked (``any`` left out; ``rooms`` too when ``room_count`` or ``rooms_x``/``rooms_y``
+        give the rooms); one the model cannot honour is an error naming it."""
         out = {}
+        p = request.params
         for a in CONTROL_ATTRS:
-            b = request.params[a]
+            b = p[a]
             if b == "any":
                 continue
             if a == "rooms" and not m.cfg.get("rooms"):
                 raise InputError(f"{GEN_ID}: rooms={b}: these weights draw maps without rooms (one window)")
             if a == "rooms" and b == "none":
                 raise InputError(f"{GEN_ID}: rooms=none: a dungeon has at least one room")
+            if a == "rooms" and (p["room_count"] or p["rooms_x"] or p["rooms_y"]):
+                continue  # room_count / rooms_x, rooms_y override the rooms control: not asked, not checked
             if a not in m.available and b != "none":
                 why = "its tiles carry no such tag" if m.buckets else "weights from before version 4: retrain them"
                 raise InputError(f"{GEN_ID}: {a}={b}: this model has no {a} control ({why})")
@@ -798,20 +803,57 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
 
     @staticmethod
     def _entrance(m: _Model, lay: dict, sides) -> None:
-        """A door in the start room's outer wall, on the map's edge (the corpus's entrance side if the start
-        room lies on that edge, else another edge it lies on), as the corpus's dungeons have."""
+        """An entrance as the corpus's dungeons have: a door in the start room's outer wall, on the map's edge
+        (the edge of the layout's bounding grid of rooms). The layout is re-rooted at a room on the corpus's
+        entrance side when it has one there whose door side the corpus uses (the start room itself if it lies
+        there, else the one whose farthest room is farthest, ties by the lowest index), else on another edge
+        (order s, w, e, n); the goal is then the room farthest from the new start (ties: the lowest index)."""
         if not m.entrance:
             return
-        pos = [r["pos"] for r in lay["rooms"]]
+        from collections import deque
+
+        rooms = lay["rooms"]
+        n = len(rooms)
+        pos = [r["pos"] for r in rooms]
         R, C = max(p[0] for p in pos), max(p[1] for p in pos)
-        r, c = lay["rooms"][lay["start"]]["pos"]
-        edge = {"n": r == 0, "s": r == R, "w": c == 0, "e": c == C}
+        nbr: list[list[int]] = [[] for _ in range(n)]
+        for a, b in lay["edges"]:
+            nbr[a].append(b)
+            nbr[b].append(a)
+
+        def dist_from(i0):
+            d = [-1] * n
+            d[i0] = 0
+            q = deque([i0])
+            while q:
+                i = q.popleft()
+                for j in nbr[i]:
+                    if d[j] < 0:
+                        d[j] = d[i] + 1
+                        q.append(j)
+            return d
+
+        def on_edge(i, s):
+            r, c = pos[i]
+            return {"n": r == 0, "s": r == R, "w": c == 0, "e": c == C}[s]
+
         order = [m.entrance] + [s for s in ("s", "w", "e", "n") if s != m.entrance]
         for s in order:
-            if s in sides and edge[s] and not lay["rooms"][lay["start"]]["doors"][s]:
-                lay["rooms"][lay["start"]]["doors"][s] = True
-                lay["entrance"] = s
-                return
+            if s not in sides:
+                continue
+            cand = [i for i in range(n) if on_edge(i, s) and not rooms[i]["doors"][s]]
+            if not cand:
+                continue
+            if lay["start"] in cand:
+                start = lay["start"]
+            else:
+                start = max(cand, key=lambda i: (max(dist_from(i)), -i))
+            d = dist_from(start)
+            lay["start"] = int(start)
+            lay["goal"] = int(max(range(n), key=lambda i: (d[i], -i)))
+            rooms[start]["doors"][s] = True
+            lay["entrance"] = s
+            return
 
     @staticmethod
     def _room_check(m: _Model, need: dict | None = None):

@@ -68,6 +68,30 @@ def test_any_size_from_one_room_to_a_grid(eng):
     assert big.metadata["rooms"] == 24 and eng.problems(big) == []
 
 
+
+@pytest.mark.parametrize("params", [{}, {"rooms": "many"}, {"rooms_x": 3, "rooms_y": 2}])
+def test_every_dungeon_has_its_entrance_on_the_corpus_side_and_the_stairs_in_the_goal_room(eng, params):
+    m = eng.generator(GEN).model()
+    assert m.entrance == "s" and m.goal_kinds == {"stairs": 1}  # every zelda-like dungeon: entered from the south
+    stairs = m.masks["stairs"][:m.classes]
+    for lv in eng.generate_batch("level", GEN, list(range(12 if not params.get("rooms_x") else 3)), params):
+        g = m.grid_of(lv)
+        rooms = {r.properties["role"]: r for r in lv.regions if r.kind == "room" and r.properties["role"] != "room"}
+        st, goal = rooms["start"], rooms["goal"]
+        assert lv.metadata["entrance"] == "s" and st.y + st.h == lv.height  # the start room on the bottom edge
+        assert "s" in st.properties["doors"]
+        bottom = _chars(m, g[-1:, st.x:st.x + st.w])[0]
+        assert "D" in bottom, bottom  # a door in the outer wall
+        assert "D" not in _chars(m, np.delete(g[-1:], np.s_[st.x:st.x + st.w], axis=1))[0]  # only there
+        assert int(stairs[g].sum()) == 1 and int(stairs[g[goal.y:goal.y + goal.h, goal.x:goal.x + goal.w]].sum()) == 1
+        assert lv.metadata["goal_room"] != lv.metadata["start_room"] and eng.problems(lv) == []
+
+
+def test_room_count_overrides_the_rooms_control(eng):
+    lv = eng.generate("level", GEN, 2, {"rooms": "few", "room_count": 30})
+    assert lv.metadata["rooms"] == 30 and "rooms" not in lv.metadata["asked"] and eng.problems(lv) == []
+    assert eng.generate("level", GEN, 2, {"rooms": "many", "rooms_x": 2, "rooms_y": 1}).metadata["rooms"] == 2
+
 @pytest.mark.parametrize("attr,buckets", [("rooms", ("few", "many")), ("enemies", ("none", "few", "many"))])
 def test_controls_land_in_their_buckets(eng, attr, buckets):
     gen = eng.generator(GEN)
