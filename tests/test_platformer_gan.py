@@ -192,13 +192,14 @@ def test_lode_runner_like_corpus_trains_and_generates_valid_levels(eng, tmp_path
     assert not m.exact_jumps and gen.model("").exact_jumps  # the shipped mario-like rules are the jump model
     assert m.rules.params.get("required") == ["collectable"] and m.rules.params.get("one_start")
     params = {"weights": str(out)}
-    levels = eng.generate_batch("level", GEN, [0, 1, 2], params)
+    levels = eng.generate_batch("level", GEN, [0, 1, 2, 3], params)  # 4: the vectorised batch sampler
     for s, lv in enumerate(levels):
         assert (lv.width, lv.height) == (32, 22)
         req = eng.request("level", GEN, s, params)
         assert eng.problems(lv, req) == []
         g = _grid(eng, lv, str(out))
         assert m.rules.problems(g) == [] and int(m.rules._mask["start"][g].sum()) == 1
-    assert levels[0].tiles.tobytes() == eng.generate("level", GEN, 0, params).tiles.tobytes()
+    assert [lv.tiles.tobytes() for lv in levels] == [eng.generate("level", GEN, s, params).tiles.tobytes()
+                                                     for s in range(4)]
     with pytest.raises(Exception, match="width"):
         eng.generate("level", GEN, 0, {**params, "width": 15})
