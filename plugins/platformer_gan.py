@@ -18,7 +18,10 @@ longer be reached. The network's probabilities are multiplied by the corpus's ve
 coins over blocks, enemies on the ground; :meth:`_Model.vbig`), above the ground by its horizontal bigram when
 training chose one (:func:`choose_hbig`: rows of blocks), and by per-kind factors calibrated after training so
 that rare kinds (pipes, ?-blocks, coins, enemies) are drawn about as often as the corpus has them
-(:meth:`_Model.calibrate`); all three are stored with the weights.
+(:meth:`_Model.calibrate`); all three are stored with the weights. Reachability while sampling is
+``level-lm``'s ``BitReach`` where the corpus rules are exactly its jump model, else the rules' own search
+(:class:`~plugins.learned_levels.decode.RulesReach`: ladders, ropes, platforms, void, one start, required gold);
+the latent search and the repair judge by the rules' model too (:func:`score`, :func:`repair`).
 
 **Controls** (``pipes``, ``enemies``, ``gaps``, ``elevation``: ``any``/``none``/``few``/``some``/``many``) use
 ``level-lm``'s definitions (:mod:`plugins.learned_level_lm.controls`: what is counted, per 100 columns, buckets
