@@ -39,6 +39,7 @@ CONFIG_BOUNDS = {"h": (3, 128), "K": (3, 64), "n_attr": (0, 16), "d": (4, 512), 
 BUCKET_ID = {"any": 0, "none": 1, "few": 2, "some": 3, "many": 4}
 RULES_BUDGET = 12  # side view under RulesReach: strips re-decoded per strip of the level (+120) before giving up
 START_FRONT = 4  # side view, exactly one start tile: steered as if this many were spread over the level (early)
+GOAL_BOOST = 50.0  # top down: factor on the goal kind's weight in the goal room (few cells of a room allow it)
 ROOM_BUDGET = 12  # room restarts before a room is accepted as it is
 
 _LOCK = threading.Lock()
@@ -152,6 +153,43 @@ class Model:
 
         return card_split(self.card, corpus, getattr(self, "_card_path", None))
 
+    def dungeon_facts(self) -> dict:
+        """Top down: what every dungeon of the training corpus has, measured once on the corpus the card lists.
+
+        ``goal_kinds``: the rules' required kinds that mark the dungeon's goal (``goal``, ``stairs``; VGLC
+        Zelda: stairs); ``goal_count``: their number in every corpus dungeon when it is the same in all of them
+        (Zelda: 1), else None (then: at least one); ``entrance``: the map edge (``n``/``e``/``s``/``w``) on
+        which at least half the corpus dungeons have a door tile in the outer wall, the most common such edge
+        (Zelda: ``s``, all ten), else None. Without a readable corpus: the goal kinds only (at least one, only in
+        the goal room) and no entrance."""
+        if getattr(self, "_facts", None) is not None:
+            return self._facts
+        sp = self.spec
+        V = sp.V
+        kinds = [k for k in sp.rules.params.get("required", [])
+                 if k in ("goal", "stairs") and k in sp.masks and sp.masks[k][:V].any()]
+        facts: dict = {"goal_kinds": kinds, "goal_count": None, "entrance": None}
+        try:
+            grids = [np.asarray(g, dtype=np.int64) for g in self.corpus().grids] if sp.view == "top" else []
+        except (InputError, OSError, ValueError):
+            grids = []
+        if grids and kinds:
+            gk = np.zeros(len(sp.masks[kinds[0]]), dtype=bool)
+            for k in kinds:
+                gk |= sp.masks[k]
+            counts = {int(gk[g].sum()) for g in grids}
+            if len(counts) == 1:
+                facts["goal_count"] = counts.pop()
+        if grids:
+            door = sp.masks["door"] | sp.masks["locked"]
+            have = {s: sum(bool(door[e].any()) for e in ({"n": g[0], "s": g[-1], "w": g[:, 0], "e": g[:, -1]}[s]
+                                                            for g in grids)) for s in ("s", "w", "e", "n")}
+            side = max(have, key=lambda s: have[s])  # ties: s, w, e, n
+            if have[side] * 2 >= len(grids) and have[side] and sp.doors.get(side):
+                facts["entrance"] = side
+        self._facts = facts
+        return facts
+
 
 def weights_file(weights: str, model: str) -> Path:
     if not weights:
@@ -184,7 +222,9 @@ class LevelLM(Generator):
     # 3: fused network step (float math), calibrated kind weights in the shipped models
     # 4: corpora whose rules are more than jumps decode under the rules' own search (RulesReach), vertical
     #    corpora, width 0 = the corpus's median (the shipped models' output is unchanged: same bytes)
-    version = "4"
+    # 5: top down: the corpus's goal kind (stairs) only in the goal room, its usual count there; the start room
+    #    on the corpus's entrance edge with a door in its outer wall (side view unchanged: same bytes)
+    version = "5"
     description = ("tile transformer (KV cache, control tokens) with corpus-pattern-constrained, playability-"
                    "steered decoding; side view any width, top-down dungeons of rooms")
     params = (
@@ -199,9 +239,13 @@ class LevelLM(Generator):
               help="vertical models (Kid Icarus): level height in rows, above twice the width; 0 = drawn between "
                    "the corpus's lowest and highest level"),
         Param("room_count", "int", 0, min=0, max=64,
-              help="top down: number of rooms (0 = from the rooms control, else the corpus's usual)"),
+              help="top down: number of rooms (0 = from the rooms control, else the corpus's usual); with a "
+                   "rooms control it must fall in that bucket (else an input error)"),
         Param("prompt", "str", "", help='attributes in words, e.g. "many pipes, no enemies, high elevation"'),
-        *(Param(a, "choice", "any", choices=CHOICES, help=f"control: {a} bucket (fitted on the corpus)")
+        *(Param(a, "choice", "any", choices=CHOICES,
+                help=f"control: {a} bucket (fitted on the corpus)" + (
+                    "; top down only; none is an input error (a dungeon has at least one room)" if a == "rooms"
+                    else ""))
           for a in ("pipes", "enemies", "gaps", "elevation", "rooms", "keys")),
         Param("temperature", "float", 0.0, min=0.0, max=2.0,
               help="sampling temperature; 0 = the model's own (calibrated at training on its corpus's tile shares)"),
@@ -217,7 +261,10 @@ class LevelLM(Generator):
         """The asked bucket per attribute of the model's view (params override the prompt)."""
         p = request.params
         view = m.spec.view
-        asked = parse_prompt(p["prompt"], view) if p["prompt"] else {}
+        try:
+            asked = parse_prompt(p["prompt"], view) if p["prompt"] else {}
+        except InputError as e:
+            raise InputError(f"{GEN_ID}: {e}") from None
         for a in ("pipes", "enemies", "gaps", "elevation", "rooms", "keys"):
             if p[a] != "any":
                 if a not in ATTRS[view]:
@@ -234,6 +281,12 @@ class LevelLM(Generator):
                 raise InputError(f"{GEN_ID}: {a}={b}: this model's corpus has no {a} (its tiles carry no such tag)")
         if asked.get("rooms") == "none":
             raise InputError(f"{GEN_ID}: rooms=none: a dungeon has at least one room")
+        n = p.get("room_count") or 0
+        if n and view == "top" and asked.get("rooms", "any") != "any" \
+                and m.spec.buckets.bucket("rooms", float(n)) != asked["rooms"]:
+            got = m.spec.buckets.bucket("rooms", float(n))
+            raise InputError(f"{GEN_ID}: room_count={n} is {got} rooms, but rooms={asked['rooms']} was asked "
+                             f"(give one of the two, or a room_count in the {asked['rooms']} bucket)")
         return asked
 
     # ------------------------------------------------------------------ generation
@@ -365,13 +418,19 @@ class LevelLM(Generator):
 
     # ------------------------------------------------------------------ top down
     def _top(self, m: Model, reqs: list[Request]):
-        from .learned_level_lm.layout import door_sides_available, dungeon_layout, room_unary
+        from .learned_level_lm.layout import add_entrance, door_sides_available, dungeon_layout, room_unary
         from .learned_level_lm.reach import room_ok
         from .learned_level_lm.sampler import Job, Steer
 
         sp = m.spec
         rh, rw = sp.room
         required = [k for k in sp.rules.params.get("required", []) if k != "door"]
+        facts = m.dungeon_facts()
+        goal_tiles = np.zeros(sp.V + 1, dtype=bool)
+        for k in facts["goal_kinds"]:
+            goal_tiles |= sp.masks[k][:sp.V + 1]
+        goal_tiles[sp.V] = False
+        n_goal = facts["goal_count"] if facts["goal_count"] is not None else 1
         all_jobs, plans = [], []
         for r in reqs:
             asked = self.controls(r, m)
@@ -386,6 +445,8 @@ class LevelLM(Generator):
                     lo, hi, _ = sp.buckets.count_range("rooms", b, 100)
                     n = int(rng.integers(lo, hi + 1))
             lay = dungeon_layout(n, rng, door_sides_available(sp))
+            if facts["entrance"]:  # the start room on the corpus's entrance edge, a door in its outer wall
+                add_entrance(lay, facts["entrance"])
             n = len(lay["rooms"])
             per_room = self._room_enemies(m, asked.get("enemies", "any"), n, rng)
             jobs = []
@@ -403,11 +464,23 @@ class LevelLM(Generator):
                 attrs = [BUCKET_ID[eb], BUCKET_ID[asked.get("keys", "any")]]
                 attrs += [BUCKET_ID["many" if room["doors"][s] else "none"] for s in ("n", "e", "s", "w")]
                 unary = room_unary(sp, room["doors"])
+                check = (lambda S: room_ok(S, sp.masks, required))
+                if goal_tiles.any():  # the goal kind (stairs): the corpus's count in the goal room, none elsewhere
+                    if i == lay["goal"] and n_goal:
+                        steers.append(Steer("goal", "tiles", goal_tiles, None, n_goal, n_goal, n_goal))
+                        check = (lambda S: room_ok(S, sp.masks, required)
+                                 and int(goal_tiles[S].sum()) == n_goal)
+                    else:
+                        unary[:, :, :sp.V] &= ~goal_tiles[:sp.V]
                 jobs.append(Job(width=rh, h=rw, V=sp.V, attrs=np.array(attrs, dtype=np.int64), rng=rrng,
                                 steers=steers, unary=(lambda t, u=unary: u[t]),
-                                room_check=(lambda S: room_ok(S, sp.masks, required)),
+                                room_check=check,
                                 budget=ROOM_BUDGET * rh))
                 jobs[-1].kind_w = sp.kind_weights
+                if goal_tiles.any() and i == lay["goal"] and n_goal:  # the goal kind's weight raised (the
+                    w = np.ones(sp.V) if sp.kind_weights is None else np.array(sp.kind_weights, dtype=np.float64)
+                    w[goal_tiles[:sp.V]] *= GOAL_BOOST  # corpus's patterns leave it few cells: don't miss them)
+                    jobs[-1].kind_w = w
             plans.append((r, asked, lay, jobs))
             all_jobs += jobs
         self._run(m, all_jobs, [p[0] for p in plans for _ in p[3]])
@@ -420,6 +493,8 @@ class LevelLM(Generator):
             stats["rooms"] = len(jobs)
             meta = self._meta(m, r, stats, asked, grid)
             meta.update({"rooms": len(jobs), "start_room": lay["start"], "goal_room": lay["goal"]})
+            if lay.get("entrance"):
+                meta["entrance"] = lay["entrance"]
             out.append((sp.level(grid, meta, regions), any(j.flagged for j in jobs)))
         return out
 
@@ -441,6 +516,8 @@ class LevelLM(Generator):
         if grid is None:
             return ["level is not in the model's tileset"]
         out = m.problems(grid)
+        if sp.view == "top":
+            out += self._goal_problems(m, level, grid)
         if level.metadata.get("pattern_fallbacks"):  # the sampler ran out of backtracking: resample
             out.append(f"{level.metadata['pattern_fallbacks']} cells placed outside the corpus's 3x3 patterns")
         if sp.view == "side" and sp.vertical and grid.shape != (length(m, request), sp.h):
@@ -454,6 +531,40 @@ class LevelLM(Generator):
             width = sp.extent(grid) if sp.view == "side" else (100 * n_rooms if a == "enemies" else 100)
             if a in got and got[a] != b and (a == "rooms" or sp.buckets.count_range(a, b, width)[2]):
                 out.append(f"control {a}={b} missed: measured {got[a]}")
+        return out
+
+    @staticmethod
+    def _goal_problems(m: Model, level, grid: np.ndarray) -> list[str]:
+        """Top down: the goal kind (stairs) as every corpus dungeon has it (its count when the same in all of
+        them, else at least one), all in the goal room; and a door on the corpus's entrance edge."""
+        sp = m.spec
+        facts = m.dungeon_facts()
+        out = []
+        if facts["goal_kinds"]:
+            gk = np.zeros(len(sp.masks[facts["goal_kinds"][0]]), dtype=bool)
+            for k in facts["goal_kinds"]:
+                gk |= sp.masks[k]
+            cells = np.argwhere(gk[grid])
+            name = "/".join(facts["goal_kinds"])
+            want = facts["goal_count"]
+            if want is not None and len(cells) != want:
+                out.append(f"{len(cells)} {name} tiles, every corpus dungeon has {want}")
+            elif want is None and not len(cells):
+                out.append(f"no {name} tile")
+            goal = level.metadata.get("goal_room")
+            reg = next((g for g in level.regions if goal is not None and g.id == f"room-{int(goal) + 1}"), None)
+            if reg is not None:
+                away = [(int(x), int(y)) for y, x in cells
+                        if not (reg.x <= x < reg.x + reg.w and reg.y <= y < reg.y + reg.h)]
+                if away:
+                    out.append(f"{name} outside the goal room (room {int(goal) + 1}) at x={away[0][0]}, y={away[0][1]}")
+        side = facts["entrance"]
+        if side:
+            door = sp.masks["door"] | sp.masks["locked"]
+            edge = {"n": grid[0], "s": grid[-1], "w": grid[:, 0], "e": grid[:, -1]}[side]
+            if not door[edge].any():
+                where = {"n": "top", "s": "bottom", "w": "left", "e": "right"}[side]
+                out.append(f"no entrance: no door in the map's {where} edge (the corpus's entrance side)")
         return out
 
     # ------------------------------------------------------------------ for conjure evaluate

@@ -133,3 +133,43 @@ def assemble(spec, layout: dict, rooms: list[np.ndarray]) -> tuple[np.ndarray, l
                               c * rw, r * rh, rw, rh, {"role": kind,
                                                        "doors": "".join(s for s in SIDE_ORDER if room["doors"][s])}))
     return grid, regions
+
+
+def edge_rooms(layout: dict, side: str) -> list[int]:
+    """The rooms whose ``side`` wall lies on the map's outer edge (the layout's bounding grid of rooms)."""
+    pos = [r["pos"] for r in layout["rooms"]]
+    R, C = max(p[0] for p in pos), max(p[1] for p in pos)
+    return [i for i, (r, c) in enumerate(pos) if {"n": r == 0, "s": r == R, "w": c == 0, "e": c == C}[side]]
+
+
+def add_entrance(layout: dict, side: str) -> dict:
+    """An entrance as the corpus's dungeons have one: the start moves to a room on the map's ``side`` edge
+    (the one whose farthest room is farthest through doors, ties by the lowest index), that room gets a door
+    in its outer wall on ``side``, and the goal becomes the room farthest from the new start (ties: the lowest
+    index). ``layout`` is changed in place and returned."""
+    rooms = layout["rooms"]
+    n = len(rooms)
+    nbr: list[list[int]] = [[] for _ in range(n)]
+    for a, b in layout["edges"]:
+        nbr[a].append(b)
+        nbr[b].append(a)
+
+    def dist(i0: int) -> list[int]:
+        d = [-1] * n
+        d[i0] = 0
+        q = deque([i0])
+        while q:
+            i = q.popleft()
+            for j in nbr[i]:
+                if d[j] < 0:
+                    d[j] = d[i] + 1
+                    q.append(j)
+        return d
+
+    start = max(edge_rooms(layout, side), key=lambda i: (max(dist(i)), -i))
+    d = dist(start)
+    layout["start"] = int(start)
+    layout["goal"] = int(max(range(n), key=lambda i: (d[i], -i)))
+    rooms[start]["doors"][side] = True
+    layout["entrance"] = side
+    return layout
