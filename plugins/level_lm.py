@@ -3,8 +3,10 @@ playability-steered decoding (see ``docs/level-lm.md``).
 
 A model is trained on one corpus (``conjure train level-lm --data ...``) and generates in that corpus's
 tileset: side-view levels column by column, any width from 16 columns; top-down dungeons as a layout of
-rooms (a spanning tree with extra loops over a grid of room slots, doors where rooms meet, a start room
-and the farthest room as the goal), every room decoded row by row by the network, all rooms of all
+rooms (a spanning tree with extra loops over a grid of room slots, doors where rooms meet, a start room on
+the corpus's entrance edge with a door in its outer wall, the farthest room as the goal, holding the
+corpus's goal kind, e.g. one stairs tile, which no other room may), every room decoded row by row by the
+network, all rooms of all
 dungeons of a batch in one pass. The shipped weights: ``plugins/data/models/level-lm/`` (side view,
 ``model=side``) and ``plugins/data/models/level-lm-top/`` (top down, ``model=top``).
 

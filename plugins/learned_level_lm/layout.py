@@ -8,6 +8,8 @@ the room farthest from the start (breadth-first, through doors). Each room is th
 with its door sides as control tokens; the doors themselves are fixed cells: a side with a door gets the
 corpus's usual door cells (the most common door cells of that side in the corpus's rooms), a side without
 one may hold no door tile in its wall band. Rooms meet wall to wall, as in the corpus's maps.
+:func:`add_entrance` then moves the start to a room on the corpus's entrance edge of the map and opens its
+outer wall there (the goal is again the room farthest from the start).
 """
 from __future__ import annotations
 
