@@ -131,7 +131,7 @@ class _Model(LevelModel):
     def calibrate(self, refine: int, levels: int) -> np.ndarray:
         """Tile-kind factors for sampling (see :meth:`LevelModel.tile_weights`): the training strips' share of
         each kind over the network's mean probability, then ``refine`` corrections (×0.5–2 each, within
-        [1/4, 16], [1/4, 64] for kinds with 0.5% share or more; 2 significant digits) on the shares of
+        [1/4, 16], 2 significant digits) on the shares of
         ``levels`` levels sampled as generation samples (:meth:`calib_grids`: pattern constraint, the rules'
         reachability, ``any`` controls). Run at training and stored with the weights
         (``__tile_weights__``, 6 corrections on 16 levels); weights without them get the 2 corrections on 8
@@ -145,15 +145,12 @@ class _Model(LevelModel):
             share = strip_shares(self.pattern_strips([corpus.grids[i] for i in train]), self.classes)
         w = np.clip(share / np.maximum(self.mean_probs(), 1e-9), 0.25, 8.0)
         w = np.array([float(f"{x:.2g}") for x in np.where(share > 0, w, 1.0)])
-        # kinds the targets judge (>= 0.5% share: Mega Man's ladders, which the patterns admit in few places)
-        # may be raised to 64x, rarer ones to 16x
-        cap = np.where(share >= 0.005, 64.0, 16.0)
         for _ in range(refine):
             got = self.sampled_shares(w, levels)
             if got is None:
                 break
             f = np.clip(share / np.maximum(got, 1e-9), 0.5, 2.0)
-            w = np.clip(w * np.where(share > 0, f, 1.0), 0.25, cap)
+            w = np.clip(w * np.where(share > 0, f, 1.0), 0.25, 16.0)
             w = np.array([float(f"{x:.2g}") for x in w])
         return w
 
