@@ -11,8 +11,9 @@ tags), its room size, the reachability rules fitted on it (:mod:`plugins.learned
 model*: it decodes a latent ``z`` and a condition vector (openness, enemy density, and which of the four
 sides have a door) into a distribution over the corpus's tile ids for every cell of one room. A level is a
 layout graph of rooms (``level-lm``'s :mod:`plugins.learned_level_lm.layout`, used read-only: a spanning tree
-grown from the start room plus loop doors, the goal in the room farthest from the start; or a full
-``rooms_y × rooms_x`` grid), every room decoded by the VAE for its door sides, its door cells fixed to the
+grown from a room plus loop doors; or a full ``rooms_y × rooms_x`` grid), re-rooted at a room on the map's edge
+(the corpus's entrance side first) whose outer wall gets the entrance door, the goal in the room farthest from
+it, every room decoded by the VAE for its door sides, its door cells fixed to the
 corpus's usual door cells and door tiles banned from its walls elsewhere, rooms meeting wall to wall. Tiles
 are **sampled** row by row under the corpus's 3×3 patterns (``level-lm``'s sampler, through
 :mod:`plugins.learned_levels.decode`), with per-kind weights that keep rare kinds at their corpus share; a
