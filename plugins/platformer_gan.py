@@ -394,8 +394,10 @@ class _Model(LevelModel):
             reach = RulesReach(self.rules, self.h, jh, jd, lambda g, p=p: self.level_problems(g, p))
             base = np.ones((self.h, self.classes + 1), dtype=bool)
             base[:, self.classes] = False
+            # a larger budget of re-decoded strips: small corpora leave few ways to end on a corpus right edge
             return {"probs": strips, "rng": rng_of(k), "steers": _fresh(steers) + self.count_steers(width),
-                    "reach": reach, "vbig": vb, "hbig": hb, "unary": reach.unary(base), "budget": 20 * width + 60}
+                    "reach": reach, "vbig": vb, "hbig": hb, "unary": reach.unary(base),
+                    "budget": max(6 * width + 60, 700)}
 
         def run(items):
             if pats is None:
