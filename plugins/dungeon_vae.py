@@ -812,45 +812,22 @@ class DungeonVAEGenerator(CorpusWeights, Generator):
         (order s, w, e, n); the goal is then the room farthest from the new start (ties: the lowest index)."""
         if not m.entrance:
             return
-        from collections import deque
+        from .learned_level_lm.layout import edge_rooms, room_distances
 
         rooms = lay["rooms"]
         n = len(rooms)
-        pos = [r["pos"] for r in rooms]
-        R, C = max(p[0] for p in pos), max(p[1] for p in pos)
-        nbr: list[list[int]] = [[] for _ in range(n)]
-        for a, b in lay["edges"]:
-            nbr[a].append(b)
-            nbr[b].append(a)
-
-        def dist_from(i0):
-            d = [-1] * n
-            d[i0] = 0
-            q = deque([i0])
-            while q:
-                i = q.popleft()
-                for j in nbr[i]:
-                    if d[j] < 0:
-                        d[j] = d[i] + 1
-                        q.append(j)
-            return d
-
-        def on_edge(i, s):
-            r, c = pos[i]
-            return {"n": r == 0, "s": r == R, "w": c == 0, "e": c == C}[s]
-
         order = [m.entrance] + [s for s in ("s", "w", "e", "n") if s != m.entrance]
         for s in order:
             if s not in sides:
                 continue
-            cand = [i for i in range(n) if on_edge(i, s) and not rooms[i]["doors"][s]]
+            cand = [i for i in edge_rooms(lay, s) if not rooms[i]["doors"][s]]
             if not cand:
                 continue
             if lay["start"] in cand:
                 start = lay["start"]
             else:
-                start = max(cand, key=lambda i: (max(dist_from(i)), -i))
-            d = dist_from(start)
+                start = max(cand, key=lambda i: (max(room_distances(lay, i)), -i))
+            d = room_distances(lay, start)
             lay["start"] = int(start)
             lay["goal"] = int(max(range(n), key=lambda i: (d[i], -i)))
             rooms[start]["doors"][s] = True

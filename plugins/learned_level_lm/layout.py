@@ -144,6 +144,26 @@ def edge_rooms(layout: dict, side: str) -> list[int]:
     return [i for i, (r, c) in enumerate(pos) if {"n": r == 0, "s": r == R, "w": c == 0, "e": c == C}[side]]
 
 
+def room_distances(layout: dict, start: int) -> list[int]:
+    """Doors to pass from room ``start`` to each room of ``layout`` (breadth first over its door edges;
+    -1 for a room it cannot reach)."""
+    n = len(layout["rooms"])
+    nbr: list[list[int]] = [[] for _ in range(n)]
+    for a, b in layout["edges"]:
+        nbr[a].append(b)
+        nbr[b].append(a)
+    d = [-1] * n
+    d[start] = 0
+    q = deque([start])
+    while q:
+        i = q.popleft()
+        for j in nbr[i]:
+            if d[j] < 0:
+                d[j] = d[i] + 1
+                q.append(j)
+    return d
+
+
 def add_entrance(layout: dict, side: str) -> dict:
     """An entrance as the corpus's dungeons have one: the start moves to a room on the map's ``side`` edge
     (the one whose farthest room is farthest through doors, ties by the lowest index), that room gets a door
@@ -151,25 +171,8 @@ def add_entrance(layout: dict, side: str) -> dict:
     index). ``layout`` is changed in place and returned."""
     rooms = layout["rooms"]
     n = len(rooms)
-    nbr: list[list[int]] = [[] for _ in range(n)]
-    for a, b in layout["edges"]:
-        nbr[a].append(b)
-        nbr[b].append(a)
-
-    def dist(i0: int) -> list[int]:
-        d = [-1] * n
-        d[i0] = 0
-        q = deque([i0])
-        while q:
-            i = q.popleft()
-            for j in nbr[i]:
-                if d[j] < 0:
-                    d[j] = d[i] + 1
-                    q.append(j)
-        return d
-
-    start = max(edge_rooms(layout, side), key=lambda i: (max(dist(i)), -i))
-    d = dist(start)
+    start = max(edge_rooms(layout, side), key=lambda i: (max(room_distances(layout, i)), -i))
+    d = room_distances(layout, start)
     layout["start"] = int(start)
     layout["goal"] = int(max(range(n), key=lambda i: (d[i], -i)))
     rooms[start]["doors"][side] = True
