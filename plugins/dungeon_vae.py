@@ -450,7 +450,7 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
     """A full ``ry × rx`` grid of rooms in ``level-lm``'s layout format: a random spanning tree over the grid
     (randomised depth-first from the top-left start room) plus loop doors between about ``loops`` of the
     other neighbours; the goal is the room farthest from the start."""
-    from collections import deque
+    from .learned_level_lm.layout import with_goal
 
     step = {"n": (-1, 0), "s": (1, 0), "w": (0, -1), "e": (0, 1)}
     opp = {"n": "s", "s": "n", "w": "e", "e": "w"}
@@ -481,23 +481,10 @@ def grid_layout(ry: int, rx: int, rng: np.random.Generator, sides=SIDES, loops: 
             if s in ok and j is not None and (i, j) not in linked and rng.random() < loops:
                 edges.append((i, j, s))
                 linked |= {(i, j), (j, i)}
-    nbr: list[list[int]] = [[] for _ in range(n)]
     for a, b, s in edges:
         rooms[a]["doors"][s] = True
         rooms[b]["doors"][opp[s]] = True
-        nbr[a].append(b)
-        nbr[b].append(a)
-    dist = [-1] * n
-    dist[0] = 0
-    q = deque([0])
-    while q:
-        i = q.popleft()
-        for j in nbr[i]:
-            if dist[j] < 0:
-                dist[j] = dist[i] + 1
-                q.append(j)
-    goal = max(range(n), key=lambda i: (dist[i], -i))
-    return {"rooms": rooms, "edges": [(a, b) for a, b, _ in edges], "start": 0, "goal": int(goal)}
+    return with_goal({"rooms": rooms, "edges": [(a, b) for a, b, _ in edges], "start": 0})
 
 
 class DungeonVAEGenerator(CorpusWeights, Generator):

@@ -66,23 +66,10 @@ def dungeon_layout(n: int, rng: np.random.Generator, sides=SIDE_ORDER, loops: fl
     r0 = min(p[0] for p in pos)
     c0 = min(p[1] for p in pos)
     rooms = [{"pos": (p[0] - r0, p[1] - c0), "doors": {s: False for s in SIDE_ORDER}} for p in pos]
-    nbr: list[list[int]] = [[] for _ in pos]
     for a, b, s in edges:
         rooms[a]["doors"][s] = True
         rooms[b]["doors"][OPP[s]] = True
-        nbr[a].append(b)
-        nbr[b].append(a)
-    dist = [-1] * len(pos)
-    dist[0] = 0
-    q = deque([0])
-    while q:
-        i = q.popleft()
-        for j in nbr[i]:
-            if dist[j] < 0:
-                dist[j] = dist[i] + 1
-                q.append(j)
-    goal = max(range(len(pos)), key=lambda i: (dist[i], -i))
-    return {"rooms": rooms, "edges": [(a, b) for a, b, _ in edges], "start": 0, "goal": int(goal)}
+    return with_goal({"rooms": rooms, "edges": [(a, b) for a, b, _ in edges], "start": 0})
 
 
 def door_sides_available(spec) -> list[str]:
@@ -162,6 +149,14 @@ def room_distances(layout: dict, start: int) -> list[int]:
                 d[j] = d[i] + 1
                 q.append(j)
     return d
+
+
+def with_goal(layout: dict) -> dict:
+    """``layout`` with its ``goal``: the room farthest from its ``start`` through doors (ties: the lowest
+    index)."""
+    dist = room_distances(layout, layout["start"])
+    layout["goal"] = int(max(range(len(dist)), key=lambda i: (dist[i], -i)))
+    return layout
 
 
 def add_entrance(layout: dict, side: str) -> dict:
