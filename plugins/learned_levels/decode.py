@@ -191,25 +191,6 @@ def _job_class():
                         continue
                     P[self._steer_cols[k]] *= np.exp(bonus)
                 return P
-                if self._steer_cols is None:
-                    self._steer_cols = [np.nonzero(st.tiles[:self.V])[0] for st in self.steers]
-                c = self.counts[t].tolist()
-                for k, st in enumerate(self.steers):
-                    if st.hi == 0 or c[k] >= st.hi:
-                        continue
-                    expected = st.target * (t + 1) / self.W
-                    need = st.lo - c[k]
-                    late = 2.0 if need > 0 and self.W - t <= 6 * need + 4 else 0.0  # running out of room
-                    bonus = float(np.clip(2.0 * (expected - c[k]) + late, -3.0, 4.0))
-                    if abs(bonus) < 0.05:
-                        continue
-                    e = np.exp(bonus)
-                    cols = self._steer_cols[k]
-                    if st.rows is None:
-                        P[:, cols] *= e
-                    else:
-                        P[np.ix_(st.rows, cols)] *= e
-                return P
 
             def _free_strip(self, logits, unary, expB):
                 pats = self.patterns
