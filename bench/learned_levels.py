@@ -109,26 +109,32 @@ PG = "platformer-gan"
 PG_WIDTH = 150  # one level as the issue's speed rows measure it (14x150)
 
 
-def platformer_gan_speed(eng, batch: int = 64, single: int = 16, width: int = PG_WIDTH, repeat: int = 3) -> dict:
-    """Levels/s end to end (``engine.generate_batch`` of ``batch`` seeds vs ``engine.generate`` one seed at a
-    time: latents, network, sampling, latent search, the engine's validators), wall and CPU time, the best of
-    ``repeat`` alternating runs (the machine is shared)."""
-    p = {"width": width}
-    eng.generate("level", PG, -1, p)  # load weights, import torch, calibrate
-    eng.generate_batch("level", PG, [-2, -3, -4, -5], p)
+def batch_speed(eng, gen: str, p: dict, batch: int, single: int, repeat: int) -> dict:
+    """Levels/s of ``gen`` end to end: ``engine.generate_batch`` of ``batch`` seeds vs ``engine.generate`` of
+    ``single`` seeds one at a time, wall and CPU time, the best of ``repeat`` alternating runs (the machine is
+    shared); weights, torch and calibrations are loaded first."""
+    eng.generate("level", gen, -1, p)
+    eng.generate_batch("level", gen, [-2, -3, -4, -5], p)
     best = {"one": 0.0, "many": 0.0, "one_cpu": 0.0, "many_cpu": 0.0}
     for r in range(repeat):
         t, c = time.perf_counter(), time.process_time()
         for s in range(single):
-            eng.generate("level", PG, 10_000 + 1000 * r + s, p)
+            eng.generate("level", gen, 10_000 + 1000 * r + s, p)
         best["one"] = max(best["one"], single / (time.perf_counter() - t))
         best["one_cpu"] = max(best["one_cpu"], single / (time.process_time() - c))
         t, c = time.perf_counter(), time.process_time()
-        eng.generate_batch("level", PG, list(range(20_000 + 1000 * r, 20_000 + 1000 * r + batch)), p)
+        eng.generate_batch("level", gen, list(range(20_000 + 1000 * r, 20_000 + 1000 * r + batch)), p)
         best["many"] = max(best["many"], batch / (time.perf_counter() - t))
         best["many_cpu"] = max(best["many_cpu"], batch / (time.process_time() - c))
     return {"levels_per_s_single": round(best["one"], 1), "levels_per_s_batch": round(best["many"], 1),
             "speedup": round(best["many"] / best["one"], 2), "speedup_cpu": round(best["many_cpu"] / best["one_cpu"], 2)}
+
+
+def platformer_gan_speed(eng, batch: int = 64, single: int = 16, width: int = PG_WIDTH, repeat: int = 3) -> dict:
+    """Levels/s end to end (``engine.generate_batch`` of ``batch`` seeds vs ``engine.generate`` one seed at a
+    time: latents, network, sampling, latent search, the engine's validators), wall and CPU time, the best of
+    ``repeat`` alternating runs (the machine is shared)."""
+    return batch_speed(eng, PG, {"width": width}, batch, single, repeat)
 
 
 def platformer_gan_controls(eng, n: int = 20, width: int = PG_WIDTH) -> dict:
@@ -203,22 +209,7 @@ def dungeon_vae_speed(eng, batch: int = 64, single: int = 16, repeat: int = 3, p
     time: layout, latents, network, constrained sampling, placement, the engine's validators), wall and CPU
     time, the best of ``repeat`` alternating runs (the machine is shared). Default params: dungeons of the
     corpus's usual size."""
-    p = dict(params or {})
-    eng.generate("level", DV, -1, p)  # load weights, import torch, calibrate the tile weights
-    eng.generate_batch("level", DV, [-2, -3, -4, -5], p)
-    best = {"one": 0.0, "many": 0.0, "one_cpu": 0.0, "many_cpu": 0.0}
-    for r in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        for s in range(single):
-            eng.generate("level", DV, 10_000 + 1000 * r + s, p)
-        best["one"] = max(best["one"], single / (time.perf_counter() - t))
-        best["one_cpu"] = max(best["one_cpu"], single / (time.process_time() - c))
-        t, c = time.perf_counter(), time.process_time()
-        eng.generate_batch("level", DV, list(range(20_000 + 1000 * r, 20_000 + 1000 * r + batch)), p)
-        best["many"] = max(best["many"], batch / (time.perf_counter() - t))
-        best["many_cpu"] = max(best["many_cpu"], batch / (time.process_time() - c))
-    return {"levels_per_s_single": round(best["one"], 1), "levels_per_s_batch": round(best["many"], 1),
-            "speedup": round(best["many"] / best["one"], 2), "speedup_cpu": round(best["many_cpu"] / best["one_cpu"], 2)}
+    return batch_speed(eng, DV, dict(params or {}), batch, single, repeat)
 
 
 def dungeon_vae_controls(eng, n: int = 20) -> dict:
